@@ -1,0 +1,80 @@
+import { Code, ConnectError } from "@connectrpc/connect"
+import { Cause, Effect, Option } from "effect"
+
+/** A feature this service does not serve (yet). */
+export class NotServed extends Error {
+  readonly _tag = "NotServed"
+}
+
+/** The code each known error tag is answered with (SPEC 10); any other failure or defect is `Internal`. */
+const codeByTag: Readonly<Record<string, Code>> = {
+  InvalidRequest: Code.InvalidArgument,
+  InvalidArgument: Code.InvalidArgument,
+  NotFound: Code.NotFound,
+  AlreadyExists: Code.AlreadyExists,
+  UnreadableBlob: Code.FailedPrecondition,
+  FailedPrecondition: Code.FailedPrecondition,
+  ResourceExhausted: Code.ResourceExhausted,
+  DatabaseUnavailable: Code.Unavailable,
+  StoreUnavailable: Code.Unavailable,
+  NotReady: Code.Unavailable,
+  ShuttingDown: Code.Unavailable,
+  NotServed: Code.Unimplemented
+}
+
+const tagOf = (error: unknown): string | undefined =>
+  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string"
+    ? error._tag
+    : undefined
+
+const messageOf = (error: unknown): string => {
+  if (typeof error !== "object" || error === null) return String(error)
+  if ("message" in error && typeof error.message === "string" && error.message !== "") return error.message
+  if ("reason" in error && typeof error.reason === "string") return error.reason
+  return tagOf(error) ?? "error"
+}
+
+export interface MappedFailure {
+  readonly error: ConnectError
+  /** What the log gets: the full cause for an `Internal`, the message otherwise. */
+  readonly logDetail: string
+}
+
+/**
+ * Maps a whole failed `Cause` to the one error a client sees. Expected failures keep their message; a
+ * defect, an unknown failure or an interruption without a reason never shows its text to the client.
+ */
+export const toConnectError = (cause: Cause.Cause<unknown>, requestId: string): MappedFailure => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    const error = failure.value
+    if (error instanceof ConnectError) return { error, logDetail: error.rawMessage }
+    const code = codeByTag[tagOf(error) ?? ""]
+    if (code !== undefined) {
+      return { error: new ConnectError(messageOf(error), code), logDetail: messageOf(error) }
+    }
+  } else if (Cause.isInterruptedOnly(cause)) {
+    return { error: new ConnectError("the request was cancelled", Code.Canceled), logDetail: "interrupted" }
+  }
+  return {
+    error: new ConnectError(`internal error (request id ${requestId})`, Code.Internal),
+    logDetail: Cause.pretty(cause)
+  }
+}
+
+/** Logs a failed request once, with its procedure, code and cause. */
+export const logFailure = (procedure: string, requestId: string, mapped: MappedFailure): Effect.Effect<void> => {
+  const log = mapped.error.code === Code.Internal
+    ? Effect.logError("request failed")
+    : mapped.error.code === Code.Canceled
+    ? Effect.logDebug("request cancelled")
+    : Effect.logInfo("request failed")
+  return log.pipe(
+    Effect.annotateLogs({
+      procedure,
+      code: Code[mapped.error.code],
+      requestId,
+      cause: mapped.logDetail
+    })
+  )
+}

@@ -1,0 +1,148 @@
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf"
+import { Code, ConnectError, type HandlerContext, type MethodImpl, type ServiceImpl } from "@connectrpc/connect"
+import { Deferred, Effect, Exit, Runtime, Stream } from "effect"
+import { logFailure, NotServed, toConnectError } from "./ConnectErrors.js"
+import { validateRequest } from "./RequestValidation.js"
+
+export type UnaryFn<I extends DescMessage, O extends DescMessage, E, R> = (
+  request: MessageShape<I>,
+  context: HandlerContext
+) => Effect.Effect<MessageInitShape<O>, E, R>
+
+export type ServerStreamFn<I extends DescMessage, O extends DescMessage, E, R> = (
+  request: MessageShape<I>,
+  context: HandlerContext
+) => Stream.Stream<MessageInitShape<O>, E, R>
+
+export type BiDiStreamFn<I extends DescMessage, O extends DescMessage, E, R> = (
+  requests: Stream.Stream<MessageShape<I>, ConnectError>,
+  context: HandlerContext
+) => Stream.Stream<MessageInitShape<O>, E, R>
+
+const procedureOf = (context: HandlerContext): string => `${context.service.typeName}/${context.method.name}`
+
+/**
+ * The bridge between Connect and Effect: one captured runtime runs every handler. Requests are validated
+ * (RunService) before the handler runs, failures are mapped to a `ConnectError` inside the effect and
+ * logged once, unary calls are interrupted by the request's abort signal, streams by the signal too and
+ * end with `Unavailable` when the server shuts down.
+ */
+export const makeEffectHandlers = <R>(options: {
+  readonly runtime: Runtime.Runtime<R>
+  readonly shuttingDown: Deferred.Deferred<void>
+  /** Runs before every handler; a failure is answered as it maps (e.g. `Unavailable` before migrations). */
+  readonly gate: Effect.Effect<void, unknown, R>
+}) => {
+  const { gate, runtime, shuttingDown } = options
+  const runExit = Runtime.runPromiseExit(runtime)
+
+  const requestIdOf = (context: HandlerContext): string =>
+    context.requestHeader.get("x-request-id") ?? crypto.randomUUID()
+
+  const mapped = <E>(context: HandlerContext, requestId: string) => (cause: import("effect").Cause.Cause<E>) => {
+    const failure = toConnectError(cause, requestId)
+    return Effect.zipRight(logFailure(procedureOf(context), requestId, failure), Effect.fail(failure.error))
+  }
+
+  const whenAborted = (signal: AbortSignal): Effect.Effect<void> =>
+    Effect.async<void>((resume) => {
+      if (signal.aborted) return resume(Effect.void)
+      const onAbort = () => resume(Effect.void)
+      signal.addEventListener("abort", onAbort, { once: true })
+      return Effect.sync(() => signal.removeEventListener("abort", onAbort))
+    })
+
+  const guardStream = <O, E>(stream: Stream.Stream<O, E, R>, context: HandlerContext): AsyncIterable<O> => {
+    const requestId = requestIdOf(context)
+    return Stream.toAsyncIterableRuntime(
+      stream.pipe(
+        Stream.interruptWhen(
+          Deferred.await(shuttingDown).pipe(
+            Effect.zipRight(Effect.fail(new ConnectError("the server is shutting down", Code.Unavailable)))
+          )
+        ),
+        Stream.catchAllCause((cause) => Stream.fromEffect(mapped<E | ConnectError>(context, requestId)(cause))),
+        // connect-node aborts the signal on a client cancel but never calls the iterator's return().
+        Stream.interruptWhen(whenAborted(context.signal))
+      ),
+      runtime
+    )
+  }
+
+  const unary = <I extends DescMessage, O extends DescMessage, E>(
+    fn: UnaryFn<I, O, E, R>,
+    options: { readonly validate: boolean } = { validate: true }
+  ) =>
+  async (request: MessageShape<I>, context: HandlerContext): Promise<MessageInitShape<O>> => {
+    const requestId = requestIdOf(context)
+    const input = context.method.input as I
+    const program = Effect.zipRight(
+      Effect.zipRight(gate, options.validate ? validateRequest(input, request) : Effect.void),
+      Effect.suspend(() => fn(request, context))
+    ).pipe(Effect.catchAllCause(mapped(context, requestId)))
+    const exit = await runExit(program, { signal: context.signal })
+    if (Exit.isSuccess(exit)) return exit.value
+    const failure = toConnectError(exit.cause, requestId)
+    throw failure.error
+  }
+
+  const serverStream = <I extends DescMessage, O extends DescMessage, E>(
+    fn: ServerStreamFn<I, O, E, R>,
+    options: { readonly validate: boolean } = { validate: true }
+  ) =>
+  (request: MessageShape<I>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
+    guardStream(
+      Stream.unwrap(
+        Effect.as(
+          Effect.zipRight(gate, options.validate ? validateRequest(context.method.input as I, request) : Effect.void),
+          Stream.suspend(() => fn(request, context))
+        )
+      ),
+      context
+    )
+
+  const bidiStream = <I extends DescMessage, O extends DescMessage, E>(fn: BiDiStreamFn<I, O, E, R>) =>
+  (requests: AsyncIterable<MessageShape<I>>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
+    guardStream(
+      Stream.unwrap(
+        Effect.as(
+          gate,
+          Stream.suspend(() => fn(Stream.fromAsyncIterable(requests, (error) => ConnectError.from(error)), context))
+        )
+      ),
+      context
+    )
+
+  /** A method whose issue has not landed: validated, then answered `Unimplemented`. */
+  const notServed = (method: DescMethod): MethodImpl<DescMethod> => {
+    const failure = () => new NotServed(`${method.parent.typeName}/${method.name} is not served yet`)
+    switch (method.methodKind) {
+      case "unary":
+        return unary(() => Effect.fail(failure())) as MethodImpl<DescMethod>
+      case "server_streaming":
+        return serverStream(() => Stream.fail(failure())) as MethodImpl<DescMethod>
+      case "bidi_streaming":
+        return bidiStream(() => Stream.fail(failure())) as MethodImpl<DescMethod>
+      case "client_streaming":
+        return (async () => {
+          throw new ConnectError(failure().message, Code.Unimplemented)
+        }) as MethodImpl<DescMethod>
+    }
+  }
+
+  /** A full implementation of `service`: the given methods, every other one `notServed`. */
+  const service = <S extends DescService>(
+    desc: S,
+    implemented: Partial<ServiceImpl<S>>
+  ): ServiceImpl<S> => {
+    const impl: Record<string, unknown> = {}
+    for (const method of desc.methods) {
+      impl[method.localName] = (implemented as Record<string, unknown>)[method.localName] ?? notServed(method)
+    }
+    return impl as ServiceImpl<S>
+  }
+
+  return { unary, serverStream, bidiStream, service }
+}
+
+export type EffectHandlers<R> = ReturnType<typeof makeEffectHandlers<R>>

@@ -1,0 +1,78 @@
+import * as http from "node:http"
+import * as http2 from "node:http2"
+import * as net from "node:net"
+import { Effect } from "effect"
+
+export type RequestHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse
+) => void
+
+export class ListenError extends Error {
+  readonly _tag = "ListenError"
+}
+
+export interface ListeningServer {
+  readonly port: number
+  /** Stops accepting, lets open requests finish for up to `deadlineMs`, then cuts what is left. */
+  readonly close: (deadlineMs: number) => Promise<void>
+}
+
+const http2Preface = Buffer.from("PRI * HTTP/2.0")
+
+/**
+ * One port for HTTP/1.1 and cleartext HTTP/2 with prior knowledge: the first bytes of each connection
+ * decide which server gets it (curl and the Python SDK speak HTTP/1.1, gRPC clients HTTP/2).
+ */
+export const listenDualProtocol = (options: {
+  readonly host: string
+  readonly port: number
+  readonly handler: RequestHandler
+}): Effect.Effect<ListeningServer, ListenError> =>
+  Effect.async<ListeningServer, ListenError>((resume) => {
+    const h1 = http.createServer(options.handler)
+    const h2 = http2.createServer({}, options.handler)
+    const sockets = new Set<net.Socket>()
+    const sessions = new Set<http2.Http2Session>()
+    h2.on("session", (session) => {
+      sessions.add(session)
+      session.once("close", () => sessions.delete(session))
+    })
+    const server = net.createServer((socket) => {
+      sockets.add(socket)
+      socket.once("close", () => sockets.delete(socket))
+      socket.once("data", (chunk) => {
+        socket.pause()
+        socket.unshift(chunk)
+        const isHttp2 = chunk.length >= 3 && chunk.subarray(0, Math.min(chunk.length, http2Preface.length))
+          .equals(http2Preface.subarray(0, Math.min(chunk.length, http2Preface.length)))
+        ;(isHttp2 ? h2 : h1).emit("connection", socket)
+        socket.resume()
+      })
+      socket.on("error", () => socket.destroy())
+    })
+
+    const close = (deadlineMs: number) =>
+      new Promise<void>((done) => {
+        const timer = setTimeout(() => {
+          for (const session of sessions) session.destroy()
+          h1.closeAllConnections()
+          for (const socket of sockets) socket.destroy()
+        }, deadlineMs)
+        timer.unref()
+        server.close(() => {
+          clearTimeout(timer)
+          done()
+        })
+        h1.close()
+        h1.closeIdleConnections()
+        for (const session of sessions) session.close()
+      })
+
+    server.once("error", (error) => resume(Effect.fail(new ListenError(`cannot listen on ${options.host}:${options.port}: ${error.message}`))))
+    server.listen(options.port, options.host, () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : options.port
+      resume(Effect.succeed({ port, close }))
+    })
+  })

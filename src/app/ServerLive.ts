@@ -1,0 +1,39 @@
+import { Deferred, Duration, Effect, Layer } from "effect"
+import { makeConnectHandler } from "../adapters/connect/ConnectHandler.js"
+import { serveHttp } from "../adapters/http/HttpServer.js"
+import { Readiness } from "../ports/Readiness.js"
+import type { AppConfig } from "./AppConfig.js"
+
+/** The listening server: RPCs, health checks and CORS on `runs.server.host:port`. */
+export const layerServer = (config: AppConfig["server"]) =>
+  Layer.scopedDiscard(
+    Effect.gen(function*() {
+      const runtime = yield* Effect.runtime<Readiness>()
+      const readiness = yield* Readiness
+      const shuttingDown = yield* Deferred.make<void>()
+      const rpc = makeConnectHandler({
+        runtime,
+        shuttingDown,
+        gate: readiness.migrated,
+        maxRequestBytes: config.maxRequestBytes
+      })
+      const server = yield* serveHttp({
+        host: config.host,
+        port: config.port,
+        corsOrigins: config.corsOrigins,
+        shutdownTimeoutMs: Duration.toMillis(config.shutdownTimeout),
+        rpc,
+        readiness: readiness.check.pipe(
+          Effect.match({
+            onSuccess: () => ({ ready: true }),
+            onFailure: (notReady) => ({ ready: false, reason: notReady.reason })
+          })
+        ),
+        beforeClose: Effect.zipRight(
+          Effect.logInfo("shutting down: no new connections; open streams end with Unavailable"),
+          Deferred.succeed(shuttingDown, undefined)
+        )
+      })
+      yield* Effect.logInfo(`listening on ${config.host}:${server.port} (HTTP/1.1 and h2c)`)
+    })
+  )

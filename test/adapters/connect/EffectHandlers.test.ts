@@ -1,0 +1,139 @@
+import { create } from "@bufbuild/protobuf"
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect"
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Ref, Stream } from "effect"
+import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
+import { RunDetailsSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
+import { makeEffectHandlers } from "../../../src/adapters/connect/EffectHandlers.js"
+import { NotReady } from "../../../src/ports/Readiness.js"
+
+const runId = { org: "", project: "p", domain: "d", name: "r1" }
+
+const codeOf = (error: unknown) => (error instanceof ConnectError ? error.code : undefined)
+
+const failure = (promise: Promise<unknown>) =>
+  Effect.promise(() => promise.then(() => undefined, (error: unknown) => error))
+
+const makeClient = (implemented: Parameters<ReturnType<typeof makeEffectHandlers<never>>["service"]>[1], gate = Effect.void as Effect.Effect<void, unknown>) =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    const shuttingDown = yield* Deferred.make<void>()
+    const handlers = makeEffectHandlers({ runtime, shuttingDown, gate })
+    const transport = createRouterTransport((router) => {
+      router.service(RunService, handlers.service(RunService, implemented))
+    })
+    return { client: createClient(RunService, transport), shuttingDown }
+  })
+
+describe("EffectHandlers", () => {
+  it.live("answers Unimplemented, naming the method, for a method not served yet", () =>
+    Effect.gen(function*() {
+      const { client } = yield* makeClient({})
+      const error = yield* failure(client.getRunDetails({ runId }))
+      expect(codeOf(error)).toBe(Code.Unimplemented)
+      expect(String(error)).toContain("flyteidl2.workflow.RunService/GetRunDetails is not served yet")
+    }))
+
+  it.live("validates requests before the handler, relaxing the org rule real clients break", () =>
+    Effect.gen(function*() {
+      const calls = yield* Ref.make(0)
+      const runtime = yield* Effect.runtime<never>()
+      const shuttingDown = yield* Deferred.make<void>()
+      const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
+      const transport = createRouterTransport((router) => {
+        router.service(RunService, handlers.service(RunService, {
+          getRunDetails: handlers.unary(() =>
+            Effect.as(Ref.update(calls, (n) => n + 1), { details: create(RunDetailsSchema, {}) })
+          )
+        }))
+      })
+      const client = createClient(RunService, transport)
+      yield* Effect.promise(() => client.getRunDetails({ runId }))
+      expect(yield* Ref.get(calls)).toBe(1)
+      const missing = yield* failure(client.getRunDetails({}))
+      expect(codeOf(missing)).toBe(Code.InvalidArgument)
+      expect(String(missing)).toContain("run_id")
+      const badName = yield* failure(client.getRunDetails({ runId: { ...runId, name: "" } }))
+      expect(codeOf(badName)).toBe(Code.InvalidArgument)
+      expect(String(badName)).toContain("run_id.name")
+      expect(yield* Ref.get(calls)).toBe(1)
+    }))
+
+  it.live("maps a defect to Internal with a request id and no detail", () =>
+    Effect.gen(function*() {
+      const runtime = yield* Effect.runtime<never>()
+      const shuttingDown = yield* Deferred.make<void>()
+      const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
+      const transport = createRouterTransport((router) => {
+        router.service(RunService, handlers.service(RunService, {
+          getRunDetails: handlers.unary(() => Effect.die(new Error("SELECT * FROM runs failed at /srv/secret.ts")))
+        }))
+      })
+      const error = yield* failure(createClient(RunService, transport).getRunDetails({ runId }))
+      expect(codeOf(error)).toBe(Code.Internal)
+      expect(String(error)).toMatch(/internal error \(request id [0-9a-f-]+\)/)
+      expect(String(error)).not.toContain("SELECT")
+      expect(String(error)).not.toContain("secret")
+    }))
+
+  it.live("maps tagged failures to their codes", () =>
+    Effect.gen(function*() {
+      const { client } = yield* makeClient({}, Effect.fail(new NotReady({ reason: "migrations pending" })))
+      const error = yield* failure(client.listRuns({ org: "o" }))
+      expect(codeOf(error)).toBe(Code.Unavailable)
+      expect(String(error)).toContain("migrations pending")
+    }))
+
+  it.live("interrupts a server stream when the client cancels", () =>
+    Effect.gen(function*() {
+      const runtime = yield* Effect.runtime<never>()
+      const shuttingDown = yield* Deferred.make<void>()
+      const released = yield* Deferred.make<void>()
+      const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
+      const transport = createRouterTransport((router) => {
+        router.service(RunService, handlers.service(RunService, {
+          watchRunDetails: handlers.serverStream(() =>
+            Stream.concat(
+              Stream.make({ details: create(RunDetailsSchema, {}) }),
+              Stream.never
+            ).pipe(Stream.ensuring(Deferred.succeed(released, undefined)))
+          )
+        }))
+      })
+      const abort = new AbortController()
+      const stream = createClient(RunService, transport).watchRunDetails({ runId }, { signal: abort.signal })
+      const first = yield* Effect.promise(() => stream[Symbol.asyncIterator]().next())
+      expect(first.done).toBe(false)
+      abort.abort()
+      yield* Deferred.await(released).pipe(Effect.timeout("5 seconds"))
+    }))
+
+  it.live("ends open streams with Unavailable when the server shuts down", () =>
+    Effect.gen(function*() {
+      const runtime = yield* Effect.runtime<never>()
+      const shuttingDown = yield* Deferred.make<void>()
+      const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
+      const transport = createRouterTransport((router) => {
+        router.service(RunService, handlers.service(RunService, {
+          watchRunDetails: handlers.serverStream(() =>
+            Stream.concat(Stream.make({ details: create(RunDetailsSchema, {}) }), Stream.never)
+          )
+        }))
+      })
+      const iterator = createClient(RunService, transport).watchRunDetails({ runId })[Symbol.asyncIterator]()
+      yield* Effect.promise(() => iterator.next())
+      const rest = yield* Effect.fork(failure(iterator.next()))
+      yield* Deferred.succeed(shuttingDown, undefined)
+      const error = yield* Fiber.join(rest)
+      expect(codeOf(error)).toBe(Code.Unavailable)
+    }))
+
+  it.live("a stream's failure reaches the client with its code", () =>
+    Effect.gen(function*() {
+      const { client } = yield* makeClient({})
+      const error = yield* failure((async () => {
+        for await (const _ of client.watchRunDetails({ runId })) void _
+      })())
+      expect(codeOf(error)).toBe(Code.Unimplemented)
+    }))
+})
