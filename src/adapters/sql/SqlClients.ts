@@ -1,0 +1,141 @@
+import * as Reactivity from "@effect/experimental/Reactivity"
+import { SqlClient } from "@effect/sql"
+import { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { type ConfigError, Context, Duration, Effect, Layer, Redacted } from "effect"
+import { createRequire } from "node:module"
+import { type PgExtraOptions, parseExtraOptions } from "./PgOptions.js"
+
+export interface SqliteOptions {
+  readonly file: string
+}
+
+export interface PostgresOptions {
+  readonly host: string
+  readonly port: number
+  readonly dbname: string
+  readonly username: string
+  readonly password: Redacted.Redacted<string>
+  readonly extraOptions: string
+  readonly maxIdleConnections: number
+  readonly maxOpenConnections: number
+  readonly connMaxLifeTime: Duration.Duration
+}
+
+/** SQLite in WAL mode, waiting up to 5 s for a lock held by another process. */
+export const layerSqlite = (
+  options: SqliteOptions
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, SqlError> =>
+  Layer.scopedContext(
+    Effect.gen(function*() {
+      const client = yield* SqliteClient.make({ filename: options.file }).pipe(
+        Effect.catchAllDefect((cause) =>
+          Effect.fail(new SqlError({ cause, message: `Cannot open the SQLite database ${options.file}` }))
+        )
+      )
+      yield* client`PRAGMA journal_mode = WAL`
+      yield* client`PRAGMA busy_timeout = 5000`
+      yield* client`PRAGMA foreign_keys = ON`
+      yield* client`PRAGMA synchronous = NORMAL`
+      return Context.make(SqliteClient.SqliteClient, client).pipe(Context.add(SqlClient.SqlClient, client))
+    })
+  ).pipe(Layer.provide(Reactivity.layer))
+
+interface PgPool {
+  on(event: "error", listener: (error: Error) => void): unknown
+  end(): Promise<void>
+}
+
+interface PgModule {
+  readonly Pool: new (config: object) => PgPool
+  readonly types: { getTypeParser(oid: number, format?: string): (value: string) => unknown }
+}
+
+// `pg` comes with @effect/sql-pg and ships no type declarations.
+const pg: PgModule = createRequire(import.meta.url)("pg")
+
+/** `2024-05-01 10:00:00.12+00` (the session runs in UTC) as `2024-05-01T10:00:00.120000Z`. */
+const isoTimestamp = (text: string): string => {
+  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(?:\+00(?::00)?)?$/.exec(text)
+  return match === null ? text : `${match[1]}T${match[2]}.${(match[3] ?? "").padEnd(6, "0")}Z`
+}
+
+const oid = { int8: 20, timestamp: 1114, timestamptz: 1184, numeric: 1700 }
+
+// Rows decode alike on both databases: numbers for BIGINT and NUMERIC (ids and durations stay far below 2^53),
+// ISO-8601 UTC text for timestamps.
+const types = {
+  getTypeParser: (id: number, format?: string) => {
+    if (id === oid.int8 || id === oid.numeric) return (value: string) => Number(value)
+    if (id === oid.timestamp || id === oid.timestamptz) return (value: string) => isoTimestamp(value)
+    return pg.types.getTypeParser(id, format)
+  }
+}
+
+interface PoolSettings {
+  readonly connection: object
+  readonly extra: PgExtraOptions
+  readonly max?: number
+  readonly min?: number
+  readonly lifetimeSeconds?: number
+}
+
+/*
+ * Built on a pool of our own: `PgClient.layer` runs a test query and fails when the database is down, which
+ * would stop the service from starting. This pool connects on demand, so queries fail with SqlError while
+ * Postgres is away and work again once it is back; a broken connection is dropped, not reused.
+ */
+const layerPool = (settings: PoolSettings): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient> =>
+  PgClient.layerFromPool({
+    acquire: Effect.acquireRelease(
+      Effect.sync(() => {
+        const pool = new pg.Pool({
+          ...settings.connection,
+          ...settings.extra,
+          max: settings.max,
+          min: settings.min,
+          maxLifetimeSeconds: settings.lifetimeSeconds ?? 0,
+          keepAlive: true,
+          types
+        })
+        // An idle connection lost with its server is reported here; without a listener the process would crash.
+        pool.on("error", () => undefined)
+        return pool
+      }),
+      (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption("2 seconds"))
+    )
+  }).pipe(Layer.orDie)
+
+const lifetimeSeconds = (lifetime: Duration.Duration) =>
+  Duration.isFinite(lifetime) ? Math.max(0, Math.ceil(Duration.toSeconds(lifetime))) : 0
+
+/** Postgres from the service's configuration; fails only when `extraOptions` cannot be used. */
+export const layerPostgres = (
+  options: PostgresOptions
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, ConfigError.ConfigError> =>
+  Layer.unwrapEffect(
+    Effect.map(parseExtraOptions(options.extraOptions), (extra) => {
+      const max = options.maxOpenConnections > 0 ? options.maxOpenConnections : undefined
+      const password = Redacted.value(options.password)
+      return layerPool({
+        connection: {
+          host: options.host,
+          port: options.port,
+          database: options.dbname,
+          user: options.username,
+          ...(password === "" ? {} : { password })
+        },
+        extra,
+        ...(max === undefined ? {} : { max }),
+        min: Math.max(0, Math.min(options.maxIdleConnections, max ?? 10)),
+        lifetimeSeconds: lifetimeSeconds(options.connMaxLifeTime)
+      })
+    })
+  )
+
+/** Postgres from a `postgres://` URL, with the default pool; for tests and tools. */
+export const layerPostgresUrl = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient> =>
+  Layer.unwrapEffect(
+    Effect.map(Effect.orDie(parseExtraOptions("")), (extra) => layerPool({ connection: { connectionString: url }, extra }))
+  )
