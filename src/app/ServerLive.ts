@@ -1,12 +1,19 @@
-import { Deferred, Duration, Effect, Layer } from "effect"
+import { Context, Deferred, Duration, Effect, Layer } from "effect"
 import { makeConnectHandler } from "../adapters/connect/ConnectHandler.js"
 import { serveHttp } from "../adapters/http/HttpServer.js"
 import { Readiness } from "../ports/Readiness.js"
 import type { AppConfig } from "./AppConfig.js"
 
+/** Where the server listens (the port is the real one when the config asked for port 0). */
+export class ServerAddress extends Context.Tag("runs/ServerAddress")<ServerAddress, {
+  readonly host: string
+  readonly port: number
+}>() {}
+
 /** The listening server: RPCs, health checks and CORS on `runs.server.host:port`. */
 export const layerServer = (config: AppConfig["server"]) =>
-  Layer.scopedDiscard(
+  Layer.scoped(
+    ServerAddress,
     Effect.gen(function*() {
       const runtime = yield* Effect.runtime<Readiness>()
       const readiness = yield* Readiness
@@ -35,5 +42,6 @@ export const layerServer = (config: AppConfig["server"]) =>
         )
       })
       yield* Effect.logInfo(`listening on ${config.host}:${server.port} (HTTP/1.1 and h2c)`)
+      return { host: config.host, port: server.port }
     })
   )

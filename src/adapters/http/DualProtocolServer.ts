@@ -46,8 +46,12 @@ export const listenDualProtocol = (options: {
         socket.unshift(chunk)
         const isHttp2 = chunk.length >= 3 && chunk.subarray(0, Math.min(chunk.length, http2Preface.length))
           .equals(http2Preface.subarray(0, Math.min(chunk.length, http2Preface.length)))
-        ;(isHttp2 ? h2 : h1).emit("connection", socket)
-        socket.resume()
+        if (isHttp2) {
+          h2.emit("connection", socket)
+        } else {
+          h1.emit("connection", socket)
+          socket.resume()
+        }
       })
       socket.on("error", () => socket.destroy())
     })

@@ -1,0 +1,120 @@
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect"
+import {
+  compressionGzip,
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport
+} from "@connectrpc/connect-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer } from "effect"
+import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
+import { layerReadiness } from "../../src/app/ReadinessLive.js"
+import { layerServer, ServerAddress } from "../../src/app/ServerLive.js"
+import { DatabaseHealth } from "../../src/ports/DatabaseHealth.js"
+
+const serverConfig = {
+  host: "127.0.0.1",
+  port: 0,
+  corsOrigins: ["http://ui.example"],
+  maxRequestBytes: 64 * 1024,
+  shutdownTimeout: Duration.seconds(2)
+}
+
+const healthy = Layer.succeed(DatabaseHealth, { check: Effect.void })
+
+const serverLayer = (migrate: Effect.Effect<void> = Effect.void) =>
+  layerServer(serverConfig).pipe(Layer.provide(layerReadiness(migrate)), Layer.provide(healthy))
+
+const sdkRunId = { org: "", project: "flytesnacks", domain: "development", name: "r1" }
+
+const transports = (baseUrl: string): Record<string, Transport> => ({
+  "Connect binary over HTTP/1.1, gzip (Python SDK)": createConnectTransport({
+    baseUrl,
+    httpVersion: "1.1",
+    sendCompression: compressionGzip,
+    compressMinBytes: 0
+  }),
+  "Connect JSON over HTTP/1.1 (web UI)": createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
+  "Connect over h2c": createConnectTransport({ baseUrl, httpVersion: "2" }),
+  "gRPC over h2c": createGrpcTransport({ baseUrl }),
+  "gRPC-Web over HTTP/1.1": createGrpcWebTransport({ baseUrl, httpVersion: "1.1" })
+})
+
+const rejection = (promise: Promise<unknown>) =>
+  Effect.promise(() =>
+    promise.then(
+      () => undefined,
+      (error: unknown) => (error instanceof ConnectError ? error : undefined)
+    )
+  )
+
+const baseUrl = Effect.map(ServerAddress, (address) => `http://${address.host}:${address.port}`)
+
+describe("server", () => {
+  it.layer(serverLayer())("listening", (it) => {
+    it.effect("answers every protocol real clients use, validating first", () =>
+      Effect.gen(function*() {
+        for (const [name, transport] of Object.entries(transports(yield* baseUrl))) {
+          const client = createClient(RunService, transport)
+          const served = yield* rejection(client.getRunDetails({ runId: sdkRunId }))
+          expect(served?.code, name).toBe(Code.Unimplemented)
+          const invalid = yield* rejection(client.getRunDetails({}))
+          expect(invalid?.code, name).toBe(Code.InvalidArgument)
+          expect(invalid?.rawMessage, name).toContain("run_id")
+        }
+      }))
+
+    it.effect("serves /healthz and /readyz over HTTP/1.1", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const health = yield* Effect.promise(() => fetch(`${url}/healthz`))
+        expect(health.status).toBe(200)
+        expect(yield* Effect.promise(() => health.text())).toBe("OK")
+        const ready = yield* Effect.promise(() => fetch(`${url}/readyz`))
+        expect(ready.status).toBe(200)
+      }))
+
+    it.effect("answers CORS preflights for configured origins only", () =>
+      Effect.gen(function*() {
+        const url = `${yield* baseUrl}/flyteidl2.workflow.RunService/ListRuns`
+        const preflight = (origin: string) =>
+          Effect.promise(() =>
+            fetch(url, {
+              method: "OPTIONS",
+              headers: {
+                origin,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type,connect-protocol-version"
+              }
+            })
+          )
+        const allowed = yield* preflight("http://ui.example")
+        expect(allowed.status).toBe(204)
+        expect(allowed.headers.get("access-control-allow-origin")).toBe("http://ui.example")
+        expect(allowed.headers.get("access-control-allow-headers")).toContain("Connect-Protocol-Version")
+        const other = yield* preflight("http://evil.example")
+        expect(other.headers.get("access-control-allow-origin")).toBeNull()
+      }))
+
+    it.effect("refuses a request body over the size limit with ResourceExhausted", () =>
+      Effect.gen(function*() {
+        const client = createClient(RunService, createConnectTransport({ baseUrl: yield* baseUrl, httpVersion: "1.1" }))
+        const error = yield* rejection(client.abortRun({ runId: sdkRunId, reason: "x".repeat(100 * 1024) }))
+        expect(error?.code).toBe(Code.ResourceExhausted)
+      }))
+  })
+
+  it.layer(serverLayer(Effect.never))("before migrations complete", (it) => {
+    it.effect("is alive but not ready, and refuses RPCs with Unavailable", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        expect((yield* Effect.promise(() => fetch(`${url}/healthz`))).status).toBe(200)
+        const ready = yield* Effect.promise(() => fetch(`${url}/readyz`))
+        expect(ready.status).toBe(503)
+        expect(yield* Effect.promise(() => ready.text())).toContain("migrations")
+        const client = createClient(RunService, createGrpcTransport({ baseUrl: url }))
+        const error = yield* rejection(client.getRunDetails({ runId: sdkRunId }))
+        expect(error?.code).toBe(Code.Unavailable)
+      }))
+  })
+})
