@@ -47,15 +47,16 @@ const prune = (node: Tree, prefix: string, found: Inspection): Tree => {
   for (const [name, value] of Object.entries(node)) {
     const key = prefix === "" ? name : `${prefix}.${name}`
     if (name.includes(".")) {
-      found.warnings.push(`config: key ${JSON.stringify(key)} is ignored; nest the keys instead of joining them with dots`)
+      const hint = "nest the keys instead of joining them with dots"
+      found.warnings.push(`config: key ${JSON.stringify(key)} is ignored; ${hint}`)
     } else if (!leaves.has(key) && !isBranch(key)) {
       found.warnings.push(`config: unknown key ${key} is ignored`)
     } else if (isBranch(key)) {
-      if (value !== null && !isMap(value)) found.problems.push(`${key}: expected a mapping, got ${describeValue(value)}`)
-      else kept[name] = value === null ? null : prune(value, key, found)
+      if (value === null || isMap(value)) kept[name] = value === null ? null : prune(value, key, found)
+      else found.problems.push(`${key}: expected a mapping, got ${describeValue(value)}`)
     } else if (Array.isArray(value) && listKeys.has(key)) {
       const bad = value.find((item) => typeof item !== "string")
-      if (bad !== undefined) found.problems.push(`${key}: expected a list of strings, got an item that is ${describeValue(bad)}`)
+      if (bad !== undefined) found.problems.push(`${key}: expected a list of strings, got ${describeValue(bad)} in it`)
       // fromJson turns an empty list into the value "<nil>"
       else if (value.length > 0) kept[name] = value
     } else if (value !== null && typeof value !== "string") {
@@ -124,7 +125,8 @@ const fromEnvironment = (env: Record<string, string | undefined>): ReadonlyMap<s
 
 const chooseDatabase = (tree: Tree, env: ReadonlyMap<string, EnvValue>) => {
   const inFile = isMap(tree["database"]) ? tree["database"] : {}
-  const fromEnv = (prefix: string) => [...env].filter(([key]) => key.startsWith(prefix)).map(([, { variable }]) => variable)
+  const fromEnv = (prefix: string) =>
+    [...env].filter(([key]) => key.startsWith(prefix)).map(([, { variable }]) => variable)
   const postgresVariables = fromEnv("database.postgres.")
   const postgres = "postgres" in inFile || postgresVariables.length > 0
   const sqlite = "sqlite" in inFile || env.has("database.sqlite.file")

@@ -33,6 +33,19 @@ export const listenDualProtocol = (options: {
     const h1 = http.createServer(options.handler)
     const h2 = http2.createServer({}, options.handler)
     const sockets = new Set<net.Socket>()
+    // The HTTP/1.1 server never listens itself, so Node does not track its idle connections: we do.
+    const h1Active = new Map<net.Socket, number>()
+    let closing = false
+    h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const socket = req.socket
+      h1Active.set(socket, (h1Active.get(socket) ?? 0) + 1)
+      if (closing) res.shouldKeepAlive = false
+      res.once("close", () => {
+        const left = (h1Active.get(socket) ?? 1) - 1
+        h1Active.set(socket, left)
+        if (closing && left === 0) socket.end()
+      })
+    })
     const sessions = new Set<http2.Http2Session>()
     h2.on("session", (session) => {
       sessions.add(session)
@@ -40,7 +53,10 @@ export const listenDualProtocol = (options: {
     })
     const server = net.createServer((socket) => {
       sockets.add(socket)
-      socket.once("close", () => sockets.delete(socket))
+      socket.once("close", () => {
+        sockets.delete(socket)
+        h1Active.delete(socket)
+      })
       socket.once("data", (chunk) => {
         socket.pause()
         socket.unshift(chunk)
@@ -60,7 +76,6 @@ export const listenDualProtocol = (options: {
       new Promise<void>((done) => {
         const timer = setTimeout(() => {
           for (const session of sessions) session.destroy()
-          h1.closeAllConnections()
           for (const socket of sockets) socket.destroy()
         }, deadlineMs)
         timer.unref()
@@ -68,8 +83,8 @@ export const listenDualProtocol = (options: {
           clearTimeout(timer)
           done()
         })
-        h1.close()
-        h1.closeIdleConnections()
+        closing = true
+        for (const [socket, active] of h1Active) if (active === 0) socket.end()
         for (const session of sessions) session.close()
       })
 

@@ -64,7 +64,10 @@ export const duration = (options: { readonly allowZero: boolean }): Parse<Durati
     }
   )
 
-const levelsByNumber = [LogLevel.Fatal, LogLevel.Fatal, LogLevel.Error, LogLevel.Warning, LogLevel.Info, LogLevel.Debug, LogLevel.Trace]
+// The seed's (zap/logrus) numbering: 0 panic, 1 fatal, 2 error, 3 warning, 4 info, 5 debug, 6 trace.
+const levelsByNumber = [
+  LogLevel.Fatal, LogLevel.Fatal, LogLevel.Error, LogLevel.Warning, LogLevel.Info, LogLevel.Debug, LogLevel.Trace
+]
 const levelsByName: Record<string, LogLevel.LogLevel> = {
   panic: LogLevel.Fatal,
   fatal: LogLevel.Fatal,
@@ -80,7 +83,8 @@ export const logLevel: Parse<LogLevel.LogLevel> = check(
   "a level 0-6 (0 panic, 1 fatal, 2 error, 3 warning, 4 info, 5 debug, 6 trace) or one of those names",
   (text) => {
     const lower = text.trim().toLowerCase()
-    return /^\d$/.test(lower) ? levelsByNumber[Number(lower)] : Object.hasOwn(levelsByName, lower) ? levelsByName[lower] : undefined
+    if (/^\d$/.test(lower)) return levelsByNumber[Number(lower)]
+    return Object.hasOwn(levelsByName, lower) ? levelsByName[lower] : undefined
   }
 )
 
@@ -94,7 +98,8 @@ const parseUrl = (text: string): URL | undefined => {
 
 export const httpUrl: Parse<string> = check("an http:// or https:// URL", (text) => {
   const url = parseUrl(text.trim())
-  return url !== undefined && (url.protocol === "http:" || url.protocol === "https:") && url.host !== "" ? text.trim() : undefined
+  const http = url !== undefined && (url.protocol === "http:" || url.protocol === "https:") && url.host !== ""
+  return http ? text.trim() : undefined
 })
 
 export const storagePrefix: Parse<string> = check(

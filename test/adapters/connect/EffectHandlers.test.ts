@@ -79,7 +79,7 @@ describe("EffectHandlers", () => {
   it.live("maps tagged failures to their codes", () =>
     Effect.gen(function*() {
       const { client } = yield* makeClient({}, Effect.fail(new NotReady({ reason: "migrations pending" })))
-      const error = yield* failure(client.listRuns({ org: "o" }))
+      const error = yield* failure(client.listRuns({ scopeBy: { case: "org", value: "o" } }))
       expect(codeOf(error)).toBe(Code.Unavailable)
       expect(String(error)).toContain("migrations pending")
     }))

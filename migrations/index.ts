@@ -1,0 +1,6 @@
+import schema from "./0001_schema.js"
+
+/** Every migration, keyed `<id>_<name>` for `Migrator.fromRecord`; static so it works under tsx and compiled. */
+export const migrations = {
+  "0001_schema": schema
+}
