@@ -1,8 +1,6 @@
-import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Effect, Layer, Option } from "effect"
-import { appLayer } from "./AppLayer.js"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Cause, Effect, Exit, Layer, Option } from "effect"
 import { loadConfig } from "./Config.js"
-import { layerLogger } from "./Logging.js"
 
 const startupMessage = (cause: Cause.Cause<unknown>): string => {
   const failure = Option.getOrUndefined(Cause.failureOption(cause)) ?? Cause.squash(cause)
@@ -12,23 +10,26 @@ const startupMessage = (cause: Cause.Cause<unknown>): string => {
   return message.replace(/\s*\n\s*/g, " ")
 }
 
-const App = Layer.unwrapEffect(
-  Effect.map(
-    loadConfig({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() }),
-    ({ config, warnings }) =>
-      Layer.mergeAll(
-        appLayer(config),
-        Layer.effectDiscard(Effect.forEach(warnings, (warning) => Effect.logWarning(warning), { discard: true }))
-      ).pipe(Layer.provide(layerLogger(config.logger)))
-  )
-)
+// The configuration is checked before the rest of the service is even loaded, so a bad value stops at once.
+const main = Effect.gen(function*() {
+  const { config, warnings } = yield* loadConfig({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() })
+  const { appLayer } = yield* Effect.promise(() => import("./AppLayer.js"))
+  const { layerLogger } = yield* Effect.promise(() => import("./Logging.js"))
+  const app = Layer.mergeAll(
+    appLayer(config),
+    Layer.effectDiscard(Effect.forEach(warnings, (warning) => Effect.logWarning(warning), { discard: true }))
+  ).pipe(Layer.provide(layerLogger(config.logger)))
+  return yield* Layer.launch(app)
+})
 
-Layer.launch(App).pipe(
+main.pipe(
   Effect.tapErrorCause((cause) =>
     Cause.isInterruptedOnly(cause)
       ? Effect.void
       : Effect.sync(() => process.stderr.write(`runs-service: ${startupMessage(cause)}\n`))
   ),
-  Effect.onExit(() => Effect.sync(() => process.stderr.write("runs-service: stopped\n"))),
+  Effect.onExit((exit) =>
+    Exit.isInterrupted(exit) ? Effect.sync(() => process.stderr.write("runs-service: stopped\n")) : Effect.void
+  ),
   NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )
