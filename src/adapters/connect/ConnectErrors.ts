@@ -19,7 +19,8 @@ const codeByTag: Readonly<Record<string, Code>> = {
   StoreUnavailable: Code.Unavailable,
   NotReady: Code.Unavailable,
   ShuttingDown: Code.Unavailable,
-  NotServed: Code.Unimplemented
+  NotServed: Code.Unimplemented,
+  Unimplemented: Code.Unimplemented
 }
 
 const tagOf = (error: unknown): string | undefined =>

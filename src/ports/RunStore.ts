@@ -1,0 +1,59 @@
+import { Context, Data, type Effect, type Option } from "effect"
+import type { ActionKey, RunKey, TaskKey } from "../domain/Ids.js"
+import type { ListQuery, Page, RunScope } from "../domain/ListQuery.js"
+import type { AbortRecord, ActionRecord, AttemptRecord, RunView, TaskRecord } from "../domain/Records.js"
+
+/** The database cannot be reached (answered `Unavailable`; clients retry). */
+export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{ readonly reason: string }> {}
+
+/** The run name is taken; nothing was written. Carries the stored run so the caller can compare requests. */
+export class RunExists extends Data.TaggedError("RunExists")<{ readonly existing: RunView }> {}
+
+/** The action (or run) a write refers to does not exist. */
+export class ActionMissing extends Data.TaggedError("ActionMissing")<{ readonly key: ActionKey }> {}
+
+export type AbortOutcome =
+  | { readonly _tag: "TargetMissing" }
+  /** `aborted` lists every action that became ABORTED: the target first, then its descendants; empty when
+   * the target was already terminal. */
+  | { readonly _tag: "Aborted"; readonly aborted: ReadonlyArray<ActionKey> }
+
+/**
+ * Runs, actions, attempts and tasks. Every method is one transaction; a failure to reach the database is
+ * `StoreUnavailable`, anything else unexpected is a defect.
+ */
+export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
+  /** Writes the run, its root action and (when given) its task spec in one transaction; `RunExists` when the
+   * (project, domain, name) is taken, in which case nothing is written. A task already recorded is kept. */
+  readonly createRun: (input: {
+    readonly view: RunView
+    readonly task: TaskRecord | undefined
+  }) => Effect.Effect<RunView, RunExists | StoreUnavailable>
+  /** The newest run created with this `x-request-id` at or after `since`. */
+  readonly findRunByRequestId: (
+    requestId: string,
+    since: Date
+  ) => Effect.Effect<Option.Option<RunView>, StoreUnavailable>
+  readonly getRun: (key: RunKey) => Effect.Effect<Option.Option<RunView>, StoreUnavailable>
+  readonly getAction: (key: ActionKey) => Effect.Effect<Option.Option<ActionRecord>, StoreUnavailable>
+  readonly getTask: (key: TaskKey) => Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable>
+  /** An action's attempts by attempt number, with their phase transitions and cluster events in order. */
+  readonly listAttempts: (key: ActionKey) => Effect.Effect<ReadonlyArray<AttemptRecord>, StoreUnavailable>
+  /** Replaces the given attempts of an action (matched by attempt number; others are kept). */
+  readonly putAttempts: (
+    key: ActionKey,
+    attempts: ReadonlyArray<AttemptRecord>
+  ) => Effect.Effect<void, ActionMissing | StoreUnavailable>
+  /** Runs in scope that pass every filter, in `query.order`, after `query.after`, at most `query.limit`. */
+  readonly listRuns: (scope: RunScope, query: ListQuery) => Effect.Effect<Page<RunView>, StoreUnavailable>
+  /** The actions of a run (the root included), as `listRuns` orders and pages them. */
+  readonly listActions: (run: RunKey, query: ListQuery) => Effect.Effect<Page<ActionRecord>, StoreUnavailable>
+  /** Aborts the target and every non-terminal descendant (SPEC 5) at `now`, in one transaction: phase
+   * ABORTED, the abort record, end time `now` (never before the start), and each one's latest attempt closed
+   * as ABORTED if it was open. A terminal target is left alone. */
+  readonly abort: (
+    target: ActionKey,
+    abort: AbortRecord,
+    now: Date
+  ) => Effect.Effect<AbortOutcome, StoreUnavailable>
+}>() {}
