@@ -4,6 +4,11 @@ import { type ConfigError, Effect, Layer } from "effect"
 import * as SqlDatabaseHealth from "../adapters/sql/SqlDatabaseHealth.js"
 import { layerPostgres, layerSqlite } from "../adapters/sql/SqlClients.js"
 import { runMigrations } from "../adapters/sql/SqlMigrations.js"
+import * as FileBlobStore from "../adapters/blob/FileBlobStore.js"
+import * as ProtoPayloads from "../adapters/connect/ProtoPayloads.js"
+import * as SqlRunStore from "../adapters/sql/SqlRunStore.js"
+import * as RunsLive from "../domain/Runs.js"
+import { RunsSettings } from "../domain/RunsSettings.js"
 import type { AppConfig } from "./AppConfig.js"
 import { layerReadiness } from "./ReadinessLive.js"
 import { layerServer } from "./ServerLive.js"
@@ -31,7 +36,14 @@ export const appLayer = (config: AppConfig) => {
       () => Effect.logInfo("closing the database")
     )
   )
-  return layerServer(config.server).pipe(
+  const runs = RunsLive.layer.pipe(
+    Layer.provide(SqlRunStore.layer),
+    Layer.provide(FileBlobStore.layer({ storagePrefix: config.storagePrefix })),
+    Layer.provide(ProtoPayloads.layer),
+    Layer.provide(Layer.succeed(RunsSettings, { storagePrefix: config.storagePrefix }))
+  )
+  return layerServer(config.server, { trust: config.trustForwardedIdentity, header: config.identityHeader }).pipe(
+    Layer.provide(runs),
     Layer.provide(readiness),
     Layer.provide(migrateFirst),
     Layer.provide(announce),

@@ -1,6 +1,8 @@
 import { Context, Deferred, Duration, Effect, Layer } from "effect"
 import { makeConnectHandler } from "../adapters/connect/ConnectHandler.js"
+import type { IdentityOptions } from "../adapters/connect/ForwardedIdentity.js"
 import { serveHttp } from "../adapters/http/HttpServer.js"
+import type { Runs } from "../domain/Runs.js"
 import { Readiness } from "../ports/Readiness.js"
 import type { AppConfig } from "./AppConfig.js"
 
@@ -11,18 +13,19 @@ export class ServerAddress extends Context.Tag("runs/ServerAddress")<ServerAddre
 }>() {}
 
 /** The listening server: RPCs, health checks and CORS on `runs.server.host:port`. */
-export const layerServer = (config: AppConfig["server"]) =>
+export const layerServer = (config: AppConfig["server"], identity: IdentityOptions) =>
   Layer.scoped(
     ServerAddress,
     Effect.gen(function*() {
-      const runtime = yield* Effect.runtime<Readiness>()
+      const runtime = yield* Effect.runtime<Runs>()
       const readiness = yield* Readiness
       const shuttingDown = yield* Deferred.make<void>()
       const rpc = makeConnectHandler({
         runtime,
         shuttingDown,
         gate: readiness.migrated,
-        maxRequestBytes: config.maxRequestBytes
+        maxRequestBytes: config.maxRequestBytes,
+        identity
       })
       const server = yield* serveHttp({
         host: config.host,

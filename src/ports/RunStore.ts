@@ -34,6 +34,9 @@ export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
     requestId: string,
     since: Date
   ) => Effect.Effect<Option.Option<RunView>, StoreUnavailable>
+  /** Creates `action` under its existing run (`ActionMissing` when the run is unknown); an action already
+   * recorded is kept unchanged. True when it was created. */
+  readonly recordAction: (action: ActionRecord) => Effect.Effect<boolean, ActionMissing | StoreUnavailable>
   readonly getRun: (key: RunKey) => Effect.Effect<Option.Option<RunView>, StoreUnavailable>
   readonly getAction: (key: ActionKey) => Effect.Effect<Option.Option<ActionRecord>, StoreUnavailable>
   readonly getTask: (key: TaskKey) => Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable>

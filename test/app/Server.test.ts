@@ -6,24 +6,12 @@ import {
   createGrpcWebTransport
 } from "@connectrpc/connect-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
-import { layerReadiness } from "../../src/app/ReadinessLive.js"
-import { layerServer, ServerAddress } from "../../src/app/ServerLive.js"
-import { DatabaseHealth } from "../../src/ports/DatabaseHealth.js"
+import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
+import { baseUrl, layerTestServer } from "../support/TestApp.js"
 
-const serverConfig = {
-  host: "127.0.0.1",
-  port: 0,
-  corsOrigins: ["http://ui.example"],
-  maxRequestBytes: 64 * 1024,
-  shutdownTimeout: Duration.seconds(2)
-}
-
-const healthy = Layer.succeed(DatabaseHealth, { check: Effect.void })
-
-const serverLayer = (migrate: Effect.Effect<void> = Effect.void) =>
-  layerServer(serverConfig).pipe(Layer.provide(layerReadiness(migrate)), Layer.provide(healthy))
+const serverLayer = (migrate: Effect.Effect<void> = Effect.void) => layerTestServer(MemoryRunStore.layer, { migrate })
 
 const sdkRunId = { org: "", project: "flytesnacks", domain: "development", name: "r1" }
 
@@ -48,7 +36,6 @@ const rejection = (promise: Promise<unknown>) =>
     )
   )
 
-const baseUrl = Effect.map(ServerAddress, (address) => `http://${address.host}:${address.port}`)
 
 describe("server", () => {
   it.layer(serverLayer())("listening", (it) => {
@@ -57,7 +44,8 @@ describe("server", () => {
         for (const [name, transport] of Object.entries(transports(yield* baseUrl))) {
           const client = createClient(RunService, transport)
           const served = yield* rejection(client.getRunDetails({ runId: sdkRunId }))
-          expect(served?.code, name).toBe(Code.Unimplemented)
+          expect(served?.code, name).toBe(Code.NotFound)
+          expect(served?.rawMessage, name).toBe("run flytesnacks/development/r1 not found")
           const invalid = yield* rejection(client.getRunDetails({}))
           expect(invalid?.code, name).toBe(Code.InvalidArgument)
           expect(invalid?.rawMessage, name).toContain("run_id")

@@ -1,4 +1,13 @@
-import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf"
+import type {
+  DescMessage,
+  DescMethod,
+  DescMethodBiDiStreaming,
+  DescMethodServerStreaming,
+  DescMethodUnary,
+  DescService,
+  MessageInitShape,
+  MessageShape
+} from "@bufbuild/protobuf"
 import { Code, ConnectError, type HandlerContext, type MethodImpl, type ServiceImpl } from "@connectrpc/connect"
 import { Deferred, Effect, Exit, Runtime, Stream } from "effect"
 import { logFailure, NotServed, toConnectError } from "./ConnectErrors.js"
@@ -70,6 +79,7 @@ export const makeEffectHandlers = <R>(options: {
   }
 
   const unary = <I extends DescMessage, O extends DescMessage, E>(
+    _method: DescMethodUnary<I, O>,
     fn: UnaryFn<I, O, E, R>,
     options: { readonly validate: boolean } = { validate: true }
   ) =>
@@ -87,6 +97,7 @@ export const makeEffectHandlers = <R>(options: {
   }
 
   const serverStream = <I extends DescMessage, O extends DescMessage, E>(
+    _method: DescMethodServerStreaming<I, O>,
     fn: ServerStreamFn<I, O, E, R>,
     options: { readonly validate: boolean } = { validate: true }
   ) =>
@@ -101,7 +112,10 @@ export const makeEffectHandlers = <R>(options: {
       context
     )
 
-  const bidiStream = <I extends DescMessage, O extends DescMessage, E>(fn: BiDiStreamFn<I, O, E, R>) =>
+  const bidiStream = <I extends DescMessage, O extends DescMessage, E>(
+    _method: DescMethodBiDiStreaming<I, O>,
+    fn: BiDiStreamFn<I, O, E, R>
+  ) =>
   (requests: AsyncIterable<MessageShape<I>>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
     guardStream(
       Stream.unwrap(
@@ -118,11 +132,11 @@ export const makeEffectHandlers = <R>(options: {
     const failure = () => new NotServed(`${method.parent.typeName}/${method.name} is not served yet`)
     switch (method.methodKind) {
       case "unary":
-        return unary(() => Effect.fail(failure())) as MethodImpl<DescMethod>
+        return unary(method as DescMethodUnary<DescMessage, DescMessage>, () => Effect.fail(failure())) as MethodImpl<DescMethod>
       case "server_streaming":
-        return serverStream(() => Stream.fail(failure())) as MethodImpl<DescMethod>
+        return serverStream(method as DescMethodServerStreaming<DescMessage, DescMessage>, () => Stream.fail(failure())) as MethodImpl<DescMethod>
       case "bidi_streaming":
-        return bidiStream(() => Stream.fail(failure())) as MethodImpl<DescMethod>
+        return bidiStream(method as DescMethodBiDiStreaming<DescMessage, DescMessage>, () => Stream.fail(failure())) as MethodImpl<DescMethod>
       case "client_streaming":
         return (async () => {
           throw new ConnectError(failure().message, Code.Unimplemented)

@@ -14,12 +14,8 @@ export class InvalidRequest extends Data.TaggedError("InvalidRequest")<{
  * `<message type>.<field>` and the rule id that protovalidate reports.
  */
 export const relaxedRules: ReadonlyArray<{ readonly field: string; readonly ruleId: string; readonly why: string }> = [
-  { field: "flyteidl2.common.RunIdentifier.org", ruleId: "string.min_len", why: "the Python SDK sends an empty org to localhost" },
-  { field: "flyteidl2.common.ProjectIdentifier.organization", ruleId: "string.min_len", why: "the Python SDK sends an empty org" },
-  { field: "flyteidl2.task.TaskIdentifier.org", ruleId: "string.min_len", why: "the actions service never sets it" },
-  { field: "flyteidl2.task.TaskName.org", ruleId: "string.min_len", why: "SDKs echo task names with an empty org" },
-  { field: "flyteidl2.workflow.ListRunsRequest.org", ruleId: "string.min_len", why: "org partitions nothing here" },
-  { field: "flyteidl2.workflow.WatchRunsRequest.org", ruleId: "string.min_len", why: "org partitions nothing here" },
+  { field: "*.org", ruleId: "string.min_len", why: "the Python SDK sends an empty org to localhost; org partitions nothing" },
+  { field: "*.organization", ruleId: "string.min_len", why: "the Python SDK sends an empty organization" },
   { field: "flyteidl2.workflow.ActionStatus.attempts", ruleId: "uint32.gt", why: "the actions service reports attempts 0" },
   { field: "flyteidl2.workflow.ActionEvent.attempt", ruleId: "uint32.gt", why: "0 counts as attempt 1" },
   { field: "flyteidl2.workflow.TaskAction.spec", ruleId: "required", why: "the actions service may send no spec" },
@@ -62,7 +58,9 @@ export const fieldPath = (path: Path): string => {
 
 const isRelaxed = (violation: Violation): boolean => {
   const field = lastField(violation.field)
-  return field !== undefined && relaxed.has(`${field}#${violation.ruleId}`)
+  if (field === undefined) return false
+  const name = field.slice(field.lastIndexOf(".") + 1)
+  return relaxed.has(`${field}#${violation.ruleId}`) || relaxed.has(`*.${name}#${violation.ruleId}`)
 }
 
 const validator = createValidator()

@@ -42,7 +42,7 @@ describe("EffectHandlers", () => {
       const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
       const transport = createRouterTransport((router) => {
         router.service(RunService, handlers.service(RunService, {
-          getRunDetails: handlers.unary(() =>
+          getRunDetails: handlers.unary(RunService.method.getRunDetails, () =>
             Effect.as(Ref.update(calls, (n) => n + 1), { details: create(RunDetailsSchema, {}) })
           )
         }))
@@ -66,7 +66,7 @@ describe("EffectHandlers", () => {
       const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
       const transport = createRouterTransport((router) => {
         router.service(RunService, handlers.service(RunService, {
-          getRunDetails: handlers.unary(() => Effect.die(new Error("SELECT * FROM runs failed at /srv/secret.ts")))
+          getRunDetails: handlers.unary(RunService.method.getRunDetails, () => Effect.die(new Error("SELECT * FROM runs failed at /srv/secret.ts")))
         }))
       })
       const error = yield* failure(createClient(RunService, transport).getRunDetails({ runId }))
@@ -92,7 +92,7 @@ describe("EffectHandlers", () => {
       const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
       const transport = createRouterTransport((router) => {
         router.service(RunService, handlers.service(RunService, {
-          watchRunDetails: handlers.serverStream(() =>
+          watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, () =>
             Stream.concat(
               Stream.make({ details: create(RunDetailsSchema, {}) }),
               Stream.never
@@ -115,7 +115,7 @@ describe("EffectHandlers", () => {
       const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
       const transport = createRouterTransport((router) => {
         router.service(RunService, handlers.service(RunService, {
-          watchRunDetails: handlers.serverStream(() =>
+          watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, () =>
             Stream.concat(Stream.make({ details: create(RunDetailsSchema, {}) }), Stream.never)
           )
         }))

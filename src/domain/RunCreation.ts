@@ -1,0 +1,149 @@
+import { Clock, Duration, Effect, Option } from "effect"
+import { BlobStore } from "../ports/BlobStore.js"
+import { Payloads } from "../ports/Payloads.js"
+import { RunExists, RunStore } from "../ports/RunStore.js"
+import { type CreateRunRequest, offloadedInputsUri, runLocations } from "./CreateRun.js"
+import { AlreadyExists, InvalidArgument, NotFound, Unimplemented } from "./Errors.js"
+import { generateRunName, type RunKey, rootActionName, runKeyText, runNameProblem } from "./Ids.js"
+import { ActionPhase, ActionType } from "./Phase.js"
+import type { RunView, TaskRecord } from "./Records.js"
+import { RunsSettings } from "./RunsSettings.js"
+
+/** A request with the same `x-request-id` within this window returns the run it created. */
+export const requestIdWindow = Duration.hours(24)
+
+const runKeyOf = (request: CreateRunRequest) =>
+  Effect.gen(function*() {
+    if (request.id.kind === "project") {
+      return { project: request.id.project, domain: request.id.domain, name: yield* generateRunName }
+    }
+    const problem = runNameProblem(request.id.name)
+    if (problem !== undefined) {
+      return yield* new InvalidArgument({ message: `run_id.name: invalid run name "${request.id.name}": ${problem}` })
+    }
+    return { project: request.id.project, domain: request.id.domain, name: request.id.name }
+  })
+
+/** The stored run when it came from the same request (same fingerprint); `AlreadyExists` otherwise. */
+const sameRequestOrConflict = (existing: RunView, request: CreateRunRequest) =>
+  existing.run.fingerprint === request.fingerprint
+    ? Effect.succeed(existing)
+    : Effect.fail(
+      new AlreadyExists({
+        message: `run ${runKeyText(existing.run.key)} already exists (created by a different request)`
+      })
+    )
+
+const resolveTaskSpec = (task: Exclude<CreateRunRequest["task"], { kind: "trigger" }>) =>
+  task.kind === "spec"
+    ? Effect.succeed(task.spec)
+    : Effect.flatMap(RunStore, (store) => store.getTask(task.key)).pipe(
+      Effect.flatMap(Option.match({
+        onNone: () =>
+          Effect.fail(
+            new NotFound({
+              message: `task ${task.key.project}/${task.key.domain}/${task.key.name} version ${task.key.version} not found`
+            })
+          ),
+        onSome: (record) => Effect.succeed(record.spec)
+      }))
+    )
+
+/**
+ * CreateRun (SPEC 5): name the run, resolve its task, write its inputs, then store the run and its root
+ * action `a0` in one transaction. The same request again returns the run it created.
+ */
+export const createRun = Effect.fn("Runs.create")(function*(request: CreateRunRequest) {
+  const store = yield* RunStore
+  const payloads = yield* Payloads
+  const blobs = yield* BlobStore
+  const { storagePrefix } = yield* RunsSettings
+  const now = new Date(yield* Clock.currentTimeMillis)
+
+  if (request.task.kind === "trigger") {
+    return yield* new Unimplemented({
+      message: `trigger_name: triggers are not served by this service; create the run with task_spec or task_id`
+    })
+  }
+  if (request.id.kind === "project" && request.requestId !== undefined) {
+    const since = new Date(now.getTime() - Duration.toMillis(requestIdWindow))
+    const earlier = yield* store.findRunByRequestId(request.requestId, since)
+    if (Option.isSome(earlier)) return earlier.value
+  }
+
+  const key: RunKey = yield* runKeyOf(request)
+  const existing = yield* store.getRun(key)
+  if (Option.isSome(existing)) return yield* sameRequestOrConflict(existing.value, request)
+
+  const taskSpec = yield* resolveTaskSpec(request.task)
+  const description = yield* payloads.describeTaskSpec(taskSpec)
+  const runSpec = yield* payloads.effectiveRunSpec(request.runSpec, storagePrefix)
+  const locations = runLocations(storagePrefix, key)
+
+  let inputUri: string
+  if (request.inputs.kind === "offloaded") {
+    inputUri = offloadedInputsUri(request.inputs.uri)
+  } else {
+    const inputs = yield* payloads.inputsWithDefaults(
+      request.inputs.kind === "inline" ? request.inputs.inputs : undefined,
+      taskSpec
+    )
+    inputUri = locations.inlineInputsUri
+    yield* blobs.write(inputUri, inputs.binary)
+  }
+
+  const org = request.id.org
+  const view: RunView = {
+    run: {
+      key,
+      org,
+      rootActionName,
+      trigger: undefined,
+      runSpec: runSpec.spec,
+      createdByPrincipal: request.createdBy,
+      createdByServiceAccount: undefined,
+      cluster: runSpec.cluster,
+      fingerprint: request.fingerprint,
+      requestId: request.requestId,
+      createdAt: now,
+      updatedAt: now
+    },
+    root: {
+      key: { run: key, name: rootActionName },
+      org,
+      parent: undefined,
+      type: ActionType.TASK,
+      phase: ActionPhase.QUEUED,
+      attempts: 1,
+      cacheStatus: 0,
+      group: undefined,
+      task: description.task,
+      taskType: description.taskType,
+      shortName: description.shortName,
+      functionName: description.task.name,
+      environmentName: description.environmentName,
+      source: request.source,
+      triggerName: undefined,
+      createdBy: request.createdBy,
+      spec: { kind: "task", payload: taskSpec },
+      metadata: undefined,
+      inputUri,
+      runOutputBase: locations.runOutputBase,
+      startedAt: now,
+      endedAt: undefined,
+      abort: undefined,
+      errorInfo: undefined,
+      createdAt: now,
+      updatedAt: now
+    }
+  }
+  const task: TaskRecord | undefined = request.task.kind === "spec"
+    ? { key: description.task, org: description.task.org, spec: taskSpec, createdAt: now }
+    : undefined
+  return yield* store.createRun({ view, task }).pipe(
+    Effect.catchIf(
+      (error): error is RunExists => error instanceof RunExists,
+      (error) => sameRequestOrConflict(error.existing, request)
+    )
+  )
+})

@@ -1,0 +1,55 @@
+import { Duration, Effect, Layer } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import * as FileBlobStore from "../../src/adapters/blob/FileBlobStore.js"
+import * as ProtoPayloads from "../../src/adapters/connect/ProtoPayloads.js"
+import { layerReadiness } from "../../src/app/ReadinessLive.js"
+import { layerServer, ServerAddress } from "../../src/app/ServerLive.js"
+import * as RunsLive from "../../src/domain/Runs.js"
+import { RunsSettings } from "../../src/domain/RunsSettings.js"
+import { DatabaseHealth } from "../../src/ports/DatabaseHealth.js"
+import type { RunStore } from "../../src/ports/RunStore.js"
+
+/** A storage prefix (`file://` + a temporary directory) removed with the scope. */
+export const tempStoragePrefix = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "runs-data-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+).pipe(Effect.map((dir) => pathToFileURL(dir).href))
+
+export const serverConfig = {
+  host: "127.0.0.1",
+  port: 0,
+  corsOrigins: ["http://ui.example"],
+  maxRequestBytes: 64 * 1024,
+  shutdownTimeout: Duration.seconds(2)
+}
+
+/** The run use cases over the given store, with a temporary storage prefix; also exposes the settings. */
+export const layerRuns = <E>(store: Layer.Layer<RunStore, E>) =>
+  Layer.unwrapScoped(
+    Effect.map(tempStoragePrefix, (storagePrefix) =>
+      RunsLive.layer.pipe(
+        Layer.provideMerge(store),
+        Layer.provide(FileBlobStore.layer({ storagePrefix })),
+        Layer.provide(ProtoPayloads.layer),
+        Layer.provideMerge(Layer.succeed(RunsSettings, { storagePrefix }))
+      ))
+  )
+
+/**
+ * The listening server (port chosen by the OS) over the given store, ready at once; exposes its address,
+ * the store (to arrange rows the RPCs under test cannot write) and the settings.
+ */
+export const layerTestServer = <E>(
+  store: Layer.Layer<RunStore, E>,
+  options: { readonly migrate?: Effect.Effect<void>; readonly trustIdentity?: boolean } = {}
+) =>
+  layerServer(serverConfig, { trust: options.trustIdentity ?? false, header: "X-Forwarded-User" }).pipe(
+    Layer.provideMerge(layerRuns(store)),
+    Layer.provide(layerReadiness(options.migrate ?? Effect.void)),
+    Layer.provide(Layer.succeed(DatabaseHealth, { check: Effect.void }))
+  )
+
+export const baseUrl = Effect.map(ServerAddress, (address) => `http://${address.host}:${address.port}`)
