@@ -122,6 +122,7 @@ const statements = (d: Dialect): ReadonlyArray<string> => {
     outputs_uri TEXT,
     metadata ${d.json},
     metadata_pb ${d.bytes},
+    error_info ${d.json},
     error_info_pb ${d.bytes},
     abort_reason TEXT,
     aborted_by TEXT,

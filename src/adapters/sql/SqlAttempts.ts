@@ -1,0 +1,146 @@
+import type { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect } from "effect"
+import { phaseColumn } from "../../domain/Phase.js"
+import type { AttemptRecord } from "../../domain/Records.js"
+import { bytes, frameRepeated, jsonArray, type JsonReader, payloadFrom, payloadList } from "./SqlPayloads.js"
+import { dateOf, iso, phaseOfColumn } from "./SqlRows.js"
+
+/** `action_attempts` with their `phase_transitions` and `cluster_events`, for one action (by its row id). */
+
+interface AttemptRow {
+  readonly id: number
+  readonly attempt_number: number
+  readonly phase: string
+  readonly start_time: string | null
+  readonly end_time: string | null
+  readonly outputs: unknown
+  readonly outputs_pb: Uint8Array | null
+  readonly log_info: unknown
+  readonly log_info_pb: Uint8Array | null
+  readonly log_context: unknown
+  readonly log_context_pb: Uint8Array | null
+  readonly error_info: unknown
+  readonly error_info_pb: Uint8Array | null
+  readonly cluster: string | null
+  readonly cache_status: number
+  readonly logs_available: number
+}
+
+interface TransitionRow {
+  readonly attempt_id: number
+  readonly phase: string
+  readonly start_time: string
+  readonly end_time: string | null
+}
+
+interface ClusterEventRow {
+  readonly attempt_id: number
+  readonly occurred_at: string
+  readonly message: string
+}
+
+const optionalDate = (text: string | null) => (text === null ? undefined : dateOf(text))
+const optionalIso = (date: Date | undefined) => (date === undefined ? null : iso(date))
+
+const payloadColumns = (name: string, payload: AttemptRecord["outputs"]) => ({
+  [name]: payload?.json ?? null,
+  [`${name}_pb`]: payload === undefined ? null : bytes(payload.binary)
+})
+
+export const makeAttempts = (sql: SqlClient.SqlClient, readJson: JsonReader) => {
+  const attemptOf = (
+    row: AttemptRow,
+    transitions: ReadonlyArray<TransitionRow>,
+    events: ReadonlyArray<ClusterEventRow>
+  ): AttemptRecord => ({
+    attempt: row.attempt_number,
+    phase: phaseOfColumn(row.phase),
+    startTime: optionalDate(row.start_time),
+    endTime: optionalDate(row.end_time),
+    outputs: payloadFrom(row.outputs, row.outputs_pb, readJson),
+    logInfo: payloadList(row.log_info, row.log_info_pb),
+    logContext: payloadFrom(row.log_context, row.log_context_pb, readJson),
+    errorInfo: payloadFrom(row.error_info, row.error_info_pb, readJson),
+    cluster: row.cluster ?? undefined,
+    cacheStatus: row.cache_status,
+    logsAvailable: row.logs_available !== 0,
+    phaseTransitions: transitions.filter((t) => t.attempt_id === row.id).map((t) => ({
+      phase: phaseOfColumn(t.phase),
+      startTime: dateOf(t.start_time),
+      endTime: optionalDate(t.end_time)
+    })),
+    clusterEvents: events.filter((e) => e.attempt_id === row.id).map((e) => ({
+      occurredAt: dateOf(e.occurred_at),
+      message: e.message
+    }))
+  })
+
+  /** The attempts of an action by number; only the latest when `latestOnly`. */
+  const read = (actionId: number, latestOnly = false): Effect.Effect<Array<AttemptRecord>, SqlError> =>
+    Effect.gen(function*() {
+      const rows = yield* sql<AttemptRow>`SELECT * FROM action_attempts WHERE action_id = ${actionId}
+        ORDER BY attempt_number ${sql.literal(latestOnly ? "DESC LIMIT 1" : "ASC")}`
+      if (rows.length === 0) return []
+      const ids = rows.map((row) => row.id)
+      const transitions = yield* sql<TransitionRow>`SELECT attempt_id, phase, start_time, end_time
+        FROM phase_transitions WHERE attempt_id IN ${sql.in(ids)} ORDER BY attempt_id, seq, id`
+      const events = yield* sql<ClusterEventRow>`SELECT attempt_id, occurred_at, message
+        FROM cluster_events WHERE attempt_id IN ${sql.in(ids)} ORDER BY attempt_id, seq, id`
+      return rows.map((row) => attemptOf(row, transitions, events))
+    })
+
+  /** Replaces the attempt with this number (its row updated in place, its transitions and events rewritten). */
+  const write = (actionId: number, attempt: AttemptRecord, now: Date): Effect.Effect<void, SqlError> =>
+    Effect.gen(function*() {
+      const row = {
+        action_id: actionId,
+        attempt_number: attempt.attempt,
+        phase: phaseColumn(attempt.phase),
+        start_time: optionalIso(attempt.startTime),
+        end_time: optionalIso(attempt.endTime),
+        ...payloadColumns("outputs", attempt.outputs),
+        log_info: jsonArray(attempt.logInfo),
+        log_info_pb: frameRepeated(attempt.logInfo),
+        ...payloadColumns("log_context", attempt.logContext),
+        ...payloadColumns("error_info", attempt.errorInfo),
+        cluster: attempt.cluster ?? null,
+        cache_status: attempt.cacheStatus,
+        logs_available: attempt.logsAvailable ? 1 : 0,
+        updated_at: iso(now)
+      }
+      const changed = Object.keys(row).filter((column) => column !== "action_id" && column !== "attempt_number")
+      const [saved] = yield* sql<{ id: number }>`INSERT INTO action_attempts ${sql.insert({ ...row, created_at: iso(now) })}
+        ON CONFLICT (action_id, attempt_number) DO UPDATE SET
+        ${sql.csv(changed.map((column) => sql`${sql(column)} = excluded.${sql(column)}`))}
+        RETURNING id`
+      const attemptId = saved!.id
+      yield* sql`DELETE FROM phase_transitions WHERE attempt_id = ${attemptId}`
+      yield* sql`DELETE FROM cluster_events WHERE attempt_id = ${attemptId}`
+      if (attempt.phaseTransitions.length > 0) {
+        yield* sql`INSERT INTO phase_transitions ${
+          sql.insert(attempt.phaseTransitions.map((transition, seq) => ({
+            attempt_id: attemptId,
+            seq,
+            phase: phaseColumn(transition.phase),
+            start_time: iso(transition.startTime),
+            end_time: optionalIso(transition.endTime),
+            created_at: iso(now)
+          })))
+        }`
+      }
+      if (attempt.clusterEvents.length > 0) {
+        yield* sql`INSERT INTO cluster_events ${
+          sql.insert(attempt.clusterEvents.map((event, seq) => ({
+            attempt_id: attemptId,
+            seq,
+            occurred_at: iso(event.occurredAt),
+            message: event.message,
+            created_at: iso(now)
+          })))
+        }`
+      }
+    })
+
+  return { read, write }
+}

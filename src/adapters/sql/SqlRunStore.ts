@@ -1,0 +1,198 @@
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Clock, Effect, Layer, Option } from "effect"
+import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
+import type { ActionKey, RunKey, TaskKey } from "../../domain/Ids.js"
+import { cursorOf, type Page } from "../../domain/ListQuery.js"
+import type { ActionPhase } from "../../domain/Phase.js"
+import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
+import { makeAttempts } from "./SqlAttempts.js"
+import { makeListings } from "./SqlListQuery.js"
+import { jsonFromText, jsonFromValue } from "./SqlPayloads.js"
+import {
+  actionOfRow,
+  type ActionRow,
+  actionRow,
+  actionStateRow,
+  iso,
+  runRow,
+  selectViews,
+  taskOfRow,
+  type TaskRow,
+  taskRow,
+  viewOfRow,
+  type ViewRow
+} from "./SqlRows.js"
+import { refail } from "./SqlStoreErrors.js"
+
+/** One store for SQLite and Postgres; every method is one transaction, every value a bound parameter. */
+export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const readJson = sql.onDialectOrElse({ pg: () => jsonFromValue, orElse: () => jsonFromText })
+  const attempts = makeAttempts(sql, readJson)
+  const listings = makeListings(sql)
+  const lockRows = sql.literal(sql.onDialectOrElse({ pg: () => "FOR UPDATE", orElse: () => "" }))
+
+  const transaction = <A, E>(
+    name: string,
+    body: Effect.Effect<A, E | SqlError>
+  ): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable> =>
+    refail(sql.withTransaction(body)).pipe(Effect.withSpan(`SqlRunStore.${name}`))
+
+  const readView = (key: RunKey) =>
+    sql<ViewRow>`${sql.literal(selectViews)} WHERE r.project = ${key.project} AND r.domain = ${key.domain}
+      AND r.name = ${key.name} AND a.name = r.root_action_name`.pipe(
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => viewOfRow(row, readJson)))
+    )
+
+  const actionRowOf = (key: ActionKey) =>
+    sql<ActionRow>`SELECT * FROM actions WHERE project = ${key.run.project} AND domain = ${key.run.domain}
+      AND run_name = ${key.run.name} AND name = ${key.name}`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
+
+  const existing = (key: RunKey) =>
+    Effect.flatMap(readView(key), (view) =>
+      Option.match(view, {
+        onNone: () => Effect.dieMessage("a run name conflicted but the run cannot be read"),
+        onSome: (found) => Effect.fail(new RunExists({ existing: found }))
+      }))
+
+  const createRun: RunStore["Type"]["createRun"] = ({ task, view }) =>
+    transaction(
+      "createRun",
+      Effect.gen(function*() {
+        if (Option.isSome(yield* readView(view.run.key))) return yield* existing(view.run.key)
+        // A concurrent create of the same name makes this insert a no-op instead of aborting the transaction.
+        const inserted = yield* sql<{ id: number }>`INSERT INTO runs ${sql.insert(runRow(view.run))}
+          ON CONFLICT (project, domain, name) DO NOTHING RETURNING id`
+        const runId = inserted[0]?.id
+        if (runId === undefined) return yield* existing(view.run.key)
+        yield* sql`INSERT INTO actions ${sql.insert(actionRow(view.root, runId))}`
+        if (task !== undefined) {
+          yield* sql`INSERT INTO tasks ${sql.insert(taskRow(task))}
+            ON CONFLICT (project, domain, name, version) DO NOTHING`
+        }
+        return view
+      })
+    )
+
+  const findRunByRequestId: RunStore["Type"]["findRunByRequestId"] = (requestId, since) =>
+    transaction(
+      "findRunByRequestId",
+      sql<ViewRow>`${sql.literal(selectViews)} WHERE r.request_id = ${requestId} AND r.created_at >= ${iso(since)}
+        AND a.name = r.root_action_name ORDER BY r.created_at DESC LIMIT 1`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => viewOfRow(row, readJson)))
+      )
+    )
+
+  const recordAction: RunStore["Type"]["recordAction"] = (action) =>
+    transaction(
+      "recordAction",
+      Effect.gen(function*() {
+        const { run } = action.key
+        const [found] = yield* sql<{ id: number }>`SELECT id FROM runs WHERE project = ${run.project}
+          AND domain = ${run.domain} AND name = ${run.name}`
+        if (found === undefined) return yield* new ActionMissing({ key: action.key })
+        const inserted = yield* sql`INSERT INTO actions ${sql.insert(actionRow(action, found.id))}
+          ON CONFLICT (project, domain, run_name, name) DO NOTHING RETURNING id`
+        return inserted.length > 0
+      })
+    )
+
+  const getRun: RunStore["Type"]["getRun"] = (key) => transaction("getRun", readView(key))
+
+  const getAction: RunStore["Type"]["getAction"] = (key) =>
+    transaction("getAction", Effect.map(actionRowOf(key), (row) => Option.map(row, (r) => actionOfRow(r, readJson))))
+
+  const getTask: RunStore["Type"]["getTask"] = (key: TaskKey) =>
+    transaction(
+      "getTask",
+      sql<TaskRow>`SELECT * FROM tasks WHERE project = ${key.project} AND domain = ${key.domain}
+        AND name = ${key.name} AND version = ${key.version}`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => taskOfRow(row, readJson)))
+      )
+    )
+
+  const listAttempts: RunStore["Type"]["listAttempts"] = (key) =>
+    transaction(
+      "listAttempts",
+      Effect.flatMap(actionRowOf(key), (row) =>
+        Option.match(row, { onNone: () => Effect.succeed([]), onSome: (found) => attempts.read(found.id) }))
+    )
+
+  const putAttempts: RunStore["Type"]["putAttempts"] = (key, list) =>
+    transaction(
+      "putAttempts",
+      Effect.gen(function*() {
+        const row = yield* actionRowOf(key)
+        if (Option.isNone(row)) return yield* new ActionMissing({ key })
+        const now = new Date(yield* Clock.currentTimeMillis)
+        yield* Effect.forEach(list, (attempt) => attempts.write(row.value.id, attempt, now), { discard: true })
+      })
+    )
+
+  const page = <A>(rows: ReadonlyArray<A>, limit: number, cursor: (item: A) => Page<A>["next"]): Page<A> => {
+    const items = rows.slice(0, limit)
+    const last = items[items.length - 1]
+    return { items, next: rows.length > limit && last !== undefined ? cursor(last) : undefined }
+  }
+
+  const listRuns: RunStore["Type"]["listRuns"] = (scope, query) =>
+    transaction(
+      "listRuns",
+      Effect.map(listings.runs(scope, query), (rows) =>
+        page(rows.map((row) => viewOfRow(row, readJson)), query.limit, (view) => cursorOf(query.order, view.root, view.run)))
+    )
+
+  const listActions: RunStore["Type"]["listActions"] = (run, query) =>
+    transaction(
+      "listActions",
+      Effect.map(listings.actions(run, query), (rows) =>
+        page(rows.map((row) => actionOfRow(row, readJson)), query.limit, (action) => cursorOf(query.order, action)))
+    )
+
+  const abort: RunStore["Type"]["abort"] = (target, record, now) =>
+    transaction(
+      "abort",
+      Effect.gen(function*() {
+        const tree = yield* sql<{ name: string; parent_action_name: string | null; phase_number: number }>`
+          SELECT name, parent_action_name, phase_number FROM actions WHERE project = ${target.run.project}
+          AND domain = ${target.run.domain} AND run_name = ${target.run.name} ${lockRows}`
+        if (!tree.some((row) => row.name === target.name)) return { _tag: "TargetMissing" } as const
+        const names = actionsToAbort(
+          tree.map((row) => ({
+            key: { run: target.run, name: row.name },
+            parent: row.parent_action_name ?? undefined,
+            phase: row.phase_number as ActionPhase
+          })),
+          target.name
+        )
+        for (const name of names) {
+          const row = Option.getOrThrow(yield* actionRowOf({ run: target.run, name }))
+          const aborted = abortAction(actionOfRow(row, readJson), record, now)
+          yield* sql`UPDATE actions SET ${sql.update(actionStateRow(aborted))} WHERE id = ${row.id}`
+          const [latest] = yield* attempts.read(row.id, true)
+          if (latest !== undefined) {
+            const closed = abortAttempt(latest, now)
+            if (closed !== latest) yield* attempts.write(row.id, closed, now)
+          }
+        }
+        return { _tag: "Aborted", aborted: names.map((name) => ({ run: target.run, name })) } as const
+      })
+    )
+
+  return RunStore.of({
+    createRun,
+    findRunByRequestId,
+    recordAction,
+    getRun,
+    getAction,
+    getTask,
+    listAttempts,
+    putAttempts,
+    listRuns,
+    listActions,
+    abort
+  })
+})
+
+export const layer: Layer.Layer<RunStore, never, SqlClient.SqlClient> = Layer.effect(RunStore, make)
