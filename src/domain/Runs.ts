@@ -1,10 +1,10 @@
-import { Context, Effect, Layer, Option } from "effect"
+import { Clock, Context, Effect, Layer, Option } from "effect"
 import { BlobStore, type BlobFailure, type BlobNotFound, type UnreadableBlob } from "../ports/BlobStore.js"
 import { Payloads } from "../ports/Payloads.js"
 import { RunStore, type StoreUnavailable } from "../ports/RunStore.js"
 import { abortReason } from "./Abort.js"
 import type { CreateRunRequest } from "./CreateRun.js"
-import { type AlreadyExists, InvalidArgument, NotFound, type Unimplemented } from "./Errors.js"
+import { type AlreadyExists, type InvalidArgument, NotFound, type Unimplemented } from "./Errors.js"
 import { type ActionKey, actionKeyText, type RunKey, rootActionName, runKeyText } from "./Ids.js"
 import type { RunScope } from "./ListQuery.js"
 import { actionListFields, type ListRequestInput, parseListRequest, runListFields } from "./ListRequest.js"
@@ -87,9 +87,9 @@ export const make = Effect.gen(function*() {
   }
 
   const abort = (key: ActionKey, reason: string | undefined, missing: () => NotFound) =>
-    Effect.flatMap(
-      store.abort(key, { reason: abortReason(reason), abortedBy: undefined }, new Date(Date.now())),
-      (outcome) => (outcome._tag === "TargetMissing" ? Effect.fail(missing()) : Effect.void)
+    Clock.currentTimeMillis.pipe(
+      Effect.flatMap((now) => store.abort(key, { reason: abortReason(reason), abortedBy: undefined }, new Date(now))),
+      Effect.flatMap((outcome) => (outcome._tag === "TargetMissing" ? Effect.fail(missing()) : Effect.void))
     )
 
   return Runs.of({
@@ -183,4 +183,3 @@ export const make = Effect.gen(function*() {
 /** Needs RunStore, BlobStore, Payloads and RunsSettings. */
 export const layer = Layer.effect(Runs, make)
 
-export { InvalidArgument }

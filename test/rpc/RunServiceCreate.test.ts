@@ -177,4 +177,28 @@ describeBackends("RunService CreateRun", backends({ memory: MemoryRunStore.layer
       )
       expect(noTemplateId?.code).toBe(Code.InvalidArgument)
     }).pipe(Effect.provide(server())))
+
+  it.effect("records the forwarded creator when trusted, and lists by created_by", () =>
+    Effect.gen(function*() {
+      const runs = yield* client
+      const jwt = ["e30", Buffer.from(JSON.stringify({ sub: "bob@example.com" })).toString("base64url"), "sig"].join(".")
+      const byHeader = yield* call(() => runs.createRun(createNamed("by-header"), { headers: { "x-forwarded-user": "alice@example.com" } }))
+      expect(byHeader.run?.action?.metadata?.executedBy?.principal).toMatchObject({ case: "user", value: { id: { subject: "alice@example.com" } } })
+      const byJwt = yield* call(() => runs.createRun(createNamed("by-jwt"), { headers: { authorization: `Bearer ${jwt}` } }))
+      expect(byJwt.run?.action?.metadata?.executedBy?.principal.value).toMatchObject({ id: { subject: "bob@example.com" } })
+      const mine = yield* call(() =>
+        runs.listRuns({
+          scopeBy: { case: "projectId", value: { organization: "", name: "flytesnacks", domain: "development" } },
+          request: { filters: [{ field: "created_by", function: 7, values: ["alice@example.com"] }] }
+        })
+      )
+      expect(mine.runs.map((run) => run.action?.id?.run?.name)).toEqual(["by-header"])
+    }).pipe(Effect.provide(layerTestServer(backend.layer, { trustIdentity: true }))))
+
+  it.effect("ignores forwarded identity unless trusted", () =>
+    Effect.gen(function*() {
+      const runs = yield* client
+      const { run } = yield* call(() => runs.createRun(createNamed("untrusted"), { headers: { "x-forwarded-user": "mallory" } }))
+      expect(run?.action?.metadata?.executedBy).toBeUndefined()
+    }).pipe(Effect.provide(server())))
 })

@@ -1,21 +1,23 @@
-import { create } from "@bufbuild/protobuf"
+import { create, toBinary } from "@bufbuild/protobuf"
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { createConnectTransport } from "@connectrpc/connect-node"
 import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
 import { LogContextSchema, TaskLogSchema } from "#gen/flyteidl2/core/execution_pb.js"
-import { OutputReferencesSchema } from "#gen/flyteidl2/task/common_pb.js"
+import { InputsSchema, OutputReferencesSchema, OutputsSchema } from "#gen/flyteidl2/task/common_pb.js"
 import { ErrorInfoSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { toPayload } from "../../src/adapters/connect/ProtoCodec.js"
 import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
 import type { AttemptRecord } from "../../src/domain/Records.js"
+import { RunsSettings } from "../../src/domain/RunsSettings.js"
+import { BlobStore } from "../../src/ports/BlobStore.js"
 import { RunStore } from "../../src/ports/RunStore.js"
 import { backends, describeBackends } from "../support/backends.js"
-import { at, childAction } from "../support/Fixtures.js"
-import { createNamed } from "../support/RunRequests.js"
+import { at, childAction, runView } from "../support/Fixtures.js"
+import { createNamed, integer } from "../support/RunRequests.js"
 import { baseUrl, layerTestServer } from "../support/TestApp.js"
 
 const client = Effect.map(baseUrl, (url) => createClient(RunService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" })))
@@ -219,16 +221,41 @@ describeBackends("RunService reads, lists, aborts", backends({ memory: MemoryRun
       expect(missing?.code).toBe(Code.NotFound)
     }).pipe(Effect.provide(server())))
 
-  it.effect("GetActionData returns the outputs of the latest SUCCEEDED attempt; URIs show them once SUCCEEDED", () =>
+  it.effect("GetActionData returns the inputs and the outputs of the latest SUCCEEDED attempt; URIs show them once SUCCEEDED", () =>
     Effect.gen(function*() {
       const runs = yield* client
       const store = yield* RunStore
-      const { run } = yield* call(() => runs.createRun(createNamed("data-run")))
-      const key = { run: { project: "flytesnacks", domain: "development", name: "data-run" }, name: "a0" }
-      yield* store.putAttempts(key, [attemptRecord(1, 5)])
-      const uris = yield* call(() => runs.getActionDataURIs({ actionId: run!.action!.id! }))
-      expect(uris.outputsUri).toBe("")
-      const noData = yield* failure(() => runs.getActionData({ actionId: { run: runId("nope"), name: "a0" } }))
-      expect(noData?.code).toBe(Code.NotFound)
+      const blobs = yield* BlobStore
+      const { storagePrefix } = yield* RunsSettings
+      const base = `${storagePrefix}/flytesnacks/development/done-run`
+      const view = runView({
+        key: { project: "flytesnacks", domain: "development", name: "done-run" },
+        org: "",
+        phase: ActionPhase.SUCCEEDED,
+        task: undefined,
+        root: { inputUri: `${base}/inputs/inputs.pb` }
+      })
+      yield* store.createRun({ view, task: undefined })
+      yield* blobs.write(`${base}/inputs/inputs.pb`, toBinary(InputsSchema, create(InputsSchema, { literals: [{ name: "x", value: integer(1) }] })))
+      const outputs = (n: number) => toBinary(OutputsSchema, create(OutputsSchema, { literals: [{ name: "o", value: integer(n) }] }))
+      yield* blobs.write(`${base}/attempt-1/outputs.pb`, outputs(10))
+      yield* blobs.write(`${base}/attempt-2/outputs.pb`, outputs(20))
+      const succeeded = (n: number) => ({
+        ...attemptRecord(n, 5),
+        outputs: toPayload(OutputReferencesSchema, create(OutputReferencesSchema, { outputUri: `${base}/attempt-${n}` }))
+      })
+      yield* store.putAttempts(view.root.key, [succeeded(1), succeeded(2), attemptRecord(3, 6)])
+      const actionId = { run: runId("done-run"), name: "a0" }
+      const data = yield* call(() => runs.getActionData({ actionId }))
+      expect(data.inputs?.literals.map((literal) => literal.name)).toEqual(["x"])
+      expect(toBinary(OutputsSchema, data.outputs!)).toEqual(outputs(20))
+      const uris = yield* call(() => runs.getActionDataURIs({ actionId }))
+      expect(uris).toMatchObject({ inputsUri: `${base}/inputs/inputs.pb`, outputsUri: `${base}/attempt-2` })
+
+      const { run } = yield* call(() => runs.createRun(createNamed("queued-run")))
+      const queued = yield* call(() => runs.getActionDataURIs({ actionId: run!.action!.id! }))
+      expect(queued.outputsUri).toBe("")
+      const noAction = yield* failure(() => runs.getActionData({ actionId: { run: runId("nope"), name: "a0" } }))
+      expect(noAction?.code).toBe(Code.NotFound)
     }).pipe(Effect.provide(server())))
 })

@@ -32,7 +32,7 @@ export const layerRuns = <E>(store: Layer.Layer<RunStore, E>) =>
     Effect.map(tempStoragePrefix, (storagePrefix) =>
       RunsLive.layer.pipe(
         Layer.provideMerge(store),
-        Layer.provide(FileBlobStore.layer({ storagePrefix })),
+        Layer.provideMerge(FileBlobStore.layer({ storagePrefix })),
         Layer.provide(ProtoPayloads.layer),
         Layer.provideMerge(Layer.succeed(RunsSettings, { storagePrefix }))
       ))
