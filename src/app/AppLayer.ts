@@ -7,6 +7,7 @@ import { runMigrations } from "../adapters/sql/SqlMigrations.js"
 import * as FileBlobStore from "../adapters/blob/FileBlobStore.js"
 import * as ProtoPayloads from "../adapters/connect/ProtoPayloads.js"
 import * as SqlRunStore from "../adapters/sql/SqlRunStore.js"
+import * as IngestionLive from "../domain/Ingestion.js"
 import * as RunsLive from "../domain/Runs.js"
 import { RunsSettings } from "../domain/RunsSettings.js"
 import type { AppConfig } from "./AppConfig.js"
@@ -36,7 +37,7 @@ export const appLayer = (config: AppConfig) => {
       () => Effect.logInfo("closing the database")
     )
   )
-  const runs = RunsLive.layer.pipe(
+  const runs = Layer.merge(RunsLive.layer, IngestionLive.layer).pipe(
     Layer.provide(SqlRunStore.layer),
     Layer.provide(FileBlobStore.layer({ storagePrefix: config.storagePrefix })),
     Layer.provide(ProtoPayloads.layer),

@@ -1,8 +1,8 @@
 import { Context, Deferred, Duration, Effect, Layer } from "effect"
 import { makeConnectHandler } from "../adapters/connect/ConnectHandler.js"
+import type { RpcServices } from "../adapters/connect/ConnectRoutes.js"
 import type { IdentityOptions } from "../adapters/connect/ForwardedIdentity.js"
 import { serveHttp } from "../adapters/http/HttpServer.js"
-import type { Runs } from "../domain/Runs.js"
 import { Readiness } from "../ports/Readiness.js"
 import type { AppConfig } from "./AppConfig.js"
 
@@ -17,7 +17,7 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
   Layer.scoped(
     ServerAddress,
     Effect.gen(function*() {
-      const runtime = yield* Effect.runtime<Runs>()
+      const runtime = yield* Effect.runtime<RpcServices>()
       const readiness = yield* Readiness
       const shuttingDown = yield* Deferred.make<void>()
       const rpc = makeConnectHandler({

@@ -1,6 +1,8 @@
 import { Context, Data, type Effect, type Option } from "effect"
 import type { ActionKey, RunKey, TaskKey } from "../domain/Ids.js"
+import type { RebuildAttempt, StoredEvent } from "../domain/Events.js"
 import type { ListQuery, Page, RunScope } from "../domain/ListQuery.js"
+import type { ActionPhase } from "../domain/Phase.js"
 import type { AbortRecord, ActionRecord, AttemptRecord, RunView, TaskRecord } from "../domain/Records.js"
 
 /** The database cannot be reached (answered `Unavailable`; clients retry). */
@@ -11,6 +13,11 @@ export class RunExists extends Data.TaggedError("RunExists")<{ readonly existing
 
 /** The action (or run) a write refers to does not exist. */
 export class ActionMissing extends Data.TaggedError("ActionMissing")<{ readonly key: ActionKey }> {}
+
+export type UpdateOutcome =
+  | { readonly _tag: "Missing" }
+  | { readonly _tag: "Unchanged"; readonly action: ActionRecord }
+  | { readonly _tag: "Updated"; readonly action: ActionRecord }
 
 export type AbortOutcome =
   | { readonly _tag: "TargetMissing" }
@@ -35,8 +42,24 @@ export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
     since: Date
   ) => Effect.Effect<Option.Option<RunView>, StoreUnavailable>
   /** Creates `action` under its existing run (`ActionMissing` when the run is unknown); an action already
-   * recorded is kept unchanged. True when it was created. */
-  readonly recordAction: (action: ActionRecord) => Effect.Effect<boolean, ActionMissing | StoreUnavailable>
+   * recorded is kept unchanged. True when it was created; then, in the same transaction, the attempts of
+   * any events that arrived before it are rebuilt with `rebuild`. */
+  readonly recordAction: (
+    action: ActionRecord,
+    rebuild?: RebuildAttempt
+  ) => Effect.Effect<boolean, ActionMissing | StoreUnavailable>
+  /** Reads the action and its run's root phase, and writes what `apply` returns (undefined: nothing changes),
+   * in one transaction. */
+  readonly updateAction: (
+    key: ActionKey,
+    apply: (current: ActionRecord, context: { readonly rootPhase: ActionPhase }) => ActionRecord | undefined
+  ) => Effect.Effect<UpdateOutcome, StoreUnavailable>
+  /** Appends the events not stored yet (by key; the first one wins) and, in the same transaction, rebuilds
+   * with `rebuild` every attempt they touch whose action exists. Returns the keys of the actions touched. */
+  readonly recordEvents: (
+    events: ReadonlyArray<StoredEvent>,
+    rebuild: RebuildAttempt
+  ) => Effect.Effect<ReadonlyArray<ActionKey>, StoreUnavailable>
   readonly getRun: (key: RunKey) => Effect.Effect<Option.Option<RunView>, StoreUnavailable>
   readonly getAction: (key: ActionKey) => Effect.Effect<Option.Option<ActionRecord>, StoreUnavailable>
   readonly getTask: (key: TaskKey) => Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable>

@@ -17,6 +17,7 @@ import {
   taskRef
 } from "../support/Fixtures.js"
 import { runStoreActionTreeContract } from "./RunStoreActionTreeContract.js"
+import { runStoreIngestionContract } from "./RunStoreIngestionContract.js"
 import { runStoreListContract } from "./RunStoreListContract.js"
 
 const later = (date: Date, ms: number) => new Date(date.getTime() + ms)
@@ -69,7 +70,7 @@ const bareView = (): RunView =>
     root: { type: ActionType.TRACE, inputUri: undefined, runOutputBase: undefined, spec: undefined }
   })
 
-/** The RunStore port's semantics, on one backend; lists and action trees are in the two sibling files. */
+/** The RunStore port's semantics, on one backend; lists, action trees and ingestion are in sibling files. */
 export const runStoreContract = (backend: Backend<RunStore>): void => {
   const provided = <A, E>(effect: Effect.Effect<A, E, RunStore>) => Effect.provide(effect, backend.layer)
 
@@ -298,4 +299,5 @@ export const runStoreContract = (backend: Backend<RunStore>): void => {
 
   runStoreListContract(backend)
   runStoreActionTreeContract(backend)
+  runStoreIngestionContract(backend)
 }

@@ -1,3 +1,4 @@
+import type { StoredEvent } from "../../src/domain/Events.js"
 import type { ActionKey, RunKey, TaskKey } from "../../src/domain/Ids.js"
 import { rootActionName } from "../../src/domain/Ids.js"
 import type { ListField, ListFilter, ListQuery, SortDirection, SortKey } from "../../src/domain/ListQuery.js"
@@ -220,6 +221,23 @@ export const attempt = (n: number, overrides: AttemptOverrides = {}): AttemptRec
       { occurredAt: later(2), message: "Started container" }
     ],
     ...rest
+  }
+}
+
+/** An event of attempt 1 of `key` as the event log keeps it: RUNNING, version 0, reported and updated now-ish. */
+export const storedEvent = (key: ActionKey, overrides: Partial<StoredEvent> = {}): StoredEvent => {
+  const time = at(next())
+  const phase = overrides.phase ?? ActionPhase.RUNNING
+  const version = overrides.version ?? 0
+  return {
+    key,
+    attempt: 1,
+    phase,
+    version,
+    reportedTime: time,
+    updatedTime: time,
+    raw: payload({ id: { name: key.name }, phase, version, n: next() }),
+    ...overrides
   }
 }
 

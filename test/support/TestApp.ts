@@ -7,6 +7,7 @@ import * as FileBlobStore from "../../src/adapters/blob/FileBlobStore.js"
 import * as ProtoPayloads from "../../src/adapters/connect/ProtoPayloads.js"
 import { layerReadiness } from "../../src/app/ReadinessLive.js"
 import { layerServer, ServerAddress } from "../../src/app/ServerLive.js"
+import * as IngestionLive from "../../src/domain/Ingestion.js"
 import * as RunsLive from "../../src/domain/Runs.js"
 import { RunsSettings } from "../../src/domain/RunsSettings.js"
 import { DatabaseHealth } from "../../src/ports/DatabaseHealth.js"
@@ -26,11 +27,11 @@ export const serverConfig = {
   shutdownTimeout: Duration.seconds(2)
 }
 
-/** The run use cases over the given store, with a temporary storage prefix; also exposes the settings. */
+/** The run and ingestion use cases over the given store, with a temporary storage prefix; also exposes the settings. */
 export const layerRuns = <E>(store: Layer.Layer<RunStore, E>) =>
   Layer.unwrapScoped(
     Effect.map(tempStoragePrefix, (storagePrefix) =>
-      RunsLive.layer.pipe(
+      Layer.merge(RunsLive.layer, IngestionLive.layer).pipe(
         Layer.provideMerge(store),
         Layer.provideMerge(FileBlobStore.layer({ storagePrefix })),
         Layer.provide(ProtoPayloads.layer),

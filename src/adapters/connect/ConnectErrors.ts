@@ -20,6 +20,7 @@ const codeByTag: Readonly<Record<string, Code>> = {
   NotReady: Code.Unavailable,
   ShuttingDown: Code.Unavailable,
   NotServed: Code.Unimplemented,
+  BlobNotFound: Code.NotFound,
   Unimplemented: Code.Unimplemented
 }
 
@@ -62,6 +63,12 @@ export const toConnectError = (cause: Cause.Cause<unknown>, requestId: string): 
     logDetail: Cause.pretty(cause)
   }
 }
+
+/** A failure as an in-band `google.rpc.Status` (InternalRunService answers every failure this way). */
+export const toStatus = (failure: MappedFailure): { readonly code: number; readonly message: string } => ({
+  code: failure.error.code,
+  message: failure.error.rawMessage
+})
 
 /** Logs a failed request once, with its procedure, code and cause. */
 export const logFailure = (procedure: string, requestId: string, mapped: MappedFailure): Effect.Effect<void> => {

@@ -1,16 +1,15 @@
 import { connectNodeAdapter } from "@connectrpc/connect-node"
 import type { Deferred, Effect, Runtime } from "effect"
-import type { Runs } from "../../domain/Runs.js"
 import { makeEffectHandlers } from "./EffectHandlers.js"
 import type { IdentityOptions } from "./ForwardedIdentity.js"
-import { makeRoutes } from "./ConnectRoutes.js"
+import { makeRoutes, type RpcServices } from "./ConnectRoutes.js"
 
 /**
  * The Node request handler for every served RPC, in Connect (binary and JSON), gRPC and gRPC-Web,
  * accepting gzip and brotli request bodies up to `maxRequestBytes` (decompressed).
  */
 export const makeConnectHandler = (options: {
-  readonly runtime: Runtime.Runtime<Runs>
+  readonly runtime: Runtime.Runtime<RpcServices>
   readonly shuttingDown: Deferred.Deferred<void>
   readonly gate: Effect.Effect<void, unknown>
   readonly maxRequestBytes: number

@@ -3,6 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect"
 import { Effect } from "effect"
 import { InputsSchema, OutputsSchema } from "#gen/flyteidl2/task/common_pb.js"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
+import type { Ingestion } from "../../domain/Ingestion.js"
 import { Runs } from "../../domain/Runs.js"
 import type { EffectHandlers } from "./EffectHandlers.js"
 import { forwardedSubject, type IdentityOptions } from "./ForwardedIdentity.js"
@@ -13,7 +14,7 @@ import { LogContextSchema } from "#gen/flyteidl2/core/execution_pb.js"
 
 /** RunService's unary RPCs: requests mapped to the `Runs` use cases, results to the shared builders. */
 export const runServiceHandlers = (
-  handlers: EffectHandlers<Runs>,
+  handlers: EffectHandlers<Runs | Ingestion>,
   identity: IdentityOptions
 ): Partial<ServiceImpl<typeof RunService>> => ({
   createRun: handlers.unary(RunService.method.createRun, (request, context) =>

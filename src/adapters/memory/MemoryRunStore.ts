@@ -1,5 +1,6 @@
 import { Effect, Layer, Option } from "effect"
 import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
+import type { StoredEvent } from "../../domain/Events.js"
 import { type ActionKey, actionKeyText, type RunKey, runKeyText, type TaskKey } from "../../domain/Ids.js"
 import type { RunScope } from "../../domain/ListQuery.js"
 import type { ActionRecord, AttemptRecord, RunRecord, RunView, TaskRecord } from "../../domain/Records.js"
@@ -7,6 +8,7 @@ import { ActionMissing, RunExists, RunStore } from "../../ports/RunStore.js"
 import { type ListRow, pageOf } from "./MemoryListQuery.js"
 
 const taskKeyText = (key: TaskKey) => `${key.project}/${key.domain}/${key.name}/${key.version}`
+const eventKeyText = (event: StoredEvent) => `${event.attempt}/${event.phase}/${event.version}`
 
 export const inScope = (scope: RunScope, view: RunView): boolean => {
   const task = view.root.task
@@ -34,6 +36,8 @@ export const make: Effect.Effect<RunStore["Type"]> = Effect.gen(function*() {
   /** By action key text, then attempt number. */
   const attempts = new Map<string, Map<number, AttemptRecord>>()
   const tasks = new Map<string, TaskRecord>()
+  /** By action key text (the action may not exist yet), then attempt number, then event key text. */
+  const events = new Map<string, Map<number, Map<string, StoredEvent>>>()
 
   const viewOf = (run: RunRecord): RunView | undefined => {
     const root = actions.get(runKeyText(run.key))?.get(run.rootActionName)
@@ -46,6 +50,22 @@ export const make: Effect.Effect<RunStore["Type"]> = Effect.gen(function*() {
   }
   const sortedAttempts = (key: ActionKey) =>
     Array.from(attempts.get(actionKeyText(key))?.values() ?? []).sort((a, b) => a.attempt - b.attempt)
+
+  const actionOf = (key: ActionKey) => actions.get(runKeyText(key.run))?.get(key.name)
+  const eventsOf = (text: string, attempt: number) => Array.from(events.get(text)?.get(attempt)?.values() ?? [])
+  const putEvent = (event: StoredEvent) => {
+    const text = actionKeyText(event.key)
+    const byAttempt = events.get(text) ?? new Map<number, Map<string, StoredEvent>>()
+    const ofAttempt = byAttempt.get(event.attempt) ?? new Map<string, StoredEvent>()
+    byAttempt.set(event.attempt, ofAttempt.set(eventKeyText(event), event))
+    events.set(text, byAttempt)
+  }
+  const putAttempts = (text: string, given: ReadonlyArray<AttemptRecord>) => {
+    if (given.length === 0) return
+    const byNumber = attempts.get(text) ?? new Map<number, AttemptRecord>()
+    for (const attempt of given) byNumber.set(attempt.attempt, attempt)
+    attempts.set(text, byNumber)
+  }
 
   const store: RunStore["Type"] = {
     createRun: ({ task, view }) =>
@@ -75,17 +95,13 @@ export const make: Effect.Effect<RunStore["Type"]> = Effect.gen(function*() {
         )
       )),
     getRun: (key) => atomic(Effect.sync(() => Option.fromNullable(getView(key)))),
-    getAction: (key) =>
-      atomic(Effect.sync(() => Option.fromNullable(actions.get(runKeyText(key.run))?.get(key.name)))),
+    getAction: (key) => atomic(Effect.sync(() => Option.fromNullable(actionOf(key)))),
     getTask: (key) => atomic(Effect.sync(() => Option.fromNullable(tasks.get(taskKeyText(key))))),
     listAttempts: (key) => atomic(Effect.sync(() => sortedAttempts(key))),
     putAttempts: (key, given) =>
       atomic(Effect.suspend(() => {
-        if (actions.get(runKeyText(key.run))?.has(key.name) !== true) return Effect.fail(new ActionMissing({ key }))
-        const text = actionKeyText(key)
-        const byNumber = attempts.get(text) ?? new Map<number, AttemptRecord>()
-        for (const attempt of given) byNumber.set(attempt.attempt, attempt)
-        attempts.set(text, byNumber)
+        if (actionOf(key) === undefined) return Effect.fail(new ActionMissing({ key }))
+        putAttempts(actionKeyText(key), given)
         return Effect.void
       })),
     listRuns: (scope, query) =>
@@ -121,13 +137,62 @@ export const make: Effect.Effect<RunStore["Type"]> = Effect.gen(function*() {
         }
         return { _tag: "Aborted" as const, aborted: names.map((name) => ({ run: target.run, name })) }
       })),
-    recordAction: (action) =>
+    // Each write computes everything first (`rebuild` may throw) and then changes the maps, so a failure
+    // leaves nothing half done.
+    recordAction: (action, rebuild) =>
       atomic(Effect.suspend(() => {
         const ofRun = actions.get(runKeyText(action.key.run))
         if (ofRun === undefined) return Effect.fail(new ActionMissing({ key: action.key }))
         if (ofRun.has(action.key.name)) return Effect.succeed(false)
+        const text = actionKeyText(action.key)
+        const rebuilt = rebuild === undefined
+          ? []
+          : Array.from(events.get(text)?.keys() ?? [], (attempt) => rebuild(eventsOf(text, attempt)))
         ofRun.set(action.key.name, action)
+        putAttempts(text, rebuilt)
         return Effect.succeed(true)
+      })),
+    updateAction: (key, apply) =>
+      atomic(Effect.sync(() => {
+        const current = actionOf(key)
+        if (current === undefined) return { _tag: "Missing" } as const
+        const run = runs.get(runKeyText(key.run))
+        const root = run === undefined ? undefined : actionOf({ run: key.run, name: run.rootActionName })
+        const next = apply(current, { rootPhase: (root ?? current).phase })
+        if (next === undefined) return { _tag: "Unchanged", action: current } as const
+        const stored = { ...next, key: current.key }
+        actions.get(runKeyText(key.run))!.set(key.name, stored)
+        return { _tag: "Updated", action: stored } as const
+      })),
+    recordEvents: (list, rebuild) =>
+      atomic(Effect.sync(() => {
+        const fresh = new Map<string, StoredEvent>()
+        const touched = new Map<string, { readonly key: ActionKey; readonly attempts: Set<number> }>()
+        for (const event of list) {
+          const text = actionKeyText(event.key)
+          const id = `${text}/${eventKeyText(event)}`
+          if (!fresh.has(id) && events.get(text)?.get(event.attempt)?.has(eventKeyText(event)) !== true) {
+            fresh.set(id, event)
+          }
+          const entry = touched.get(text) ?? { key: event.key, attempts: new Set<number>() }
+          entry.attempts.add(event.attempt)
+          touched.set(text, entry)
+        }
+        const rebuilt = Array.from(touched).filter(([, entry]) => actionOf(entry.key) !== undefined).map(
+          ([text, entry]) => ({
+            text,
+            attempts: Array.from(entry.attempts, (attempt) =>
+              rebuild([
+                ...eventsOf(text, attempt),
+                ...Array.from(fresh.values()).filter((event) =>
+                  event.attempt === attempt && actionKeyText(event.key) === text
+                )
+              ]))
+          })
+        )
+        for (const event of fresh.values()) putEvent(event)
+        for (const { attempts: given, text } of rebuilt) putAttempts(text, given)
+        return Array.from(touched.values(), (entry) => entry.key)
       }))
   }
   return store

@@ -1,4 +1,4 @@
-import type { SqlClient } from "@effect/sql"
+import type { SqlClient, Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { phaseColumn } from "../../domain/Phase.js"
@@ -90,10 +90,32 @@ export const makeAttempts = (sql: SqlClient.SqlClient, readJson: JsonReader) => 
       return rows.map((row) => attemptOf(row, transitions, events))
     })
 
-  /** Replaces the attempt with this number (its row updated in place, its transitions and events rewritten). */
-  const write = (actionId: number, attempt: AttemptRecord, now: Date): Effect.Effect<void, SqlError> =>
+  /** Inserts rows in statements of at most ~30000 parameters (SQLite binds at most 32766). */
+  const insertRows = <A extends object>(
+    table: string,
+    rows: ReadonlyArray<Record<string, unknown>>,
+    suffix: Statement.Fragment = sql.literal("")
+  ): Effect.Effect<Array<A>, SqlError> => {
+    const size = Math.max(1, Math.floor(30000 / Math.max(1, Object.keys(rows[0] ?? {}).length)))
+    const chunks = Array.from({ length: Math.ceil(rows.length / size) }, (_, i) => rows.slice(i * size, (i + 1) * size))
+    return Effect.map(
+      Effect.forEach(chunks, (chunk) => sql<A>`INSERT INTO ${sql(table)} ${sql.insert(chunk)} ${suffix}`),
+      (results) => results.flat()
+    )
+  }
+
+  /**
+   * Replaces each attempt with its number (its row updated in place, its transitions and events rewritten),
+   * in a fixed number of statements however many attempts are given; of two with one number, the last wins.
+   */
+  const writeAll = (
+    given: ReadonlyArray<{ readonly actionId: number; readonly attempt: AttemptRecord }>,
+    now: Date
+  ): Effect.Effect<void, SqlError> =>
     Effect.gen(function*() {
-      const row = {
+      const last = Array.from(new Map(given.map((item) => [`${item.actionId}/${item.attempt.attempt}`, item])).values())
+      if (last.length === 0) return
+      const rows = last.map(({ actionId, attempt }) => ({
         action_id: actionId,
         attempt_number: attempt.attempt,
         phase: phaseColumn(attempt.phase),
@@ -107,40 +129,54 @@ export const makeAttempts = (sql: SqlClient.SqlClient, readJson: JsonReader) => 
         cluster: attempt.cluster ?? null,
         cache_status: attempt.cacheStatus,
         logs_available: attempt.logsAvailable ? 1 : 0,
-        updated_at: iso(now)
-      }
-      const changed = Object.keys(row).filter((column) => column !== "action_id" && column !== "attempt_number")
-      const [saved] = yield* sql<{ id: number }>`INSERT INTO action_attempts ${sql.insert({ ...row, created_at: iso(now) })}
-        ON CONFLICT (action_id, attempt_number) DO UPDATE SET
-        ${sql.csv(changed.map((column) => sql`${sql(column)} = excluded.${sql(column)}`))}
-        RETURNING id`
-      const attemptId = saved!.id
-      yield* sql`DELETE FROM phase_transitions WHERE attempt_id = ${attemptId}`
-      yield* sql`DELETE FROM cluster_events WHERE attempt_id = ${attemptId}`
-      if (attempt.phaseTransitions.length > 0) {
-        yield* sql`INSERT INTO phase_transitions ${
-          sql.insert(attempt.phaseTransitions.map((transition, seq) => ({
-            attempt_id: attemptId,
+        updated_at: iso(now),
+        created_at: iso(now)
+      }))
+      const changed = Object.keys(rows[0]!).filter((column) =>
+        column !== "action_id" && column !== "attempt_number" && column !== "created_at"
+      )
+      const saved = yield* insertRows<{ id: number; action_id: number; attempt_number: number }>(
+        "action_attempts",
+        rows,
+        sql`ON CONFLICT (action_id, attempt_number) DO UPDATE SET
+          ${sql.csv(changed.map((column) => sql`${sql(column)} = excluded.${sql(column)}`))}
+          RETURNING id, action_id, attempt_number`
+      )
+      const idOf = new Map(saved.map((row) => [`${row.action_id}/${row.attempt_number}`, row.id]))
+      const withIds = last.map((item) => ({ ...item, id: idOf.get(`${item.actionId}/${item.attempt.attempt}`)! }))
+      const ids = withIds.map((item) => item.id)
+      yield* sql`DELETE FROM phase_transitions WHERE attempt_id IN ${sql.in(ids)}`
+      yield* sql`DELETE FROM cluster_events WHERE attempt_id IN ${sql.in(ids)}`
+      yield* insertRows(
+        "phase_transitions",
+        withIds.flatMap(({ attempt, id }) =>
+          attempt.phaseTransitions.map((transition, seq) => ({
+            attempt_id: id,
             seq,
             phase: phaseColumn(transition.phase),
             start_time: iso(transition.startTime),
             end_time: optionalIso(transition.endTime),
             created_at: iso(now)
-          })))
-        }`
-      }
-      if (attempt.clusterEvents.length > 0) {
-        yield* sql`INSERT INTO cluster_events ${
-          sql.insert(attempt.clusterEvents.map((event, seq) => ({
-            attempt_id: attemptId,
+          }))
+        )
+      )
+      yield* insertRows(
+        "cluster_events",
+        withIds.flatMap(({ attempt, id }) =>
+          attempt.clusterEvents.map((event, seq) => ({
+            attempt_id: id,
             seq,
             occurred_at: iso(event.occurredAt),
             message: event.message,
             created_at: iso(now)
-          })))
-        }`
-      }
+          }))
+        )
+      )
     })
 
-  return { read, write }
+  /** Replaces the attempt with this number. */
+  const write = (actionId: number, attempt: AttemptRecord, now: Date): Effect.Effect<void, SqlError> =>
+    writeAll([{ actionId, attempt }], now)
+
+  return { read, write, writeAll }
 }

@@ -51,6 +51,7 @@ export interface ActionRow {
   readonly domain: string
   readonly run_name: string
   readonly name: string
+  readonly run_id: number
   readonly parent_action_name: Text
   readonly action_type: string
   readonly phase_number: number
@@ -164,7 +165,8 @@ export const actionStateRow = (action: ActionRecord) => ({
   updated_at: iso(action.updatedAt)
 })
 
-export const actionRow = (action: ActionRecord, runId: number) => {
+/** Every column of an action but the ones that identify it (its key and run). */
+export const actionFieldsRow = (action: ActionRecord) => {
   const spec = (kind: ActionSpec["kind"]) => {
     const [json, pb] = specColumns[kind]
     const payload = action.spec?.kind === kind ? action.spec.payload : undefined
@@ -172,11 +174,6 @@ export const actionRow = (action: ActionRecord, runId: number) => {
   }
   return {
     org: action.org,
-    project: action.key.run.project,
-    domain: action.key.run.domain,
-    run_name: action.key.run.name,
-    name: action.key.name,
-    run_id: runId,
     parent_action_name: orNull(action.parent),
     action_type: actionTypeName(action.type) ?? "TASK",
     group_name: orNull(action.group),
@@ -205,6 +202,15 @@ export const actionRow = (action: ActionRecord, runId: number) => {
     created_at: iso(action.createdAt)
   }
 }
+
+export const actionRow = (action: ActionRecord, runId: number) => ({
+  project: action.key.run.project,
+  domain: action.key.run.domain,
+  run_name: action.key.run.name,
+  name: action.key.name,
+  run_id: runId,
+  ...actionFieldsRow(action)
+})
 
 export const taskRow = (task: TaskRecord) => ({
   org: task.org,

@@ -7,9 +7,11 @@ import { cursorOf, type Page } from "../../domain/ListQuery.js"
 import type { ActionPhase } from "../../domain/Phase.js"
 import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
 import { makeAttempts } from "./SqlAttempts.js"
+import { makeEvents } from "./SqlEvents.js"
 import { makeListings } from "./SqlListQuery.js"
 import { jsonFromText, jsonFromValue } from "./SqlPayloads.js"
 import {
+  actionFieldsRow,
   actionOfRow,
   type ActionRow,
   actionRow,
@@ -31,7 +33,10 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const readJson = sql.onDialectOrElse({ pg: () => jsonFromValue, orElse: () => jsonFromText })
   const attempts = makeAttempts(sql, readJson)
   const listings = makeListings(sql)
-  const lockRows = sql.literal(sql.onDialectOrElse({ pg: () => "FOR UPDATE", orElse: () => "" }))
+  const events = makeEvents(sql, readJson, attempts)
+  // Not FOR UPDATE: that would also block the foreign-key checks of attempt inserts under an event batch's
+  // lock, and an abort and a batch would deadlock.
+  const lockRows = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE", orElse: () => "" }))
 
   const transaction = <A, E>(
     name: string,
@@ -84,18 +89,47 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
       )
     )
 
-  const recordAction: RunStore["Type"]["recordAction"] = (action) =>
+  const recordAction: RunStore["Type"]["recordAction"] = (action, rebuild) =>
     transaction(
       "recordAction",
       Effect.gen(function*() {
         const { run } = action.key
+        if (rebuild !== undefined) yield* events.lock([action.key])
         const [found] = yield* sql<{ id: number }>`SELECT id FROM runs WHERE project = ${run.project}
           AND domain = ${run.domain} AND name = ${run.name}`
         if (found === undefined) return yield* new ActionMissing({ key: action.key })
-        const inserted = yield* sql`INSERT INTO actions ${sql.insert(actionRow(action, found.id))}
+        const [inserted] = yield* sql<{ id: number }>`INSERT INTO actions ${sql.insert(actionRow(action, found.id))}
           ON CONFLICT (project, domain, run_name, name) DO NOTHING RETURNING id`
-        return inserted.length > 0
+        if (inserted === undefined) return false
+        if (rebuild !== undefined) {
+          yield* events.rebuildAction(action.key, inserted.id, rebuild, new Date(yield* Clock.currentTimeMillis))
+        }
+        return true
       })
+    )
+
+  const updateAction: RunStore["Type"]["updateAction"] = (key, apply) =>
+    transaction(
+      "updateAction",
+      Effect.gen(function*() {
+        const [row] = yield* sql<ActionRow>`SELECT * FROM actions WHERE project = ${key.run.project}
+          AND domain = ${key.run.domain} AND run_name = ${key.run.name} AND name = ${key.name} ${lockRows}`
+        if (row === undefined) return { _tag: "Missing" } as const
+        const current = actionOfRow(row, readJson)
+        const [root] = yield* sql<{ phase_number: number }>`SELECT a.phase_number FROM runs r
+          JOIN actions a ON a.run_id = r.id AND a.name = r.root_action_name WHERE r.id = ${row.run_id}`
+        const next = apply(current, { rootPhase: (root?.phase_number ?? current.phase) as ActionPhase })
+        if (next === undefined) return { _tag: "Unchanged", action: current } as const
+        yield* sql`UPDATE actions SET ${sql.update(actionFieldsRow(next))} WHERE id = ${row.id}`
+        const saved = Option.getOrThrow(yield* actionRowOf(key))
+        return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
+      })
+    )
+
+  const recordEvents: RunStore["Type"]["recordEvents"] = (list, rebuild) =>
+    transaction(
+      "recordEvents",
+      Effect.flatMap(Clock.currentTimeMillis, (now) => events.record(list, rebuild, new Date(now)))
     )
 
   const getRun: RunStore["Type"]["getRun"] = (key) => transaction("getRun", readView(key))
@@ -123,10 +157,11 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     transaction(
       "putAttempts",
       Effect.gen(function*() {
+        yield* events.lock([key])
         const row = yield* actionRowOf(key)
         if (Option.isNone(row)) return yield* new ActionMissing({ key })
         const now = new Date(yield* Clock.currentTimeMillis)
-        yield* Effect.forEach(list, (attempt) => attempts.write(row.value.id, attempt, now), { discard: true })
+        yield* attempts.writeAll(list.map((attempt) => ({ actionId: row.value.id, attempt })), now)
       })
     )
 
@@ -166,6 +201,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
           })),
           target.name
         )
+        yield* events.lock(names.map((name) => ({ run: target.run, name })))
         for (const name of names) {
           const row = Option.getOrThrow(yield* actionRowOf({ run: target.run, name }))
           const aborted = abortAction(actionOfRow(row, readJson), record, now)
@@ -184,6 +220,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     createRun,
     findRunByRequestId,
     recordAction,
+    updateAction,
+    recordEvents,
     getRun,
     getAction,
     getTask,

@@ -1,0 +1,81 @@
+import { Either } from "effect"
+import { ConditionActionSchema, type ActionEvent, ActionEventSchema, type ActionStatus } from "#gen/flyteidl2/workflow/run_definition_pb.js"
+import type { RecordActionRequest } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
+import { TaskSpecSchema, TraceSpecSchema } from "#gen/flyteidl2/task/task_definition_pb.js"
+import { InvalidArgument } from "../../domain/Errors.js"
+import type { StatusReport, StoredEvent } from "../../domain/Events.js"
+import type { RecordActionInput } from "../../domain/Ingestion.js"
+import type { ActionPhase } from "../../domain/Phase.js"
+import { toPayload } from "./ProtoCodec.js"
+import { optionalDate } from "./ProtoPayloads.js"
+import { actionKey } from "./RunRequests.js"
+
+const orUndefined = (text: string): string | undefined => (text === "" ? undefined : text)
+
+/** RecordAction as the domain sees it; the executors' shapes (no org, no task spec) are accepted. */
+export const recordActionInput = (request: RecordActionRequest): Either.Either<RecordActionInput, InvalidArgument> => {
+  const base = {
+    key: actionKey(request.actionId),
+    parent: orUndefined(request.parent),
+    group: orUndefined(request.group),
+    inputUri: orUndefined(request.inputUri)
+  }
+  switch (request.spec.case) {
+    case "task": {
+      const { id, spec } = request.spec.value
+      return Either.right({
+        ...base,
+        spec: {
+          kind: "task",
+          task: id === undefined
+            ? undefined
+            : { org: id.org, project: id.project, domain: id.domain, name: id.name, version: id.version },
+          taskType: orUndefined(spec?.taskTemplate?.type ?? ""),
+          shortName: orUndefined(spec?.shortName ?? ""),
+          environmentName: orUndefined(spec?.environment?.name ?? ""),
+          spec: spec === undefined ? undefined : toPayload(TaskSpecSchema, spec)
+        }
+      })
+    }
+    case "trace": {
+      const trace = request.spec.value
+      return Either.right({
+        ...base,
+        spec: {
+          kind: "trace",
+          name: trace.name,
+          phase: trace.phase as ActionPhase,
+          startTime: optionalDate(trace.startTime),
+          endTime: optionalDate(trace.endTime),
+          spec: trace.spec === undefined ? undefined : toPayload(TraceSpecSchema, trace.spec)
+        }
+      })
+    }
+    case "condition":
+      return Either.right({
+        ...base,
+        spec: { kind: "condition", name: request.spec.value.name, spec: toPayload(ConditionActionSchema, request.spec.value) }
+      })
+    default:
+      return Either.left(new InvalidArgument({ message: "spec: one of task, trace or condition is required" }))
+  }
+}
+
+export const statusReport = (status: ActionStatus | undefined): StatusReport => ({
+  phase: (status?.phase ?? 0) as ActionPhase,
+  attempts: status?.attempts ?? 0,
+  cacheStatus: status?.cacheStatus ?? 0,
+  startTime: optionalDate(status?.startTime),
+  endTime: optionalDate(status?.endTime)
+})
+
+/** An event as the event log keeps it: the raw event, keyed; attempt 0 counts as attempt 1. */
+export const storedEvent = (event: ActionEvent): StoredEvent => ({
+  key: actionKey(event.id),
+  attempt: Math.max(1, event.attempt),
+  phase: event.phase as ActionPhase,
+  version: event.version,
+  reportedTime: optionalDate(event.reportedTime),
+  updatedTime: optionalDate(event.updatedTime),
+  raw: toPayload(ActionEventSchema, event)
+})

@@ -1,0 +1,49 @@
+import type { ActionKey } from "./Ids.js"
+import type { Payload } from "./Payload.js"
+import type { ActionPhase, CacheStatus } from "./Phase.js"
+import type { AttemptRecord, ClusterEvent } from "./Records.js"
+
+/**
+ * An accepted `ActionEvent` as the event log keeps it: its key (action, attempt, phase, version), the times
+ * that order it, and the raw event as received. Attempt 0 is stored as attempt 1.
+ */
+export interface StoredEvent {
+  readonly key: ActionKey
+  readonly attempt: number
+  readonly phase: ActionPhase
+  readonly version: number
+  readonly reportedTime: Date | undefined
+  readonly updatedTime: Date | undefined
+  readonly raw: Payload
+}
+
+/** What the attempt merge reads of one event (decoded from its raw form). */
+export interface EventFacts {
+  readonly attempt: number
+  readonly phase: ActionPhase
+  readonly version: number
+  readonly reportedTime: Date | undefined
+  readonly updatedTime: Date | undefined
+  readonly errorInfo: Payload | undefined
+  /** `core.TaskLog` entries with the name they merge by. */
+  readonly logInfo: ReadonlyArray<{ readonly name: string; readonly payload: Payload }>
+  readonly logContext: Payload | undefined
+  /** Empty when the event names no cluster. */
+  readonly cluster: string
+  readonly outputs: Payload | undefined
+  readonly cacheStatus: CacheStatus
+  readonly clusterEvents: ReadonlyArray<ClusterEvent>
+}
+
+/** Rebuilds one attempt from all of its events (any order, duplicates removed by key). */
+export type RebuildAttempt = (events: ReadonlyArray<StoredEvent>) => AttemptRecord
+
+/** A status report of UpdateActionStatus, as the phase rules read it. */
+export interface StatusReport {
+  readonly phase: ActionPhase
+  /** 0 means "not reported". */
+  readonly attempts: number
+  readonly cacheStatus: CacheStatus
+  readonly startTime: Date | undefined
+  readonly endTime: Date | undefined
+}

@@ -1,0 +1,155 @@
+import { Clock, Context, Effect, Layer, Option } from "effect"
+import { Payloads } from "../ports/Payloads.js"
+import { RunStore, type StoreUnavailable } from "../ports/RunStore.js"
+import { mergeAttempt } from "./AttemptMerge.js"
+import { NotFound } from "./Errors.js"
+import type { RebuildAttempt, StatusReport, StoredEvent } from "./Events.js"
+import { type ActionKey, actionKeyText, runKeyText } from "./Ids.js"
+import type { Payload } from "./Payload.js"
+import { ActionPhase, ActionType, isTerminal } from "./Phase.js"
+import { applyStatus } from "./PhaseRules.js"
+import type { ActionRecord, TaskRef } from "./Records.js"
+
+/** An action an executor records (RecordAction), as the domain sees it. */
+export interface RecordActionInput {
+  readonly key: ActionKey
+  readonly parent: string | undefined
+  readonly group: string | undefined
+  readonly inputUri: string | undefined
+  readonly spec:
+    | {
+      readonly kind: "task"
+      readonly task: TaskRef | undefined
+      readonly taskType: string | undefined
+      readonly shortName: string | undefined
+      readonly environmentName: string | undefined
+      readonly spec: Payload | undefined
+    }
+    | {
+      readonly kind: "trace"
+      readonly name: string
+      readonly phase: ActionPhase
+      readonly startTime: Date | undefined
+      readonly endTime: Date | undefined
+      readonly spec: Payload | undefined
+    }
+    | { readonly kind: "condition"; readonly name: string; readonly spec: Payload }
+}
+
+/** The use cases of InternalRunService (SPEC 6): what executors report. */
+export class Ingestion extends Context.Tag("runs/Ingestion")<Ingestion, {
+  /** Creates the action under its run (`NotFound` if the run is unknown); recording it again changes nothing. */
+  readonly recordAction: (input: RecordActionInput) => Effect.Effect<void, NotFound | StoreUnavailable>
+  /** Applies a status report by the phase rules; a stale one is acknowledged and changes nothing. */
+  readonly updateStatus: (key: ActionKey, report: StatusReport) => Effect.Effect<void, NotFound | StoreUnavailable>
+  /** Stores the events (a re-sent one is ignored) and rebuilds the attempts they touch, in one transaction. */
+  readonly recordEvents: (
+    events: ReadonlyArray<StoredEvent>
+  ) => Effect.Effect<ReadonlyArray<ActionKey>, StoreUnavailable>
+}>() {}
+
+const actionFrom = (input: RecordActionInput, run: { org: string; root: ActionRecord }, now: Date): ActionRecord => {
+  const base = {
+    key: input.key,
+    org: run.org,
+    parent: input.parent,
+    attempts: 1,
+    cacheStatus: 0,
+    group: input.group,
+    source: run.root.source,
+    triggerName: undefined,
+    createdBy: run.root.createdBy,
+    metadata: undefined,
+    inputUri: input.inputUri,
+    runOutputBase: undefined,
+    abort: undefined,
+    errorInfo: undefined,
+    updatedAt: now
+  }
+  const spec = input.spec
+  switch (spec.kind) {
+    case "task":
+      return {
+        ...base,
+        type: ActionType.TASK,
+        phase: ActionPhase.QUEUED,
+        task: spec.task,
+        taskType: spec.taskType,
+        shortName: spec.shortName ?? spec.task?.name,
+        functionName: spec.task?.name,
+        environmentName: spec.environmentName,
+        spec: spec.spec === undefined ? undefined : { kind: "task", payload: spec.spec },
+        startedAt: now,
+        endedAt: undefined,
+        createdAt: now
+      }
+    case "trace": {
+      const start = spec.startTime ?? now
+      const end = spec.endTime ?? (now.getTime() < start.getTime() ? start : now)
+      return {
+        ...base,
+        type: ActionType.TRACE,
+        phase: isTerminal(spec.phase) ? spec.phase : ActionPhase.SUCCEEDED,
+        task: undefined,
+        taskType: undefined,
+        shortName: spec.name,
+        functionName: spec.name,
+        environmentName: undefined,
+        spec: spec.spec === undefined ? undefined : { kind: "trace", payload: spec.spec },
+        startedAt: start,
+        endedAt: end.getTime() < start.getTime() ? start : end,
+        createdAt: start
+      }
+    }
+    case "condition":
+      return {
+        ...base,
+        type: ActionType.CONDITION,
+        phase: ActionPhase.QUEUED,
+        task: undefined,
+        taskType: undefined,
+        shortName: spec.name,
+        functionName: spec.name,
+        environmentName: undefined,
+        spec: { kind: "condition", payload: spec.spec },
+        startedAt: now,
+        endedAt: undefined,
+        createdAt: now
+      }
+  }
+}
+
+export const make = Effect.gen(function*() {
+  const store = yield* RunStore
+  const payloads = yield* Payloads
+  const rebuild: RebuildAttempt = (events) => mergeAttempt(events.map((event) => payloads.eventFacts(event.raw)))
+  const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
+
+  return Ingestion.of({
+    recordAction: Effect.fn("Ingestion.recordAction")(function*(input) {
+      const run = yield* store.getRun(input.key.run)
+      if (Option.isNone(run)) return yield* new NotFound({ message: `run ${runKeyText(input.key.run)} not found` })
+      const action = actionFrom(input, { org: run.value.run.org, root: run.value.root }, yield* now)
+      yield* store.recordAction(action, rebuild).pipe(
+        Effect.catchTag("ActionMissing", () =>
+          Effect.fail(new NotFound({ message: `run ${runKeyText(input.key.run)} not found` })))
+      )
+    }),
+
+    updateStatus: Effect.fn("Ingestion.updateStatus")(function*(key, report) {
+      const at = yield* now
+      const outcome = yield* store.updateAction(key, (current, context) =>
+        applyStatus(current, report, { rootPhase: context.rootPhase, now: at }))
+      if (outcome._tag === "Missing") {
+        return yield* new NotFound({ message: `action ${actionKeyText(key)} not found` })
+      }
+    }),
+
+    recordEvents: Effect.fn("Ingestion.recordEvents")(function*(events) {
+      return events.length === 0 ? [] : yield* store.recordEvents(events, rebuild)
+    })
+  })
+})
+
+/** Needs RunStore and Payloads. */
+export const layer = Layer.effect(Ingestion, make)
