@@ -13,7 +13,7 @@ import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
 import { backends, describeBackends } from "../support/backends.js"
-import { runSteps, scriptedRun, type Step } from "../support/Executor.js"
+import { runSteps, scriptedRun, type Step } from "../../src/app/client/ExecutorScript.js"
 import { createNamed } from "../support/RunRequests.js"
 import { baseUrl, layerTestServer } from "../support/TestApp.js"
 

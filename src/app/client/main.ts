@@ -1,0 +1,29 @@
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Effect } from "effect"
+import { runTestClient } from "./TestClient.js"
+
+const usage = "usage: npm run client -- [--endpoint http://localhost:8090]"
+
+const endpointFrom = (argv: ReadonlyArray<string>): string | undefined => {
+  if (argv.length === 0) return "http://localhost:8090"
+  if (argv[0] === "--endpoint" && argv.length === 2) return argv[1]
+  if (argv.length === 1 && argv[0]!.startsWith("--endpoint=")) return argv[0]!.slice("--endpoint=".length)
+  return undefined
+}
+
+const endpoint = endpointFrom(process.argv.slice(2))
+
+const program = endpoint === undefined
+  ? Effect.sync(() => {
+    process.stderr.write(`${usage}\n`)
+    process.exitCode = 2
+  })
+  : runTestClient(endpoint, (line) => process.stdout.write(`${line}\n`)).pipe(
+    Effect.catchTag("StepFailed", (failure) =>
+      Effect.sync(() => {
+        process.stdout.write(`✗ Test ${failure.step} failed: ${failure.message}\n`)
+        process.exitCode = 1
+      }))
+  )
+
+NodeRuntime.runMain(program, { disableErrorReporting: false, disablePrettyLogger: true })
