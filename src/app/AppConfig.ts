@@ -1,22 +1,13 @@
-import type { Duration, LogLevel, Redacted } from "effect"
+import type { Duration, LogLevel } from "effect"
+import type { PostgresOptions, SqliteOptions } from "../adapters/sql/SqlClients.js"
 
-export interface SqliteSettings {
+export interface SqliteSettings extends SqliteOptions {
   readonly kind: "sqlite"
-  readonly file: string
 }
 
-export interface PostgresSettings {
+/** `extraOptions` holds libpq-style `key=value` pairs separated by spaces, e.g. `sslmode=disable`. */
+export interface PostgresSettings extends PostgresOptions {
   readonly kind: "postgres"
-  readonly host: string
-  readonly port: number
-  readonly dbname: string
-  readonly username: string
-  readonly password: Redacted.Redacted<string>
-  /** libpq-style `key=value` pairs separated by spaces, e.g. `sslmode=disable` */
-  readonly extraOptions: string
-  readonly maxIdleConnections: number
-  readonly maxOpenConnections: number
-  readonly connMaxLifeTime: Duration.Duration
 }
 
 export type DatabaseSettings = SqliteSettings | PostgresSettings

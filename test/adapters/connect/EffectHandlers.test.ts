@@ -1,26 +1,31 @@
 import { create } from "@bufbuild/protobuf"
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect"
+import { Code, ConnectError, createClient, createRouterTransport, type ServiceImpl } from "@connectrpc/connect"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Ref, Stream } from "effect"
-import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { RunDetailsSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
-import { makeEffectHandlers } from "../../../src/adapters/connect/EffectHandlers.js"
+import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
+import { type EffectHandlers, makeEffectHandlers } from "../../../src/adapters/connect/EffectHandlers.js"
 import { NotReady } from "../../../src/ports/Readiness.js"
 
 const runId = { org: "", project: "p", domain: "d", name: "r1" }
+const details = { details: create(RunDetailsSchema, {}) }
 
 const codeOf = (error: unknown) => (error instanceof ConnectError ? error.code : undefined)
 
 const failure = (promise: Promise<unknown>) =>
   Effect.promise(() => promise.then(() => undefined, (error: unknown) => error))
 
-const makeClient = (implemented: Parameters<ReturnType<typeof makeEffectHandlers<never>>["service"]>[1], gate = Effect.void as Effect.Effect<void, unknown>) =>
+/** A RunService client over the bridge, in memory, with the methods `implement` gives. */
+const makeClient = (
+  implement: (handlers: EffectHandlers<never>) => Partial<ServiceImpl<typeof RunService>>,
+  gate: Effect.Effect<void, unknown> = Effect.void
+) =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const shuttingDown = yield* Deferred.make<void>()
     const handlers = makeEffectHandlers({ runtime, shuttingDown, gate })
     const transport = createRouterTransport((router) => {
-      router.service(RunService, handlers.service(RunService, implemented))
+      router.service(RunService, handlers.service(RunService, implement(handlers)))
     })
     return { client: createClient(RunService, transport), shuttingDown }
   })
@@ -28,7 +33,7 @@ const makeClient = (implemented: Parameters<ReturnType<typeof makeEffectHandlers
 describe("EffectHandlers", () => {
   it.live("answers Unimplemented, naming the method, for a method not served yet", () =>
     Effect.gen(function*() {
-      const { client } = yield* makeClient({})
+      const { client } = yield* makeClient(() => ({}))
       const error = yield* failure(client.getRunDetails({ runId }))
       expect(codeOf(error)).toBe(Code.Unimplemented)
       expect(String(error)).toContain("flyteidl2.workflow.RunService/GetRunDetails is not served yet")
@@ -37,17 +42,10 @@ describe("EffectHandlers", () => {
   it.live("validates requests before the handler, relaxing the org rule real clients break", () =>
     Effect.gen(function*() {
       const calls = yield* Ref.make(0)
-      const runtime = yield* Effect.runtime<never>()
-      const shuttingDown = yield* Deferred.make<void>()
-      const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
-      const transport = createRouterTransport((router) => {
-        router.service(RunService, handlers.service(RunService, {
-          getRunDetails: handlers.unary(RunService.method.getRunDetails, () =>
-            Effect.as(Ref.update(calls, (n) => n + 1), { details: create(RunDetailsSchema, {}) })
-          )
-        }))
-      })
-      const client = createClient(RunService, transport)
+      const { client } = yield* makeClient((handlers) => ({
+        getRunDetails: handlers.unary(RunService.method.getRunDetails, () =>
+          Effect.as(Ref.update(calls, (n) => n + 1), details))
+      }))
       yield* Effect.promise(() => client.getRunDetails({ runId }))
       expect(yield* Ref.get(calls)).toBe(1)
       const missing = yield* failure(client.getRunDetails({}))
@@ -61,15 +59,11 @@ describe("EffectHandlers", () => {
 
   it.live("maps a defect to Internal with a request id and no detail", () =>
     Effect.gen(function*() {
-      const runtime = yield* Effect.runtime<never>()
-      const shuttingDown = yield* Deferred.make<void>()
-      const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
-      const transport = createRouterTransport((router) => {
-        router.service(RunService, handlers.service(RunService, {
-          getRunDetails: handlers.unary(RunService.method.getRunDetails, () => Effect.die(new Error("SELECT * FROM runs failed at /srv/secret.ts")))
-        }))
-      })
-      const error = yield* failure(createClient(RunService, transport).getRunDetails({ runId }))
+      const { client } = yield* makeClient((handlers) => ({
+        getRunDetails: handlers.unary(RunService.method.getRunDetails, () =>
+          Effect.die(new Error("SELECT * FROM runs failed at /srv/secret.ts")))
+      }))
+      const error = yield* failure(client.getRunDetails({ runId }))
       expect(codeOf(error)).toBe(Code.Internal)
       expect(String(error)).toMatch(/internal error \(request id [0-9a-f-]+\)/)
       expect(String(error)).not.toContain("SELECT")
@@ -78,7 +72,7 @@ describe("EffectHandlers", () => {
 
   it.live("maps tagged failures to their codes", () =>
     Effect.gen(function*() {
-      const { client } = yield* makeClient({}, Effect.fail(new NotReady({ reason: "migrations pending" })))
+      const { client } = yield* makeClient(() => ({}), Effect.fail(new NotReady({ reason: "migrations pending" })))
       const error = yield* failure(client.listRuns({ scopeBy: { case: "org", value: "o" } }))
       expect(codeOf(error)).toBe(Code.Unavailable)
       expect(String(error)).toContain("migrations pending")
@@ -86,22 +80,13 @@ describe("EffectHandlers", () => {
 
   it.live("interrupts a server stream when the client cancels", () =>
     Effect.gen(function*() {
-      const runtime = yield* Effect.runtime<never>()
-      const shuttingDown = yield* Deferred.make<void>()
       const released = yield* Deferred.make<void>()
-      const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
-      const transport = createRouterTransport((router) => {
-        router.service(RunService, handlers.service(RunService, {
-          watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, () =>
-            Stream.concat(
-              Stream.make({ details: create(RunDetailsSchema, {}) }),
-              Stream.never
-            ).pipe(Stream.ensuring(Deferred.succeed(released, undefined)))
-          )
-        }))
-      })
+      const { client } = yield* makeClient((handlers) => ({
+        watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, () =>
+          Stream.concat(Stream.make(details), Stream.never).pipe(Stream.ensuring(Deferred.succeed(released, undefined))))
+      }))
       const abort = new AbortController()
-      const stream = createClient(RunService, transport).watchRunDetails({ runId }, { signal: abort.signal })
+      const stream = client.watchRunDetails({ runId }, { signal: abort.signal })
       const first = yield* Effect.promise(() => stream[Symbol.asyncIterator]().next())
       expect(first.done).toBe(false)
       abort.abort()
@@ -110,17 +95,11 @@ describe("EffectHandlers", () => {
 
   it.live("ends open streams with Unavailable when the server shuts down", () =>
     Effect.gen(function*() {
-      const runtime = yield* Effect.runtime<never>()
-      const shuttingDown = yield* Deferred.make<void>()
-      const handlers = makeEffectHandlers({ runtime, shuttingDown, gate: Effect.void })
-      const transport = createRouterTransport((router) => {
-        router.service(RunService, handlers.service(RunService, {
-          watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, () =>
-            Stream.concat(Stream.make({ details: create(RunDetailsSchema, {}) }), Stream.never)
-          )
-        }))
-      })
-      const iterator = createClient(RunService, transport).watchRunDetails({ runId })[Symbol.asyncIterator]()
+      const { client, shuttingDown } = yield* makeClient((handlers) => ({
+        watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, () =>
+          Stream.concat(Stream.make(details), Stream.never))
+      }))
+      const iterator = client.watchRunDetails({ runId })[Symbol.asyncIterator]()
       yield* Effect.promise(() => iterator.next())
       const rest = yield* Effect.fork(failure(iterator.next()))
       yield* Deferred.succeed(shuttingDown, undefined)
@@ -130,7 +109,7 @@ describe("EffectHandlers", () => {
 
   it.live("a stream's failure reaches the client with its code", () =>
     Effect.gen(function*() {
-      const { client } = yield* makeClient({})
+      const { client } = yield* makeClient(() => ({}))
       const error = yield* failure((async () => {
         for await (const _ of client.watchRunDetails({ runId })) void _
       })())
