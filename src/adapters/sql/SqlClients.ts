@@ -4,7 +4,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { type ConfigError, Context, Duration, Effect, Layer, Redacted } from "effect"
-import { createRequire } from "node:module"
+import pg from "pg"
 import { type PgExtraOptions, parseExtraOptions } from "./PgOptions.js"
 
 export interface SqliteOptions {
@@ -42,19 +42,6 @@ export const layerSqlite = (
     })
   ).pipe(Layer.provide(Reactivity.layer))
 
-interface PgPool {
-  on(event: "error", listener: (error: Error) => void): unknown
-  end(): Promise<void>
-}
-
-interface PgModule {
-  readonly Pool: new (config: object) => PgPool
-  readonly types: { getTypeParser(oid: number, format?: string): (value: string) => unknown }
-}
-
-// `pg` comes with @effect/sql-pg and ships no type declarations.
-const pg: PgModule = createRequire(import.meta.url)("pg")
-
 /** `2024-05-01 10:00:00.12+00` (the session runs in UTC) as `2024-05-01T10:00:00.120000Z`. */
 const isoTimestamp = (text: string): string => {
   const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(?:\+00(?::00)?)?$/.exec(text)
@@ -66,7 +53,7 @@ const oid = { int8: 20, timestamp: 1114, timestamptz: 1184, numeric: 1700 }
 // Rows decode alike on both databases: numbers for BIGINT and NUMERIC (ids and durations stay far below 2^53),
 // ISO-8601 UTC text for timestamps.
 const types = {
-  getTypeParser: (id: number, format?: string) => {
+  getTypeParser: (id: number, format?: "text" | "binary") => {
     if (id === oid.int8 || id === oid.numeric) return (value: string) => Number(value)
     if (id === oid.timestamp || id === oid.timestamptz) return (value: string) => isoTimestamp(value)
     return pg.types.getTypeParser(id, format)
