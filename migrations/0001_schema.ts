@@ -13,6 +13,9 @@
  * - `action_events` is looked up by (project, domain, run_name, action_name, attempt): a prefix of its unique
  *   key, so that unique index serves it.
  * - `logs_available` is 0/1 on both databases, so rows decode the same way.
+ * - `outbox` holds what to dispatch (action, kind, abort reason), not the request itself: the worker builds
+ *   that from the run when it delivers. `claimed_until` is a worker's lease on a row; `outbox_run_idx` serves
+ *   "the oldest pending request of this run".
  */
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
@@ -219,7 +222,7 @@ const statements = (d: Dialect): ReadonlyArray<string> => {
     run_name TEXT NOT NULL,
     action_name TEXT NOT NULL,
     kind TEXT NOT NULL ${oneOf("kind", ["enqueue", "abort"])},
-    payload ${d.bytes} NOT NULL,
+    reason TEXT,
     state TEXT NOT NULL DEFAULT 'pending' ${oneOf("state", ["pending", "delivered", "failed"])},
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at ${d.time} NOT NULL DEFAULT ${d.now},

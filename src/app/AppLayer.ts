@@ -6,10 +6,18 @@ import { layerPostgres, layerSqlite } from "../adapters/sql/SqlClients.js"
 import { runMigrations } from "../adapters/sql/SqlMigrations.js"
 import * as FileBlobStore from "../adapters/blob/FileBlobStore.js"
 import * as ProtoPayloads from "../adapters/connect/ProtoPayloads.js"
+import * as ActionsDispatcher from "../adapters/dispatch/ActionsDispatcher.js"
+import * as LoggingDispatcher from "../adapters/dispatch/LoggingDispatcher.js"
+import * as OutboxWorker from "../adapters/dispatch/OutboxWorker.js"
+import * as MemoryChangeFeed from "../adapters/memory/MemoryChangeFeed.js"
+import * as PgNotifyChangeFeed from "../adapters/pg-notify/PgNotifyChangeFeed.js"
+import * as SqlOutbox from "../adapters/sql/SqlOutbox.js"
 import * as SqlRunStore from "../adapters/sql/SqlRunStore.js"
 import * as IngestionLive from "../domain/Ingestion.js"
 import * as RunsLive from "../domain/Runs.js"
 import { RunsSettings } from "../domain/RunsSettings.js"
+import { WatchSettings } from "../domain/WatchBuffer.js"
+import * as WatchesLive from "../domain/Watches.js"
 import type { AppConfig } from "./AppConfig.js"
 import { layerReadiness } from "./ReadinessLive.js"
 import { layerServer } from "./ServerLive.js"
@@ -37,14 +45,30 @@ export const appLayer = (config: AppConfig) => {
       () => Effect.logInfo("closing the database")
     )
   )
-  const runs = Layer.merge(RunsLive.layer, IngestionLive.layer).pipe(
+  // Watchers on every replica see every change only through Postgres; SQLite serves one process.
+  const changeFeed = config.database.kind === "postgres"
+    ? PgNotifyChangeFeed.layerPostgres(config.database)
+    : MemoryChangeFeed.layer
+  const runs = WatchesLive.layer.pipe(
+    Layer.provideMerge(Layer.merge(RunsLive.layer, IngestionLive.layer)),
     Layer.provide(SqlRunStore.layer),
+    Layer.provide(changeFeed),
+    Layer.provide(Layer.succeed(WatchSettings, { bufferSize: config.watchBufferSize })),
     Layer.provide(FileBlobStore.layer({ storagePrefix: config.storagePrefix })),
     Layer.provide(ProtoPayloads.layer),
     Layer.provide(Layer.succeed(RunsSettings, { storagePrefix: config.storagePrefix }))
   )
+  const dispatch = OutboxWorker.layer({ maxAge: config.dispatchMaxAge }).pipe(
+    Layer.provide(
+      config.dispatcher === "actions"
+        ? ActionsDispatcher.layer({ url: config.actionsServiceUrl, timeout: "10 seconds" })
+        : LoggingDispatcher.layer
+    ),
+    Layer.provide(Layer.merge(SqlRunStore.layer, SqlOutbox.layer))
+  )
   return layerServer(config.server, { trust: config.trustForwardedIdentity, header: config.identityHeader }).pipe(
     Layer.provide(runs),
+    Layer.merge(dispatch),
     Layer.provide(readiness),
     Layer.provide(migrateFirst),
     Layer.provide(announce),

@@ -1,4 +1,5 @@
 import { Clock, Context, Effect, Layer, Option } from "effect"
+import { ChangeFeed } from "../ports/ChangeFeed.js"
 import { Payloads } from "../ports/Payloads.js"
 import { RunStore, type StoreUnavailable } from "../ports/RunStore.js"
 import { mergeAttempt } from "./AttemptMerge.js"
@@ -36,7 +37,8 @@ export interface RecordActionInput {
     | { readonly kind: "condition"; readonly name: string; readonly spec: Payload }
 }
 
-/** The use cases of InternalRunService (SPEC 6): what executors report. */
+/** The use cases of InternalRunService (SPEC 6): what executors report. Each accepted change is published to
+ * the change feed after its transaction commits. */
 export class Ingestion extends Context.Tag("runs/Ingestion")<Ingestion, {
   /** Creates the action under its run (`NotFound` if the run is unknown); recording it again changes nothing. */
   readonly recordAction: (input: RecordActionInput) => Effect.Effect<void, NotFound | StoreUnavailable>
@@ -122,6 +124,7 @@ const actionFrom = (input: RecordActionInput, run: { org: string; root: ActionRe
 export const make = Effect.gen(function*() {
   const store = yield* RunStore
   const payloads = yield* Payloads
+  const feed = yield* ChangeFeed
   const rebuild: RebuildAttempt = (events) => mergeAttempt(events.map((event) => payloads.eventFacts(event.raw)))
   const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
 
@@ -130,10 +133,11 @@ export const make = Effect.gen(function*() {
       const run = yield* store.getRun(input.key.run)
       if (Option.isNone(run)) return yield* new NotFound({ message: `run ${runKeyText(input.key.run)} not found` })
       const action = actionFrom(input, { org: run.value.run.org, root: run.value.root }, yield* now)
-      yield* store.recordAction(action, rebuild).pipe(
+      const created = yield* store.recordAction(action, rebuild).pipe(
         Effect.catchTag("ActionMissing", () =>
           Effect.fail(new NotFound({ message: `run ${runKeyText(input.key.run)} not found` })))
       )
+      if (created) yield* feed.publish([{ action: input.key, kind: "created" }])
     }),
 
     updateStatus: Effect.fn("Ingestion.updateStatus")(function*(key, report) {
@@ -143,13 +147,17 @@ export const make = Effect.gen(function*() {
       if (outcome._tag === "Missing") {
         return yield* new NotFound({ message: `action ${actionKeyText(key)} not found` })
       }
+      if (outcome._tag === "Updated") yield* feed.publish([{ action: key, kind: "updated" }])
     }),
 
     recordEvents: Effect.fn("Ingestion.recordEvents")(function*(events) {
-      return events.length === 0 ? [] : yield* store.recordEvents(events, rebuild)
+      if (events.length === 0) return []
+      const touched = yield* store.recordEvents(events, rebuild)
+      yield* feed.publish(touched.map((action) => ({ action, kind: "events" as const })))
+      return touched
     })
   })
 })
 
-/** Needs RunStore and Payloads. */
+/** Needs RunStore, Payloads and ChangeFeed. */
 export const layer = Layer.effect(Ingestion, make)

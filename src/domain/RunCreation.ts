@@ -1,5 +1,6 @@
 import { Clock, Duration, Effect, Option } from "effect"
 import { BlobStore } from "../ports/BlobStore.js"
+import { ChangeFeed } from "../ports/ChangeFeed.js"
 import { Payloads } from "../ports/Payloads.js"
 import { RunExists, RunStore } from "../ports/RunStore.js"
 import { type CreateRunRequest, offloadedInputsUri, runLocations } from "./CreateRun.js"
@@ -51,7 +52,7 @@ const resolveTaskSpec = (task: Exclude<CreateRunRequest["task"], { kind: "trigge
 
 /**
  * CreateRun (SPEC 5): name the run, resolve its task, write its inputs, then store the run and its root
- * action `a0` in one transaction. The same request again returns the run it created.
+ * action `a0` in one transaction, then tell watchers. The same request again returns the run it created.
  */
 export const createRun = Effect.fn("Runs.create")(function*(request: CreateRunRequest) {
   const store = yield* RunStore
@@ -140,7 +141,9 @@ export const createRun = Effect.fn("Runs.create")(function*(request: CreateRunRe
   const task: TaskRecord | undefined = request.task.kind === "spec"
     ? { key: description.task, org: description.task.org, spec: taskSpec, createdAt: now }
     : undefined
+  const feed = yield* ChangeFeed
   return yield* store.createRun({ view, task }).pipe(
+    Effect.tap((created) => feed.publish([{ action: created.root.key, kind: "created" }])),
     Effect.catchIf(
       (error): error is RunExists => error instanceof RunExists,
       (error) => sameRequestOrConflict(error.existing, request)

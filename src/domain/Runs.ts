@@ -1,5 +1,6 @@
 import { Clock, Context, Effect, Layer, Option } from "effect"
 import { BlobStore, type BlobFailure, type BlobNotFound, type UnreadableBlob } from "../ports/BlobStore.js"
+import { ChangeFeed } from "../ports/ChangeFeed.js"
 import { Payloads } from "../ports/Payloads.js"
 import { RunStore, type StoreUnavailable } from "../ports/RunStore.js"
 import { abortReason } from "./Abort.js"
@@ -74,6 +75,7 @@ export const make = Effect.gen(function*() {
   const blobs = yield* BlobStore
   const payloads = yield* Payloads
   const settings = yield* RunsSettings
+  const feed = yield* ChangeFeed
 
   const getRun = (key: RunKey) =>
     Effect.flatMap(store.getRun(key), Option.match({ onNone: () => Effect.fail(runNotFound(key)), onSome: Effect.succeed }))
@@ -89,7 +91,11 @@ export const make = Effect.gen(function*() {
   const abort = (key: ActionKey, reason: string | undefined, missing: () => NotFound) =>
     Clock.currentTimeMillis.pipe(
       Effect.flatMap((now) => store.abort(key, { reason: abortReason(reason), abortedBy: undefined }, new Date(now))),
-      Effect.flatMap((outcome) => (outcome._tag === "TargetMissing" ? Effect.fail(missing()) : Effect.void))
+      Effect.flatMap((outcome) =>
+        outcome._tag === "TargetMissing"
+          ? Effect.fail(missing())
+          : feed.publish(outcome.aborted.map((action) => ({ action, kind: "updated" as const })))
+      )
     )
 
   return Runs.of({
@@ -98,7 +104,8 @@ export const make = Effect.gen(function*() {
         Effect.provideService(RunStore, store),
         Effect.provideService(Payloads, payloads),
         Effect.provideService(BlobStore, blobs),
-        Effect.provideService(RunsSettings, settings)
+        Effect.provideService(RunsSettings, settings),
+        Effect.provideService(ChangeFeed, feed)
       ),
 
     runDetails: Effect.fn("Runs.runDetails")(function*(key) {
@@ -180,6 +187,6 @@ export const make = Effect.gen(function*() {
   })
 })
 
-/** Needs RunStore, BlobStore, Payloads and RunsSettings. */
+/** Needs RunStore, BlobStore, Payloads, RunsSettings and ChangeFeed. */
 export const layer = Layer.effect(Runs, make)
 

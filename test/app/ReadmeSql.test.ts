@@ -26,7 +26,7 @@ describeBackends("README inspection queries", sqlBackends(), (backend) => {
     expect(statements.some((statement) => /FROM actions/.test(statement))).toBe(true)
   })
 
-  it.effect("every fenced sql block of the README runs as written and shows the created run", () =>
+  it.effect("every fenced sql block of the README runs as written; the inspection queries show the created run", () =>
     Effect.gen(function*() {
       const store = yield* RunStore
       const view = runView({ key: { project: "flytesnacks", domain: "development", name: "readme-run" } })
@@ -35,7 +35,9 @@ describeBackends("README inspection queries", sqlBackends(), (backend) => {
       const sql = yield* SqlClient.SqlClient
       for (const statement of statements) {
         const rows = yield* sql.unsafe<Record<string, unknown>>(statement)
-        expect(rows.some((row) => row["name"] === "readme-run" || row["run_name"] === "readme-run"), statement).toBe(true)
+        if (/FROM (runs|actions)\b/.test(statement)) {
+          expect(rows.some((row) => row["name"] === "readme-run" || row["run_name"] === "readme-run"), statement).toBe(true)
+        }
       }
     }).pipe(Effect.provide(layer)))
 })

@@ -5,11 +5,15 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import * as FileBlobStore from "../../src/adapters/blob/FileBlobStore.js"
 import * as ProtoPayloads from "../../src/adapters/connect/ProtoPayloads.js"
+import * as MemoryChangeFeed from "../../src/adapters/memory/MemoryChangeFeed.js"
 import { layerReadiness } from "../../src/app/ReadinessLive.js"
 import { layerServer, ServerAddress } from "../../src/app/ServerLive.js"
 import * as IngestionLive from "../../src/domain/Ingestion.js"
 import * as RunsLive from "../../src/domain/Runs.js"
 import { RunsSettings } from "../../src/domain/RunsSettings.js"
+import { WatchSettings } from "../../src/domain/WatchBuffer.js"
+import * as WatchesLive from "../../src/domain/Watches.js"
+import type { ChangeFeed } from "../../src/ports/ChangeFeed.js"
 import { DatabaseHealth } from "../../src/ports/DatabaseHealth.js"
 import type { RunStore } from "../../src/ports/RunStore.js"
 
@@ -27,12 +31,25 @@ export const serverConfig = {
   shutdownTimeout: Duration.seconds(2)
 }
 
-/** The run and ingestion use cases over the given store, with a temporary storage prefix; also exposes the settings. */
-export const layerRuns = <E>(store: Layer.Layer<RunStore, E>) =>
+export interface RunsOptions<E = never> {
+  /** Default: the memory feed (a `PubSub`). */
+  readonly feed?: Layer.Layer<ChangeFeed | MemoryChangeFeed.FeedSubscribers, E>
+  /** Default: 100, as `runs.watchBufferSize`. */
+  readonly watchBufferSize?: number
+}
+
+/**
+ * The run, ingestion and watch use cases over the given store, with a temporary storage prefix; also exposes
+ * the store, the change feed (with its subscriber count) and the settings.
+ */
+export const layerRuns = <E, R = never, E2 = never>(store: Layer.Layer<RunStore, E, R>, options: RunsOptions<E2> = {}) =>
   Layer.unwrapScoped(
     Effect.map(tempStoragePrefix, (storagePrefix) =>
-      Layer.merge(RunsLive.layer, IngestionLive.layer).pipe(
+      WatchesLive.layer.pipe(
+        Layer.provideMerge(Layer.merge(RunsLive.layer, IngestionLive.layer)),
         Layer.provideMerge(store),
+        Layer.provideMerge(options.feed ?? MemoryChangeFeed.layer),
+        Layer.provideMerge(Layer.succeed(WatchSettings, { bufferSize: options.watchBufferSize ?? 100 })),
         Layer.provideMerge(FileBlobStore.layer({ storagePrefix })),
         Layer.provide(ProtoPayloads.layer),
         Layer.provideMerge(Layer.succeed(RunsSettings, { storagePrefix }))
@@ -43,12 +60,12 @@ export const layerRuns = <E>(store: Layer.Layer<RunStore, E>) =>
  * The listening server (port chosen by the OS) over the given store, ready at once; exposes its address,
  * the store (to arrange rows the RPCs under test cannot write) and the settings.
  */
-export const layerTestServer = <E>(
-  store: Layer.Layer<RunStore, E>,
-  options: { readonly migrate?: Effect.Effect<void>; readonly trustIdentity?: boolean } = {}
+export const layerTestServer = <E, R = never, E2 = never>(
+  store: Layer.Layer<RunStore, E, R>,
+  options: { readonly migrate?: Effect.Effect<void>; readonly trustIdentity?: boolean } & RunsOptions<E2> = {}
 ) =>
   layerServer(serverConfig, { trust: options.trustIdentity ?? false, header: "X-Forwarded-User" }).pipe(
-    Layer.provideMerge(layerRuns(store)),
+    Layer.provideMerge(layerRuns(store, options)),
     Layer.provide(layerReadiness(options.migrate ?? Effect.void)),
     Layer.provide(Layer.succeed(DatabaseHealth, { check: Effect.void }))
   )

@@ -1,10 +1,12 @@
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
 import type { StoredEvent } from "../../domain/Events.js"
 import { type ActionKey, actionKeyText, type RunKey, runKeyText, type TaskKey } from "../../domain/Ids.js"
 import type { RunScope } from "../../domain/ListQuery.js"
 import type { ActionRecord, AttemptRecord, RunRecord, RunView, TaskRecord } from "../../domain/Records.js"
+import { Outbox } from "../../ports/Outbox.js"
 import { ActionMissing, RunExists, RunStore } from "../../ports/RunStore.js"
+import { makeOutbox, makeTable, type MemoryOutboxTable } from "./MemoryOutbox.js"
 import { type ListRow, pageOf } from "./MemoryListQuery.js"
 
 const taskKeyText = (key: TaskKey) => `${key.project}/${key.domain}/${key.name}/${key.version}`
@@ -26,8 +28,8 @@ export const inScope = (scope: RunScope, view: RunView): boolean => {
   }
 }
 
-/** The RunStore in memory: plain maps, every method atomic under one permit. */
-export const make: Effect.Effect<RunStore["Type"]> = Effect.gen(function*() {
+/** The RunStore in memory: plain maps, every method atomic under one permit; dispatch requests go to `outbox`. */
+export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStore["Type"]> => Effect.gen(function*() {
   const lock = yield* Effect.makeSemaphore(1)
   const atomic = <A, E>(effect: Effect.Effect<A, E>) => lock.withPermits(1)(effect)
   const runs = new Map<string, RunRecord>()
@@ -76,6 +78,7 @@ export const make: Effect.Effect<RunStore["Type"]> = Effect.gen(function*() {
         runs.set(text, view.run)
         actions.set(text, new Map([[view.root.key.name, view.root]]))
         if (task !== undefined && !tasks.has(taskKeyText(task.key))) tasks.set(taskKeyText(task.key), task)
+        outbox.append(view.root.key, "enqueue", undefined, view.run.createdAt)
         return Effect.succeed(view)
       })),
     findRunByRequestId: (requestId, since) =>
@@ -135,6 +138,7 @@ export const make: Effect.Effect<RunStore["Type"]> = Effect.gen(function*() {
           const latest = sortedAttempts(key).at(-1)
           if (latest !== undefined) attempts.get(actionKeyText(key))!.set(latest.attempt, abortAttempt(latest, now))
         }
+        if (names.length > 0) outbox.append(target, "abort", abort.reason, now)
         return { _tag: "Aborted" as const, aborted: names.map((name) => ({ run: target.run, name })) }
       })),
     // Each write computes everything first (`rebuild` may throw) and then changes the maps, so a failure
@@ -198,4 +202,15 @@ export const make: Effect.Effect<RunStore["Type"]> = Effect.gen(function*() {
   return store
 })
 
+export const make: Effect.Effect<RunStore["Type"]> = Effect.suspend(() => makeWithOutbox(makeTable()))
+
 export const layer: Layer.Layer<RunStore> = Layer.effect(RunStore, make)
+
+/** The RunStore and the Outbox it writes, sharing one memory. */
+export const layerWithOutbox: Layer.Layer<RunStore | Outbox> = Layer.effectContext(
+  Effect.suspend(() => {
+    const table = makeTable()
+    return Effect.map(makeWithOutbox(table), (store) =>
+      Context.make(RunStore, store).pipe(Context.add(Outbox, makeOutbox(table))))
+  })
+)

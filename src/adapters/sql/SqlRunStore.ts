@@ -9,6 +9,7 @@ import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../..
 import { makeAttempts } from "./SqlAttempts.js"
 import { makeEvents } from "./SqlEvents.js"
 import { makeListings } from "./SqlListQuery.js"
+import { insertRequest } from "./SqlOutbox.js"
 import { jsonFromText, jsonFromValue } from "./SqlPayloads.js"
 import {
   actionFieldsRow,
@@ -76,6 +77,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
           yield* sql`INSERT INTO tasks ${sql.insert(taskRow(task))}
             ON CONFLICT (project, domain, name, version) DO NOTHING`
         }
+        yield* insertRequest(sql, view.root.key, "enqueue", undefined, view.run.createdAt)
         return view
       })
     )
@@ -212,6 +214,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
             if (closed !== latest) yield* attempts.write(row.id, closed, now)
           }
         }
+        if (names.length > 0) yield* insertRequest(sql, target, "abort", record.reason, now)
         return { _tag: "Aborted", aborted: names.map((name) => ({ run: target.run, name })) } as const
       })
     )

@@ -69,21 +69,29 @@ export const runTestClient = (endpoint: string, print: (line: string) => void) =
       (response) => `Run created: ${response.run?.action?.id?.run?.name}`)
     const liveKey = { project: project.name, domain: project.domain, name: live.run?.action?.id?.run?.name ?? "" }
     const script = scriptedRun(liveKey)
+    const phases: Array<ActionPhase> = []
+    const watch = streaming.watchRunDetails({ runId: runId(liveKey.name) }, { timeoutMs: 30_000 })[Symbol.asyncIterator]()
+    const first = yield* Effect.promise(() => watch.next().catch((error: unknown) => ({ error })))
+    const watching = "error" in first
+      ? Promise.reject(first.error)
+      : (async () => {
+        if (first.done !== true) phases.push(first.value.details?.action?.status?.phase ?? ActionPhase.UNSPECIFIED)
+        for (let next = await watch.next(); next.done !== true; next = await watch.next()) {
+          phases.push(next.value.details?.action?.status?.phase ?? ActionPhase.UNSPECIFIED)
+        }
+        return phases
+      })()
+    watching.catch(() => undefined)
     yield* test("Recording child actions, statuses and events as an executor would", async () => {
       const codes = await runSteps(internal, [...script.records, ...script.reports])
       const failed = codes.findIndex((code) => code !== 0)
       if (failed >= 0) throw new Error(`executor step ${failed + 1} answered in-band code ${codes[failed]}`)
       return (await runs.listActions({ runId: runId(liveKey.name) })).actions
     }, (actions) => `Recorded ${actions.length} actions: ${actions.map((a) => `${a.id?.name}=${ActionPhase[a.status?.phase ?? 0]}`).sort().join(", ")}`)
-    yield* test("Watching the run until it finishes", async () => {
-      let messages = 0
-      let phase = ActionPhase.UNSPECIFIED
-      for await (const update of streaming.watchRunDetails({ runId: runId(liveKey.name) }, { timeoutMs: 10_000 })) {
-        messages += 1
-        phase = update.details?.action?.status?.phase ?? ActionPhase.UNSPECIFIED
-      }
-      return { messages, phase }
-    }, (result) => `Run finished: ${ActionPhase[result.phase]} (${result.messages} update${result.messages === 1 ? "" : "s"})`)
+    yield* test("Watching the run until it finishes", () => watching, (seen) => {
+      const distinct = seen.filter((phase, index) => index === 0 || seen[index - 1] !== phase)
+      return `Run finished: ${ActionPhase[seen.at(-1) ?? 0]} after ${seen.length} updates (${distinct.map((phase) => ActionPhase[phase]).join(" → ")})`
+    })
 
     print("\nAll tests completed successfully! 🎉")
   })

@@ -34,7 +34,7 @@ const addedColumns: Record<string, ReadonlyArray<string>> = {
   ],
   tasks: ["project", "domain", "name", "version", "org", "spec_pb", "spec", "created_at"],
   outbox: [
-    "id", "project", "domain", "run_name", "kind", "payload", "state", "attempts", "next_attempt_at", "last_error",
+    "id", "project", "domain", "run_name", "kind", "reason", "state", "attempts", "next_attempt_at", "last_error",
     "created_at", "updated_at", "delivered_at"
   ]
 }

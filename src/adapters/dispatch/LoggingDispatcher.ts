@@ -1,0 +1,23 @@
+import { Effect, Layer } from "effect"
+import { actionKeyText } from "../../domain/Ids.js"
+import { Dispatcher } from "../../ports/Dispatcher.js"
+
+/**
+ * `runs.dispatcher: none`: no executor is called. Each request is logged, so operators see what would have
+ * been sent; runs wait for an executor to report through InternalRunService.
+ */
+export const make = Dispatcher.of({
+  enqueue: (request) =>
+    Effect.logInfo(`dispatch (none): enqueue ${actionKeyText(request.action)}`).pipe(
+      Effect.annotateLogs({ inputUri: request.inputUri, runOutputBase: request.runOutputBase })
+    ),
+  abort: (request) =>
+    Effect.logInfo(`dispatch (none): abort ${actionKeyText(request.action)}`).pipe(
+      Effect.annotateLogs({ reason: request.reason })
+    )
+})
+
+export const layer: Layer.Layer<Dispatcher> = Layer.effect(
+  Dispatcher,
+  Effect.as(Effect.logInfo("dispatcher: none (requests are logged and marked delivered)"), make)
+)

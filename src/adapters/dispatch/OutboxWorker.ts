@@ -1,0 +1,148 @@
+import { Cause, Clock, Duration, Effect, Exit, Layer, Random } from "effect"
+import { actionKeyText, runKeyText } from "../../domain/Ids.js"
+import { DispatchFailed, Dispatcher } from "../../ports/Dispatcher.js"
+import { type Claim, type DispatchRequest, Outbox } from "../../ports/Outbox.js"
+import { Readiness } from "../../ports/Readiness.js"
+import { RunStore } from "../../ports/RunStore.js"
+import { abortRequest, enqueueRequest } from "./DispatchRequests.js"
+
+export interface OutboxWorkerOptions {
+  /** `runs.dispatchMaxAge`: a request still failing this long after it was written is given up. */
+  readonly maxAge: Duration.DurationInput
+  /** How often the outbox is read when it had nothing to deliver (default 200 ms). */
+  readonly pollInterval?: Duration.DurationInput
+  /** Retries wait between half and all of `min(max, base * 2^(attempts - 1))` (default 1 s and 5 min). */
+  readonly backoff?: { readonly base: Duration.DurationInput; readonly max: Duration.DurationInput }
+  /** How long one delivery may take (default 10 s); a claim lasts three times that, so it outlives it. */
+  readonly deliveryTimeout?: Duration.DurationInput
+  /** Requests delivered at once, each of a different run (default 8). */
+  readonly concurrency?: number
+}
+
+const describe = (request: DispatchRequest) => `${request.kind} of ${actionKeyText(request.action)}`
+
+const millis = (input: Duration.DurationInput) => Duration.toMillis(Duration.decode(input))
+
+const messageOf = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  if (typeof error === "object" && error !== null && "reason" in error) return String(error.reason)
+  return error instanceof Error ? error.message : String(error)
+}
+
+/**
+ * Delivers the outbox through the Dispatcher: polls for due requests, sends each, and records the outcome;
+ * a failure is retried with capped exponential backoff and jitter until `maxAge`, then marked failed and
+ * logged. Requests left pending by a stopped process are picked up by the next one (a stopped worker gives
+ * its claims back; a crashed one's expire).
+ */
+export const make = (options: OutboxWorkerOptions) =>
+  Effect.gen(function*() {
+    const outbox = yield* Outbox
+    const store = yield* RunStore
+    const dispatcher = yield* Dispatcher
+    const readiness = yield* Readiness
+    const maxAge = millis(options.maxAge)
+    const pollInterval = millis(options.pollInterval ?? "200 millis")
+    const base = millis(options.backoff?.base ?? "1 second")
+    const max = millis(options.backoff?.max ?? "5 minutes")
+    const timeout = Duration.decode(options.deliveryTimeout ?? "10 seconds")
+    const lease = Duration.times(timeout, 3)
+    const concurrency = options.concurrency ?? 8
+    const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
+
+    const send = (request: DispatchRequest) =>
+      request.kind === "enqueue"
+        ? Effect.flatMap(enqueueRequest(store, request), (enqueue) => dispatcher.enqueue(enqueue))
+        : Effect.flatMap(abortRequest(store, request), (abort) => dispatcher.abort(abort))
+
+    // An outcome is logged only when it was recorded: a claim that expired belongs to another worker now.
+    const giveUp = (claim: Claim, error: string) =>
+      Effect.flatMap(now, (at) => outbox.failed(claim, error, at)).pipe(
+        Effect.tap((recorded) =>
+          Effect.logWarning(
+            `dispatch: gave up on ${describe(claim.request)} after ${claim.request.attempts} attempt(s): ${error}`
+          ).pipe(Effect.when(() => recorded))
+        )
+      )
+
+    const retryOrGiveUp = (claim: Claim, error: string) =>
+      Effect.gen(function*() {
+        const at = yield* now
+        const deadline = claim.request.createdAt.getTime() + maxAge
+        if (at.getTime() >= deadline) return yield* giveUp(claim, error)
+        const ceiling = Math.min(max, base * 2 ** Math.max(0, claim.request.attempts - 1))
+        const delay = ceiling / 2 + (yield* Random.next) * (ceiling / 2)
+        const next = new Date(Math.min(deadline, at.getTime() + delay))
+        if (!(yield* outbox.retryAt(claim, next, error, at))) return
+        const wait = Duration.format(Duration.millis(Math.round(next.getTime() - at.getTime())))
+        yield* Effect.logInfo(
+          `dispatch: ${describe(claim.request)} failed (attempt ${claim.request.attempts}), next try in ${wait}: ${error}`
+        )
+      })
+
+    const deliver = (claim: Claim) =>
+      send(claim.request).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => new DispatchFailed({ message: `no answer within ${Duration.format(timeout)}` })
+        }),
+        Effect.matchEffect({
+          onSuccess: () =>
+            Effect.flatMap(now, (at) => outbox.delivered(claim, at)).pipe(
+              Effect.zipRight(Effect.logDebug(`dispatch: delivered ${describe(claim.request)}`))
+            ),
+          onFailure: (error) =>
+            error._tag === "Undeliverable"
+              ? giveUp(claim, error.message)
+              : retryOrGiveUp(claim, error._tag === "DispatchFailed" ? error.message : `database: ${error.reason}`)
+        }),
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.void
+            : Effect.logWarning(`dispatch: cannot record the outcome of ${claim.request.kind}: ${messageOf(cause)}`)
+        ),
+        Effect.annotateLogs({ run: runKeyText(claim.request.action.run), kind: claim.request.kind }),
+        Effect.withSpan("OutboxWorker.deliver")
+      )
+
+    // A claim is taken uninterruptibly and given back if the worker stops before its outcome is recorded
+    // (giving back a settled claim changes nothing), so a restart does not wait for the lease to expire.
+    const claimAndDeliver = Effect.acquireUseRelease(
+      Effect.flatMap(now, (at) => outbox.claim(at, { limit: concurrency, lease })),
+      (claims) =>
+        Effect.as(Effect.forEach(claims, (claim) => deliver(claim), { concurrency, discard: true }), claims.length),
+      (claims, exit) =>
+        Exit.isSuccess(exit) ? Effect.void : Effect.forEach(claims, (claim) => Effect.ignore(outbox.release(claim)))
+    )
+
+    // Before the schema is migrated (Postgres migrates in the background) there is no outbox to read yet.
+    const poll = Effect.flatMap(
+      Effect.isSuccess(readiness.migrated),
+      (migrated) => (migrated ? claimAndDeliver : Effect.succeed(0))
+    )
+
+    // The outbox cannot be read while the database is away: said once, then tried more and more slowly.
+    const unreadable = (cause: Cause.Cause<unknown>, failures: number) =>
+      (failures === 0
+        ? Effect.logWarning(`dispatch: cannot read the outbox, retrying: ${messageOf(cause)}`)
+        : Effect.void).pipe(
+          Effect.zipRight(Effect.sleep(Math.min(5_000, pollInterval * 2 ** failures))),
+          Effect.as(failures + 1)
+        )
+
+    // Right after a delivery the run's next request may be due, so the outbox is read again at once.
+    const step = (failures: number): Effect.Effect<number> =>
+      poll.pipe(
+        Effect.matchCauseEffect({
+          onSuccess: (count) => (count > 0 ? Effect.succeed(0) : Effect.as(Effect.sleep(pollInterval), 0)),
+          onFailure: (cause) => (Cause.isInterruptedOnly(cause) ? Effect.interrupt : unreadable(cause, failures))
+        })
+      )
+
+    return Effect.iterate(0, { while: () => true, body: step })
+  })
+
+/** The worker, running in the background for the layer's lifetime. Needs Outbox, RunStore, Dispatcher and
+ * Readiness. */
+export const layer = (options: OutboxWorkerOptions) =>
+  Layer.scopedDiscard(Effect.flatMap(make(options), (loop) => Effect.forkScoped(loop)))

@@ -1,0 +1,158 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Data, Deferred, Effect, Layer, Option, Queue, Redacted, Schedule, type ConfigError } from "effect"
+import { randomUUID } from "node:crypto"
+import { createRequire } from "node:module"
+import { type Change, ChangeFeed } from "../../ports/ChangeFeed.js"
+import { FeedSubscribers, makeLocal } from "../memory/MemoryChangeFeed.js"
+import { parseExtraOptions } from "../sql/PgOptions.js"
+import type { PostgresOptions } from "../sql/SqlClients.js"
+import { decodeNotification, encodeNotifications } from "./NotifyPayload.js"
+
+/** The channel every replica of one database notifies and listens on. */
+export const channel = "runs_changes"
+
+interface ListenClient {
+  connect(): Promise<void>
+  query(text: string): Promise<unknown>
+  end(): Promise<void>
+  on(event: "notification", listener: (message: { readonly channel: string; readonly payload?: string }) => void): unknown
+  on(event: "error", listener: (error: Error) => void): unknown
+  on(event: "end", listener: () => void): unknown
+}
+
+// `pg` comes with @effect/sql-pg; a client of its own because the pool's connections come and go.
+const pg: { readonly Client: new (config: object) => ListenClient } = createRequire(import.meta.url)("pg")
+
+class ListenLost extends Data.TaggedError("ListenLost")<{ readonly reason: string }> {}
+
+type ListenEvent = { readonly _tag: "Payload"; readonly payload: string } | { readonly _tag: "Lost"; readonly reason: string }
+
+const reasonOf = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
+
+export interface PgNotifyOptions {
+  /** node-postgres client settings for the listening connection. */
+  readonly connection: object
+  /** How often the idle listening connection is checked. */
+  readonly pingIntervalMillis?: number
+}
+
+/**
+ * The change feed of a replica on Postgres: changes go to this process's watchers at once (a `PubSub`) and,
+ * as key-only `NOTIFY` payloads tagged with this process's id, to the other replicas, whose own are ignored
+ * here. One dedicated connection LISTENs; when it drops, every open subscription ends with `ChangesMissed`
+ * (its stream ends `Unavailable`, and the client watches again) and the connection is re-established.
+ */
+export const make = (options: PgNotifyOptions) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const origin = randomUUID()
+    const local = yield* makeLocal({ suspended: "not listening for changes yet" })
+    const outgoing = yield* Queue.unbounded<Change>()
+
+    const notify = (payload: string) =>
+      sql`SELECT pg_notify(${channel}, ${payload})`.pipe(
+        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(4)))),
+        Effect.catchAll((error) =>
+          Effect.logWarning("a change notification could not be sent").pipe(Effect.annotateLogs({ cause: error.message }))
+        )
+      )
+    yield* Queue.takeBetween(outgoing, 1, 1000).pipe(
+      Effect.flatMap((batch) => Effect.forEach(encodeNotifications(origin, Array.from(batch)), (payload) => notify(payload), { discard: true })),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    const deliver = (payload: string) =>
+      Option.match(decodeNotification(payload), {
+        onNone: () => Effect.logWarning("ignored a malformed change notification"),
+        onSome: (notification) => notification.origin === origin ? Effect.void : local.feed.publish(notification.changes)
+      })
+
+    const firstAttempt = yield* Deferred.make<void>()
+    const session = Effect.scoped(Effect.gen(function*() {
+      const events = yield* Queue.unbounded<ListenEvent>()
+      let ended = false
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const client = new pg.Client({ ...options.connection, keepAlive: true })
+          client.on("notification", (message) => {
+            if (message.channel === channel && message.payload !== undefined) events.unsafeOffer({ _tag: "Payload", payload: message.payload })
+          })
+          client.on("error", (error) => events.unsafeOffer({ _tag: "Lost", reason: error.message }))
+          client.on("end", () => {
+            ended = true
+            events.unsafeOffer({ _tag: "Lost", reason: "the connection ended" })
+          })
+          return client
+        }),
+        (client) => ended ? Effect.void : Effect.promise(() => client.end().catch(() => undefined)).pipe(Effect.timeoutOption("1 second"))
+      )
+      const query = (text: string) => Effect.tryPromise({ try: () => client.query(text), catch: (cause) => new ListenLost({ reason: reasonOf(cause) }) })
+      yield* Effect.tryPromise({ try: () => client.connect(), catch: (cause) => new ListenLost({ reason: reasonOf(cause) }) })
+      yield* query(`LISTEN ${channel}`)
+      yield* local.resume
+      yield* Deferred.succeed(firstAttempt, undefined)
+      yield* Effect.logInfo(`listening for changes on channel ${channel}`)
+      yield* query("SELECT 1").pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new ListenLost({ reason: "the listening connection stopped answering" }) }),
+        Effect.delay(options.pingIntervalMillis ?? 30_000),
+        Effect.forever,
+        Effect.catchAll((lost) => Queue.offer(events, { _tag: "Lost", reason: lost.reason })),
+        Effect.forkScoped
+      )
+      while (true) {
+        const event = yield* Queue.take(events)
+        if (event._tag === "Lost") return yield* new ListenLost({ reason: event.reason })
+        yield* deliver(event.payload)
+      }
+    }))
+
+    yield* session.pipe(
+      Effect.tapError((lost) =>
+        Effect.zipRight(
+          Effect.all([local.suspend(`the connection listening for changes was lost: ${lost.reason}`), Deferred.succeed(firstAttempt, undefined)]),
+          Effect.logWarning("listening for changes failed; reconnecting").pipe(Effect.annotateLogs({ cause: lost.reason }))
+        )
+      ),
+      Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))),
+      Effect.forkScoped
+    )
+    // Start-up waits a moment for the first connection, so the first watches need not fail; never for long.
+    yield* Deferred.await(firstAttempt).pipe(Effect.timeoutOption("5 seconds"))
+
+    return {
+      feed: ChangeFeed.of({
+        publish: (changes) => Effect.zipRight(local.feed.publish(changes), Queue.offerAll(outgoing, changes)),
+        subscribe: local.feed.subscribe
+      }),
+      subscribers: local.subscribers
+    }
+  })
+
+/** The feed on Postgres LISTEN/NOTIFY, for the given listening connection; NOTIFY goes through the SqlClient. */
+export const layer = (options: PgNotifyOptions): Layer.Layer<ChangeFeed | FeedSubscribers, never, SqlClient.SqlClient> =>
+  Layer.scopedContext(
+    Effect.map(make(options), (made) => Context.make(ChangeFeed, made.feed).pipe(Context.add(FeedSubscribers, made.subscribers)))
+  )
+
+/** From the service's Postgres settings. */
+export const layerPostgres = (
+  settings: PostgresOptions
+): Layer.Layer<ChangeFeed | FeedSubscribers, ConfigError.ConfigError, SqlClient.SqlClient> =>
+  Layer.unwrapEffect(Effect.map(parseExtraOptions(settings.extraOptions), (extra) => {
+    const password = Redacted.value(settings.password)
+    return layer({
+      connection: {
+        host: settings.host,
+        port: settings.port,
+        database: settings.dbname,
+        user: settings.username,
+        ...(password === "" ? {} : { password }),
+        ...extra
+      }
+    })
+  }))
+
+/** From a `postgres://` URL; for tests and tools. */
+export const layerUrl = (url: string, options: { readonly pingIntervalMillis?: number } = {}) =>
+  layer({ connection: { connectionString: url }, ...options })

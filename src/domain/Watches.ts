@@ -1,0 +1,257 @@
+import { Context, Effect, Layer, Option, Stream } from "effect"
+import { type Change, ChangeFeed } from "../ports/ChangeFeed.js"
+import { RunStore } from "../ports/RunStore.js"
+import { makeActionTree, parseTreeFilter, type TreeEntry } from "./ActionTree.js"
+import { isSettled, makeClusterEventCursor } from "./ClusterEventCursor.js"
+import { type InvalidArgument, NotFound } from "./Errors.js"
+import { type ActionKey, actionKeyText, type RunKey, rootActionName, runKeyText } from "./Ids.js"
+import type { FieldValue, ListFilter, RunScope, SortDirection, SortKey } from "./ListQuery.js"
+import type { FilterInput } from "./ListRequest.js"
+import { ActionPhase } from "./Phase.js"
+import type { ClusterEvent, RunView } from "./Records.js"
+import { type ActionDetailsView, type RunDetailsView, Runs } from "./Runs.js"
+import { latestAttempt } from "./Status.js"
+import { buildGroups, type GroupsRequest, inGroupsScope, type RunSummary, summarize, type TaskGroupView } from "./TaskGroups.js"
+import { pendingChanges, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
+
+/** Whose runs WatchRuns streams. */
+export type RunTarget =
+  | { readonly kind: "all" }
+  | { readonly kind: "project"; readonly project: string; readonly domain: string }
+  | { readonly kind: "task"; readonly project: string; readonly domain: string; readonly name: string; readonly version: string }
+  /** Runs whose run spec names this cluster. */
+  | { readonly kind: "cluster"; readonly cluster: string }
+
+export interface GroupsMessage {
+  readonly groups: ReadonlyArray<TaskGroupView>
+  /** True on the first message (every group); false on updates (the changed groups). */
+  readonly sentinel: boolean
+}
+
+/**
+ * The Watch RPCs of RunService (SPEC 8): each subscribes to the change feed, then reads its snapshot, then
+ * re-reads what each committed change touched. A client that falls behind gets the latest state per entity.
+ */
+export class Watches extends Context.Tag("runs/Watches")<Watches, {
+  /** The run's details at once and after each change; ends right after a message in which it is settled. */
+  readonly runDetails: (key: RunKey) => Stream.Stream<RunDetailsView, NotFound | WatchFailure>
+  /** The action's details at once and after each change; ends right after a message in which it is settled. */
+  readonly actionDetails: (key: ActionKey) => Stream.Stream<ActionDetailsView, NotFound | WatchFailure>
+  /** The newest 100 runs (possibly none), then one message per created or changed run. */
+  readonly runs: (target: RunTarget) => Stream.Stream<ReadonlyArray<RunView>, WatchFailure>
+  /** The run's action tree in messages of up to 1,000, then each change with its ancestors. */
+  readonly actions: (
+    run: RunKey,
+    filters: ReadonlyArray<FilterInput>
+  ) => Stream.Stream<ReadonlyArray<TreeEntry>, InvalidArgument | NotFound | WatchFailure>
+  /** An attempt's cluster events so far, then new ones, each once (attempt 0: the latest attempt). */
+  readonly clusterEvents: (key: ActionKey, attempt: number) => Stream.Stream<ReadonlyArray<ClusterEvent>, NotFound | WatchFailure>
+  /** Every group (`sentinel`), then the groups each change touched. */
+  readonly groups: (request: GroupsRequest) => Stream.Stream<GroupsMessage, WatchFailure>
+}>() {}
+
+const snapshotRuns = 100
+const messageActions = 1000
+/** WatchGroups keeps a summary of at most this many runs (the newest in its window). */
+export const maxGroupRuns = 10_000
+
+const orderBy = (direction: SortDirection): ReadonlyArray<SortKey> =>
+  (["created_at", "project", "domain", "run_name", "name"] as const).map((field) => ({ field, direction }))
+
+const sameRun = (a: RunKey, b: RunKey) => a.project === b.project && a.domain === b.domain && a.name === b.name
+
+const scopeOf = (target: RunTarget): RunScope =>
+  target.kind === "project"
+    ? { kind: "project", project: target.project, domain: target.domain }
+    : target.kind === "task"
+    ? { kind: "taskId", project: target.project, domain: target.domain, name: target.name, version: target.version }
+    : { kind: "all" }
+
+const inTarget = (target: RunTarget, view: RunView): boolean => {
+  const task = view.root.task
+  switch (target.kind) {
+    case "all":
+      return true
+    case "project":
+      return view.run.key.project === target.project && view.run.key.domain === target.domain
+    case "task":
+      return task !== undefined && task.project === target.project && task.domain === target.domain &&
+        task.name === target.name && task.version === target.version
+    case "cluster":
+      return view.run.cluster === target.cluster
+  }
+}
+
+const inProject = (request: GroupsRequest, run: RunKey) =>
+  request.project === undefined ||
+  ((request.project.name === "" || run.project === request.project.name) &&
+    (request.project.domain === "" || run.domain === request.project.domain))
+
+const groupFilters = (request: GroupsRequest): ReadonlyArray<ListFilter> => [
+  ...(request.project === undefined || request.project.name === ""
+    ? []
+    : [{ field: "project" as const, fn: "EQUAL" as const, values: [request.project.name] }]),
+  ...(request.project === undefined || request.project.domain === ""
+    ? []
+    : [{ field: "domain" as const, fn: "EQUAL" as const, values: [request.project.domain] }]),
+  ...(request.startDate === undefined
+    ? []
+    : [{ field: "created_at" as const, fn: "GREATER_THAN_OR_EQUAL" as const, values: [request.startDate.getTime()] }]),
+  ...(request.endDate === undefined
+    ? []
+    : [{ field: "created_at" as const, fn: "LESS_THAN_OR_EQUAL" as const, values: [request.endDate.getTime()] }])
+]
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
+
+export const make = Effect.gen(function*() {
+  const store = yield* RunStore
+  const runs = yield* Runs
+  const feed = yield* ChangeFeed
+  const settings = yield* WatchSettings
+
+  const changesOf = (keyOf: (change: Change) => string | undefined) =>
+    pendingChanges(keyOf).pipe(Effect.provideService(ChangeFeed, feed), Effect.provideService(WatchSettings, settings))
+
+  /** Runs in `scope` passing `keep`, newest first, at most `limit`. */
+  const newestRuns = (
+    scope: RunScope,
+    filters: ReadonlyArray<ListFilter>,
+    keep: (view: RunView) => boolean,
+    limit: number
+  ) =>
+    Effect.gen(function*() {
+      const found: Array<RunView> = []
+      let after: ReadonlyArray<FieldValue> | undefined
+      do {
+        const page = yield* store.listRuns(scope, { filters, order: orderBy("DESC"), limit: Math.min(limit, 500), after })
+        for (const view of page.items) if (found.length < limit && keep(view)) found.push(view)
+        after = page.next
+      } while (after !== undefined && found.length < limit)
+      return found
+    })
+
+  /** Subscribes, reads, then re-reads after each batch of changes. */
+  const follow = <A, E>(keyOf: (change: Change) => string | undefined, read: Effect.Effect<A, E>) =>
+    Effect.gen(function*() {
+      const next = yield* changesOf(keyOf)
+      const first = yield* read
+      return Stream.concat(Stream.succeed(first), Stream.repeatEffect(Effect.zipRight(next, read)))
+    })
+
+  const sameAction = (key: ActionKey) => (change: Change) =>
+    actionKeyText(change.action) === actionKeyText(key) ? "" : undefined
+
+  const failedRunError = (view: RunView) =>
+    view.root.phase !== ActionPhase.FAILED
+      ? Effect.succeed(undefined)
+      : Effect.map(store.listAttempts(view.root.key), (attempts) => latestAttempt(attempts)?.errorInfo ?? view.root.errorInfo)
+
+  return Watches.of({
+    runDetails: (key) =>
+      Stream.unwrapScoped(follow(sameAction({ run: key, name: rootActionName }), runs.runDetails(key))).pipe(
+        Stream.takeUntil((details) => isSettled(details))
+      ),
+
+    actionDetails: (key) =>
+      Stream.unwrapScoped(follow(sameAction(key), runs.actionDetails(key))).pipe(
+        Stream.takeUntil((details) => isSettled(details))
+      ),
+
+    runs: (target) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const next = yield* changesOf((change) =>
+          change.action.name === rootActionName && change.kind !== "events" &&
+            (target.kind !== "project" ||
+              (change.action.run.project === target.project && change.action.run.domain === target.domain))
+            ? runKeyText(change.action.run)
+            : undefined
+        )
+        const first = yield* newestRuns(scopeOf(target), [], (view) => inTarget(target, view), snapshotRuns)
+        const updates = Stream.repeatEffect(next).pipe(
+          Stream.mapEffect((batch) => Effect.forEach(batch, (change) => store.getRun(change.action.run))),
+          Stream.mapConcat((found) => found.flatMap((view) => Option.isSome(view) && inTarget(target, view.value) ? [[view.value]] : []))
+        )
+        return Stream.concat(Stream.succeed(first), updates)
+      })),
+
+    actions: (run, filters) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const filter = yield* parseTreeFilter(filters)
+        // Nothing WatchActions sends comes from events.
+        const next = yield* changesOf((change) =>
+          sameRun(change.action.run, run) && change.kind !== "events" ? change.action.name : undefined
+        )
+        if (Option.isNone(yield* store.getRun(run))) {
+          return yield* new NotFound({ message: `run ${runKeyText(run)} not found` })
+        }
+        const tree = makeActionTree(filter)
+        let after: ReadonlyArray<FieldValue> | undefined
+        do {
+          const page = yield* store.listActions(run, { filters: [], order: orderBy("ASC"), limit: messageActions, after })
+          tree.load(page.items)
+          after = page.next
+        } while (after !== undefined)
+        const updates = Stream.repeatEffect(next).pipe(
+          Stream.mapEffect((batch) => Effect.forEach(batch, (change) => store.getAction(change.action))),
+          Stream.mapConcat((found) =>
+            found.flatMap((action) => Option.isSome(action) ? [tree.upsert(action.value)] : []).filter((entries) => entries.length > 0)
+          )
+        )
+        return Stream.concat(Stream.fromIterable(chunks(tree.snapshot(), messageActions)), updates)
+      })),
+
+    clusterEvents: (key, attempt) =>
+      Stream.suspend(() => {
+        const cursor = makeClusterEventCursor(attempt)
+        return Stream.unwrapScoped(follow(sameAction(key), runs.actionDetails(key))).pipe(
+          Stream.map((state) => cursor(state)),
+          Stream.takeUntil((step) => step.done),
+          Stream.map((step) => step.events),
+          Stream.filter((events) => events.length > 0)
+        )
+      }),
+
+    groups: (request) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        // With an end date the answer is one message: nothing to follow.
+        const next = request.endDate !== undefined ? undefined : yield* changesOf((change) =>
+          change.action.name === rootActionName && change.kind !== "events" && inProject(request, change.action.run)
+            ? runKeyText(change.action.run)
+            : undefined
+        )
+        const summaries = new Map<string, RunSummary>()
+        const summary = (view: RunView) => Effect.map(failedRunError(view), (error) => summarize(view, error, request))
+        const views = yield* newestRuns({ kind: "all" }, groupFilters(request), (view) => inGroupsScope(request, view), maxGroupRuns)
+        for (const view of views) summaries.set(runKeyText(view.run.key), yield* summary(view))
+        const first: GroupsMessage = { groups: buildGroups(summaries.values(), request), sentinel: true }
+        if (next === undefined) return Stream.succeed(first)
+
+        const update = (batch: ReadonlyArray<Change>) =>
+          Effect.gen(function*() {
+            const touched = new Set<string>()
+            for (const change of batch) {
+              const found = yield* store.getRun(change.action.run)
+              if (Option.isNone(found) || !inGroupsScope(request, found.value)) continue
+              const text = runKeyText(found.value.run.key)
+              const before = summaries.get(text)
+              const after = yield* summary(found.value)
+              summaries.set(text, after)
+              if (before !== undefined) touched.add(before.group)
+              touched.add(after.group)
+            }
+            const changed = Array.from(summaries.values()).filter((run) => touched.has(run.group))
+            return { groups: buildGroups(changed, { direction: request.direction, limit: 0 }), sentinel: false }
+          })
+        const updates = Stream.repeatEffect(next).pipe(
+          Stream.mapEffect((batch) => update(batch)),
+          Stream.filter((message) => message.groups.length > 0)
+        )
+        return Stream.concat(Stream.succeed(first), updates)
+      }))
+  })
+})
+
+/** Needs RunStore, Runs, ChangeFeed and WatchSettings. */
+export const layer = Layer.effect(Watches, make)

@@ -1,0 +1,185 @@
+import { Code } from "@connectrpc/connect"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
+import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
+import type { WatchActionsResponse, WatchRunDetailsResponse } from "#gen/flyteidl2/workflow/run_service_pb.js"
+import { FeedSubscribers } from "../../src/adapters/memory/MemoryChangeFeed.js"
+import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
+import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
+import { ServerAddress } from "../../src/app/ServerLive.js"
+import { RunStore } from "../../src/ports/RunStore.js"
+import { backends, describeBackends } from "../support/backends.js"
+import { createNamed } from "../support/RunRequests.js"
+import { baseUrl, layerTestServer } from "../support/TestApp.js"
+import { actionId, call, clients, clientsAt, eventually, openStream, runId } from "./WatchSupport.js"
+
+type Read = "getRun" | "getAction" | "listActions"
+
+/** Holds the next armed read of the store after it has read (so it returns the old state) until released. */
+class ReadGate extends Context.Tag("test/ReadGate")<ReadGate, {
+  readonly arm: (read: Read) => Effect.Effect<void>
+  /** Completes when the armed read has read and is held. */
+  readonly reading: Effect.Effect<void>
+  readonly release: Effect.Effect<void>
+  readonly hold: (read: Read) => Effect.Effect<void>
+}>() {}
+
+const layerGate = Layer.effect(ReadGate, Effect.gen(function*() {
+  const make = (read: Read | undefined) =>
+    Effect.map(Effect.all([Deferred.make<void>(), Deferred.make<void>()]), ([reading, released]) => ({ read, reading, released }))
+  const current = yield* Ref.make(yield* make(undefined))
+  return {
+    arm: (read) => Effect.flatMap(make(read), (armed) => Ref.set(current, armed)),
+    reading: Effect.flatMap(Ref.get(current), (armed) => Deferred.await(armed.reading)),
+    release: Effect.flatMap(Ref.get(current), (armed) => Deferred.succeed(armed.released, undefined)),
+    hold: (read) =>
+      Effect.flatMap(Ref.get(current), (armed) =>
+        armed.read !== read
+          ? Effect.void
+          : Effect.zipRight(
+            Ref.set(current, { ...armed, read: undefined }),
+            Effect.zipRight(Deferred.succeed(armed.reading, undefined), Deferred.await(armed.released))
+          ))
+  }
+}))
+
+/** The store with its run, action and action-list reads held by the gate when armed. */
+const gated = <E>(inner: Layer.Layer<RunStore, E>) =>
+  Layer.effect(RunStore, Effect.gen(function*() {
+    const store = yield* RunStore
+    const gate = yield* ReadGate
+    return {
+      ...store,
+      getRun: (key) => Effect.tap(store.getRun(key), () => gate.hold("getRun")),
+      getAction: (key) => Effect.tap(store.getAction(key), () => gate.hold("getAction")),
+      listActions: (run, query) => Effect.tap(store.listActions(run, query), () => gate.hold("listActions"))
+    }
+  })).pipe(Layer.provide(inner))
+
+/** The test server over the gated store; the test reaches the gate too. */
+const gatedServer = <E>(inner: Layer.Layer<RunStore, E>, options: { readonly watchBufferSize?: number } = {}) =>
+  layerTestServer(gated(inner), options).pipe(Layer.provideMerge(layerGate))
+
+const status = (run: string, name: string, phase: number) =>
+  Effect.flatMap(clients, ({ internal }) =>
+    call(() => internal.updateActionStatus({ actionId: actionId(run, name), status: { phase, attempts: 1 } })))
+
+describeBackends("Watches deliver what commits while the snapshot is read", backends({ memory: MemoryRunStore.layer, sql: SqlRunStore.layer }), (backend) => {
+  it.scopedLive("WatchRunDetails: a change that commits during the snapshot read comes right after it", () =>
+    Effect.gen(function*() {
+      const { runs } = yield* clients
+      const gate = yield* ReadGate
+      yield* call(() => runs.createRun(createNamed("racing")))
+
+      yield* gate.arm("getRun")
+      const details = yield* openStream((signal) => runs.watchRunDetails({ runId: runId("racing") }, { signal }))
+      yield* gate.reading
+      yield* status("racing", "a0", 4)
+      yield* gate.release
+      expect((yield* details.next).details?.action?.status?.phase).toBe(ActionPhase.QUEUED)
+      expect((yield* details.next).details?.action?.status?.phase).toBe(ActionPhase.RUNNING)
+    }).pipe(Effect.provide(gatedServer(backend.layer))))
+
+  it.scopedLive("WatchActions: an action recorded while the tree is read is sent after it", () =>
+    Effect.gen(function*() {
+      const { internal, runs } = yield* clients
+      const gate = yield* ReadGate
+      yield* call(() => runs.createRun(createNamed("racing")))
+      yield* gate.arm("listActions")
+      const stream = yield* openStream((signal) => runs.watchActions({ runId: runId("racing") }, { signal }))
+      yield* gate.reading
+      yield* call(() => internal.recordAction({ actionId: actionId("racing", "t1"), parent: "a0", spec: { case: "task", value: {} } }))
+      yield* gate.release
+      const names = (message: { enrichedActions: ReadonlyArray<{ action?: { id?: { name: string } } }> }) =>
+        message.enrichedActions.map((entry) => entry.action?.id?.name)
+      expect(names(yield* stream.next)).toEqual(["a0"])
+      expect(names(yield* stream.next)).toEqual(["a0", "t1"])
+    }).pipe(Effect.provide(gatedServer(backend.layer))))
+})
+
+describe("Watches [memory]", () => {
+  it.scopedLive("a watcher that falls behind gets the latest state per action, then ResourceExhausted past the buffer; writers and other watchers go on", () =>
+    Effect.gen(function*() {
+      const { internal, runs } = yield* clients
+      const gate = yield* ReadGate
+      yield* call(() => runs.createRun(createNamed("slow")))
+      for (const name of ["t1", "t2", "t3", "t4", "t5"]) {
+        yield* call(() => internal.recordAction({ actionId: actionId("slow", name), parent: "a0", spec: { case: "task", value: {} } }))
+      }
+      const slow = yield* openStream((signal) => runs.watchActions({ runId: runId("slow") }, { signal }))
+      const other = yield* openStream((signal) => runs.watchRunDetails({ runId: runId("slow") }, { signal }))
+      expect((yield* slow.next).enrichedActions.length).toBe(6)
+      yield* other.next
+
+      // The slow watcher is stuck re-reading t1; t2 changes three times meanwhile.
+      yield* gate.arm("getAction")
+      yield* status("slow", "t1", 2)
+      yield* gate.reading
+      yield* status("slow", "t2", 2)
+      yield* status("slow", "t2", 3)
+      yield* status("slow", "t2", 4)
+      yield* status("slow", "a0", 4)
+      expect((yield* other.next).details?.action?.status?.phase).toBe(ActionPhase.RUNNING)
+      yield* gate.release
+      const names = (message: { enrichedActions: ReadonlyArray<{ action?: { id?: { name: string } } }> }) =>
+        message.enrichedActions.map((entry) => entry.action?.id?.name).at(-1)
+      expect(names(yield* slow.next)).toBe("t1")
+      const t2 = yield* slow.next
+      expect(names(t2)).toBe("t2")
+      expect(t2.enrichedActions.at(-1)?.action?.status?.phase).toBe(ActionPhase.RUNNING)
+      expect(names(yield* slow.next)).toBe("a0")
+
+      // Stuck again; four actions change while the buffer holds three.
+      yield* gate.arm("getAction")
+      yield* status("slow", "t1", 3)
+      yield* gate.reading
+      for (const name of ["t2", "t3", "t4", "t5"]) yield* status("slow", name, 5)
+      yield* gate.release
+      expect(names(yield* slow.next)).toBe("t1")
+      const failure = yield* slow.failure
+      expect(failure.code).toBe(Code.ResourceExhausted)
+      const subscribers = yield* FeedSubscribers
+      yield* eventually(Effect.map(subscribers.count, (n) => n === 1))
+      yield* status("slow", "a0", 5)
+      expect((yield* other.next).details?.action?.status?.phase).toBe(ActionPhase.SUCCEEDED)
+    }).pipe(Effect.provide(gatedServer(MemoryRunStore.layer, { watchBufferSize: 3 }))))
+
+  it.scopedLive("1,000 cancelled streams leave no subscription and no fiber behind", () =>
+    Effect.gen(function*() {
+      const { runs } = yield* clients
+      // HTTP/2 sessions of 100 streams each (a server's usual limit per connection).
+      const sessions = yield* Effect.map(baseUrl, (url) => Array.from({ length: 10 }, () => clientsAt(url).runs2))
+      const subscribers = yield* FeedSubscribers
+      yield* call(() => runs.createRun(createNamed("many")))
+      const before = (yield* Fiber.roots).length
+      const scope = yield* Scope.make()
+      const streams = yield* Effect.forEach(
+        Array.from({ length: 1000 }, (_, i) => i),
+        (i) =>
+          openStream<WatchRunDetailsResponse | WatchActionsResponse>((signal) =>
+            i % 2 === 0
+              ? sessions[i % 10]!.watchRunDetails({ runId: runId("many") }, { signal })
+              : sessions[i % 10]!.watchActions({ runId: runId("many") }, { signal })
+          ).pipe(Scope.extend(scope)),
+        { concurrency: 100 }
+      )
+      yield* Effect.forEach(streams, (stream) => Effect.asVoid(stream.raw), { concurrency: 100 })
+      expect(yield* subscribers.count).toBe(1000)
+      yield* Scope.close(scope, Exit.void)
+      yield* eventually(Effect.map(subscribers.count, (n) => n === 0))
+      yield* eventually(Effect.map(Fiber.roots, (roots) => roots.length <= before))
+    }).pipe(Effect.provide(layerTestServer(MemoryRunStore.layer))), 60_000)
+
+  it.scopedLive("shutdown ends an unfinished stream with Unavailable", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const server = yield* Layer.buildWithScope(layerTestServer(MemoryRunStore.layer), scope)
+      const address = Context.get(server, ServerAddress)
+      const { runs } = clientsAt(`http://${address.host}:${address.port}`)
+      yield* call(() => runs.createRun(createNamed("open")))
+      const stream = yield* openStream((signal) => runs.watchRunDetails({ runId: runId("open") }, { signal }))
+      yield* stream.next
+      yield* Effect.fork(Scope.close(scope, Exit.void))
+      expect((yield* stream.failure).code).toBe(Code.Unavailable)
+    }))
+})
