@@ -1,4 +1,4 @@
-import type { ActionRecord, RunRecord } from "./Records.js"
+import type { ActionRecord, RunRecord, RunView } from "./Records.js"
 import { durationMs } from "./Records.js"
 
 /**
@@ -152,3 +152,20 @@ export const compareValues = (a: FieldValue, b: FieldValue): number =>
 /** The cursor of a row: its values along the full order. */
 export const cursorOf = (order: ReadonlyArray<SortKey>, action: ActionRecord, run?: RunRecord) =>
   order.map((key) => fieldValue(key.field, action, run))
+
+/** Whether a run is in a ListRuns scope (the task scopes read the root action's task). */
+export const inRunScope = (scope: RunScope, view: RunView): boolean => {
+  const task = view.root.task
+  switch (scope.kind) {
+    case "all":
+      return true
+    case "project":
+      return view.run.key.project === scope.project && view.run.key.domain === scope.domain
+    case "taskName":
+      return task !== undefined && task.project === scope.project && task.domain === scope.domain &&
+        task.name === scope.name
+    case "taskId":
+      return task !== undefined && task.project === scope.project && task.domain === scope.domain &&
+        task.name === scope.name && task.version === scope.version
+  }
+}

@@ -5,7 +5,7 @@ import { makeActionTree, parseTreeFilter, type TreeEntry } from "./ActionTree.js
 import { isSettled, makeClusterEventCursor } from "./ClusterEventCursor.js"
 import { type InvalidArgument, NotFound } from "./Errors.js"
 import { type ActionKey, actionKeyText, type RunKey, rootActionName, runKeyText } from "./Ids.js"
-import type { FieldValue, ListFilter, RunScope, SortDirection, SortKey } from "./ListQuery.js"
+import { type FieldValue, inRunScope, type ListFilter, type RunScope, type SortDirection, type SortKey } from "./ListQuery.js"
 import type { FilterInput } from "./ListRequest.js"
 import { ActionPhase } from "./Phase.js"
 import type { ClusterEvent, RunView } from "./Records.js"
@@ -67,20 +67,8 @@ const scopeOf = (target: RunTarget): RunScope =>
     ? { kind: "taskId", project: target.project, domain: target.domain, name: target.name, version: target.version }
     : { kind: "all" }
 
-const inTarget = (target: RunTarget, view: RunView): boolean => {
-  const task = view.root.task
-  switch (target.kind) {
-    case "all":
-      return true
-    case "project":
-      return view.run.key.project === target.project && view.run.key.domain === target.domain
-    case "task":
-      return task !== undefined && task.project === target.project && task.domain === target.domain &&
-        task.name === target.name && task.version === target.version
-    case "cluster":
-      return view.run.cluster === target.cluster
-  }
-}
+const inTarget = (target: RunTarget, view: RunView): boolean =>
+  target.kind === "cluster" ? view.run.cluster === target.cluster : inRunScope(scopeOf(target), view)
 
 const inProject = (request: GroupsRequest, run: RunKey) =>
   request.project === undefined ||

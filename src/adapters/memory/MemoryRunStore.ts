@@ -2,7 +2,7 @@ import { Context, Effect, Layer, Option } from "effect"
 import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
 import type { StoredEvent } from "../../domain/Events.js"
 import { type ActionKey, actionKeyText, type RunKey, runKeyText, type TaskKey } from "../../domain/Ids.js"
-import type { RunScope } from "../../domain/ListQuery.js"
+import { inRunScope } from "../../domain/ListQuery.js"
 import type { ActionRecord, AttemptRecord, RunRecord, RunView, TaskRecord } from "../../domain/Records.js"
 import { Outbox } from "../../ports/Outbox.js"
 import { ActionMissing, RunExists, RunStore } from "../../ports/RunStore.js"
@@ -11,22 +11,6 @@ import { type ListRow, pageOf } from "./MemoryListQuery.js"
 
 const taskKeyText = (key: TaskKey) => `${key.project}/${key.domain}/${key.name}/${key.version}`
 const eventKeyText = (event: StoredEvent) => `${event.attempt}/${event.phase}/${event.version}`
-
-export const inScope = (scope: RunScope, view: RunView): boolean => {
-  const task = view.root.task
-  switch (scope.kind) {
-    case "all":
-      return true
-    case "project":
-      return view.run.key.project === scope.project && view.run.key.domain === scope.domain
-    case "taskName":
-      return task !== undefined && task.project === scope.project && task.domain === scope.domain &&
-        task.name === scope.name
-    case "taskId":
-      return task !== undefined && task.project === scope.project && task.domain === scope.domain &&
-        task.name === scope.name && task.version === scope.version
-  }
-}
 
 /** The RunStore in memory: plain maps, every method atomic under one permit; dispatch requests go to `outbox`. */
 export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStore["Type"]> => Effect.gen(function*() {
@@ -111,7 +95,7 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
       atomic(Effect.sync(() =>
         pageOf(
           views()
-            .filter((view) => inScope(scope, view))
+            .filter((view) => inRunScope(scope, view))
             .map((view): ListRow<RunView> => ({ item: view, action: view.root, run: view.run })),
           query
         )
