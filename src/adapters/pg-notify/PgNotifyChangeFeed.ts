@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Data, Deferred, Effect, Layer, Option, Queue, Redacted, Schedule, type ConfigError } from "effect"
 import { randomUUID } from "node:crypto"
-import { createRequire } from "node:module"
+import pg from "pg"
 import { type Change, ChangeFeed } from "../../ports/ChangeFeed.js"
 import { FeedSubscribers, makeLocal } from "../memory/MemoryChangeFeed.js"
 import { parseExtraOptions } from "../sql/PgOptions.js"
@@ -10,18 +10,6 @@ import { decodeNotification, encodeNotifications } from "./NotifyPayload.js"
 
 /** The channel every replica of one database notifies and listens on. */
 export const channel = "runs_changes"
-
-interface ListenClient {
-  connect(): Promise<void>
-  query(text: string): Promise<unknown>
-  end(): Promise<void>
-  on(event: "notification", listener: (message: { readonly channel: string; readonly payload?: string }) => void): unknown
-  on(event: "error", listener: (error: Error) => void): unknown
-  on(event: "end", listener: () => void): unknown
-}
-
-// `pg` comes with @effect/sql-pg; a client of its own because the pool's connections come and go.
-const pg: { readonly Client: new (config: object) => ListenClient } = createRequire(import.meta.url)("pg")
 
 class ListenLost extends Data.TaggedError("ListenLost")<{ readonly reason: string }> {}
 
@@ -74,6 +62,7 @@ export const make = (options: PgNotifyOptions) =>
       let ended = false
       const client = yield* Effect.acquireRelease(
         Effect.sync(() => {
+          // A client of its own, not one of the pool's connections, which come and go.
           const client = new pg.Client({ ...options.connection, keepAlive: true })
           client.on("notification", (message) => {
             if (message.channel === channel && message.payload !== undefined) events.unsafeOffer({ _tag: "Payload", payload: message.payload })
