@@ -37,12 +37,14 @@ export const make = (options: PgNotifyOptions) =>
     const local = yield* makeLocal({ suspended: "not listening for changes yet" })
     const outgoing = yield* Queue.unbounded<Change>()
 
+    // Retried until it goes through (in order), so a change is late rather than lost while the database is away.
     const notify = (payload: string) =>
       sql`SELECT pg_notify(${channel}, ${payload})`.pipe(
-        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(4)))),
-        Effect.catchAll((error) =>
-          Effect.logWarning("a change notification could not be sent").pipe(Effect.annotateLogs({ cause: error.message }))
-        )
+        Effect.tapError((error) =>
+          Effect.logWarning("a change notification could not be sent; retrying").pipe(Effect.annotateLogs({ cause: error.message }))
+        ),
+        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))),
+        Effect.orDie
       )
     yield* Queue.takeBetween(outgoing, 1, 1000).pipe(
       Effect.flatMap((batch) => Effect.forEach(encodeNotifications(origin, Array.from(batch)), (payload) => notify(payload), { discard: true })),
