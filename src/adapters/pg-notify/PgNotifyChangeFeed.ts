@@ -1,9 +1,9 @@
-import { SqlClient } from "@effect/sql"
 import { Context, Data, Deferred, Effect, Layer, Option, Queue, Redacted, Schedule, type ConfigError } from "effect"
 import { randomUUID } from "node:crypto"
 import pg from "pg"
-import { type Change, ChangeFeed } from "../../ports/ChangeFeed.js"
+import { ChangeFeed } from "../../ports/ChangeFeed.js"
 import { FeedSubscribers, makeLocal } from "../memory/MemoryChangeFeed.js"
+import { ChangeNotices } from "../sql/SqlChangeNotices.js"
 import { parseExtraOptions } from "../sql/PgOptions.js"
 import type { PostgresOptions } from "../sql/SqlClients.js"
 import { decodeNotification, encodeNotifications } from "./NotifyPayload.js"
@@ -26,31 +26,23 @@ export interface PgNotifyOptions {
 
 /**
  * The change feed of a replica on Postgres: changes go to this process's watchers at once (a `PubSub`) and,
- * as key-only `NOTIFY` payloads tagged with this process's id, to the other replicas, whose own are ignored
- * here. One dedicated connection LISTENs; when it drops, every open subscription ends with `ChangesMissed`
+ * as key-only `NOTIFY` payloads tagged with this process's id that the store sends inside the transaction that
+ * made them (`ChangeNotices`), to the other replicas; this process ignores its own. One dedicated connection LISTENs; when it drops, every open subscription ends with `ChangesMissed`
  * (its stream ends `Unavailable`, and the client watches again) and the connection is re-established.
  */
 export const make = (options: PgNotifyOptions) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const origin = randomUUID()
     const local = yield* makeLocal({ suspended: "not listening for changes yet" })
-    const outgoing = yield* Queue.unbounded<Change>()
-
-    // Retried until it goes through (in order), so a change is late rather than lost while the database is away.
-    const notify = (payload: string) =>
-      sql`SELECT pg_notify(${channel}, ${payload})`.pipe(
-        Effect.tapError((error) =>
-          Effect.logWarning("a change notification could not be sent; retrying").pipe(Effect.annotateLogs({ cause: error.message }))
-        ),
-        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))),
-        Effect.orDie
-      )
-    yield* Queue.takeBetween(outgoing, 1, 1000).pipe(
-      Effect.flatMap((batch) => Effect.forEach(encodeNotifications(origin, Array.from(batch)), (payload) => notify(payload), { discard: true })),
-      Effect.forever,
-      Effect.forkScoped
-    )
+    // The store sends these inside its transactions: Postgres delivers them exactly when the change commits.
+    const notices = ChangeNotices.of({
+      within: (client, changes) =>
+        Effect.forEach(
+          encodeNotifications(origin, changes),
+          (payload) => client`SELECT pg_notify(${channel}, ${payload})`,
+          { discard: true }
+        )
+    })
 
     const deliver = (payload: string) =>
       Option.match(decodeNotification(payload), {
@@ -113,23 +105,28 @@ export const make = (options: PgNotifyOptions) =>
 
     return {
       feed: ChangeFeed.of({
-        publish: (changes) => Effect.zipRight(local.feed.publish(changes), Queue.offerAll(outgoing, changes)),
+        publish: (changes) => local.feed.publish(changes),
         subscribe: local.feed.subscribe
       }),
-      subscribers: local.subscribers
+      subscribers: local.subscribers,
+      notices
     }
   })
 
-/** The feed on Postgres LISTEN/NOTIFY, for the given listening connection; NOTIFY goes through the SqlClient. */
-export const layer = (options: PgNotifyOptions): Layer.Layer<ChangeFeed | FeedSubscribers, never, SqlClient.SqlClient> =>
+/** The feed on Postgres LISTEN/NOTIFY, for the given listening connection, and the notices the store sends. */
+export const layer = (options: PgNotifyOptions): Layer.Layer<ChangeFeed | FeedSubscribers | ChangeNotices> =>
   Layer.scopedContext(
-    Effect.map(make(options), (made) => Context.make(ChangeFeed, made.feed).pipe(Context.add(FeedSubscribers, made.subscribers)))
+    Effect.map(make(options), (made) =>
+      Context.make(ChangeFeed, made.feed).pipe(
+        Context.add(FeedSubscribers, made.subscribers),
+        Context.add(ChangeNotices, made.notices)
+      ))
   )
 
 /** From the service's Postgres settings. */
 export const layerPostgres = (
   settings: PostgresOptions
-): Layer.Layer<ChangeFeed | FeedSubscribers, ConfigError.ConfigError, SqlClient.SqlClient> =>
+): Layer.Layer<ChangeFeed | FeedSubscribers | ChangeNotices, ConfigError.ConfigError> =>
   Layer.unwrapEffect(Effect.map(parseExtraOptions(settings.extraOptions), (extra) => {
     const password = Redacted.value(settings.password)
     return layer({

@@ -7,6 +7,7 @@ import { cursorOf, type Page } from "../../domain/ListQuery.js"
 import type { ActionPhase } from "../../domain/Phase.js"
 import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
 import { makeAttempts } from "./SqlAttempts.js"
+import { makeNotice } from "./SqlChangeNotices.js"
 import { makeEvents } from "./SqlEvents.js"
 import { makeListings } from "./SqlListQuery.js"
 import { insertRequest } from "./SqlOutbox.js"
@@ -35,6 +36,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const attempts = makeAttempts(sql, readJson)
   const listings = makeListings(sql)
   const events = makeEvents(sql, readJson, attempts)
+  const notice = yield* makeNotice
   // Not FOR UPDATE: that would also block the foreign-key checks of attempt inserts under an event batch's
   // lock, and an abort and a batch would deadlock.
   const lockRows = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE", orElse: () => "" }))
@@ -78,6 +80,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
             ON CONFLICT (project, domain, name, version) DO NOTHING`
         }
         yield* insertRequest(sql, view.root.key, "enqueue", undefined, view.run.createdAt)
+        yield* notice(sql, [{ action: view.root.key, kind: "created" }])
         return view
       })
     )
@@ -106,6 +109,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
         if (rebuild !== undefined) {
           yield* events.rebuildAction(action.key, inserted.id, rebuild, new Date(yield* Clock.currentTimeMillis))
         }
+        yield* notice(sql, [{ action: action.key, kind: "created" }])
         return true
       })
     )
@@ -123,6 +127,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
         const next = apply(current, { rootPhase: (root?.phase_number ?? current.phase) as ActionPhase })
         if (next === undefined) return { _tag: "Unchanged", action: current } as const
         yield* sql`UPDATE actions SET ${sql.update(actionFieldsRow(next))} WHERE id = ${row.id}`
+        yield* notice(sql, [{ action: key, kind: "updated" }])
         const saved = Option.getOrThrow(yield* actionRowOf(key))
         return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
       })
@@ -131,7 +136,9 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const recordEvents: RunStore["Type"]["recordEvents"] = (list, rebuild) =>
     transaction(
       "recordEvents",
-      Effect.flatMap(Clock.currentTimeMillis, (now) => events.record(list, rebuild, new Date(now)))
+      Effect.flatMap(Clock.currentTimeMillis, (now) => events.record(list, rebuild, new Date(now))).pipe(
+        Effect.tap((touched) => notice(sql, touched.map((action) => ({ action, kind: "events" as const }))))
+      )
     )
 
   const getRun: RunStore["Type"]["getRun"] = (key) => transaction("getRun", readView(key))
@@ -215,7 +222,9 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
           }
         }
         if (names.length > 0) yield* insertRequest(sql, target, "abort", record.reason, now)
-        return { _tag: "Aborted", aborted: names.map((name) => ({ run: target.run, name })) } as const
+        const aborted = names.map((name) => ({ run: target.run, name }))
+        yield* notice(sql, aborted.map((action) => ({ action, kind: "updated" as const })))
+        return { _tag: "Aborted", aborted } as const
       })
     )
 

@@ -1,0 +1,47 @@
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Context, Effect, Either, Layer, Stream } from "effect"
+import * as PgNotifyChangeFeed from "../../src/adapters/pg-notify/PgNotifyChangeFeed.js"
+import { ChangeNotices } from "../../src/adapters/sql/SqlChangeNotices.js"
+import { layerPostgresUrl } from "../../src/adapters/sql/SqlClients.js"
+import { runMigrations } from "../../src/adapters/sql/SqlMigrations.js"
+import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
+import { ChangeFeed } from "../../src/ports/ChangeFeed.js"
+import { RunStore } from "../../src/ports/RunStore.js"
+import { runView } from "../support/Fixtures.js"
+import { freshPostgresUrl, postgresAdminUrl } from "../support/TestDatabases.js"
+
+describe.skipIf(postgresAdminUrl() === undefined)("change notices in the store's transactions [postgres]", () => {
+  it.live("a committed write reaches another replica's feed without any publish; a rolled-back one never does", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const database = yield* freshPostgresUrl
+      const sql = layerPostgresUrl(database.url)
+      yield* Effect.provide(runMigrations, sql)
+      const listener = yield* Layer.build(PgNotifyChangeFeed.layerUrl(database.url))
+      const changes = yield* Context.get(listener, ChangeFeed).subscribe
+      const writer = yield* Layer.build(
+        SqlRunStore.layer.pipe(Layer.provideMerge(PgNotifyChangeFeed.layerUrl(database.url)), Layer.provideMerge(sql))
+      )
+      const store = Context.get(writer, RunStore)
+      const client = Context.get(writer, SqlClient.SqlClient)
+      const notices = Context.get(writer, ChangeNotices)
+
+      const first = runView({ key: { name: "committed-1" } })
+      yield* store.createRun({ view: first, task: undefined })
+      const rolledBack = yield* Effect.either(client.withTransaction(
+        Effect.zipRight(
+          notices.within(client, [{ action: { run: { ...first.run.key, name: "rolled-back" }, name: "a0" }, kind: "created" }]),
+          Effect.fail("rolled back")
+        )
+      ))
+      expect(Either.isLeft(rolledBack)).toBe(true)
+      const second = runView({ key: { name: "committed-2" } })
+      yield* store.createRun({ view: second, task: undefined })
+
+      const received = yield* changes.pipe(Stream.take(2), Stream.runCollect, Effect.timeout("10 seconds"))
+      expect(Chunk.toReadonlyArray(received).map((change) => [change.action.run.name, change.action.name, change.kind])).toEqual([
+        ["committed-1", "a0", "created"],
+        ["committed-2", "a0", "created"]
+      ])
+    })), 60_000)
+})
