@@ -1,11 +1,11 @@
-import { Context, Data, Deferred, Effect, Layer, Option, Queue, Redacted, Schedule, type ConfigError } from "effect"
+import { Context, Data, Deferred, Effect, Layer, Option, Queue, Schedule, type ConfigError } from "effect"
 import { randomUUID } from "node:crypto"
 import pg from "pg"
 import { ChangeFeed } from "../../ports/ChangeFeed.js"
 import { FeedSubscribers, makeLocal } from "../memory/MemoryChangeFeed.js"
 import { ChangeNotices } from "../sql/SqlChangeNotices.js"
 import { parseExtraOptions } from "../sql/PgOptions.js"
-import type { PostgresOptions } from "../sql/SqlClients.js"
+import { pgConnection, type PostgresOptions } from "../sql/SqlClients.js"
 import { decodeNotification, encodeNotifications } from "./NotifyPayload.js"
 
 /** The channel every replica of one database notifies and listens on. */
@@ -127,19 +127,9 @@ export const layer = (options: PgNotifyOptions): Layer.Layer<ChangeFeed | FeedSu
 export const layerPostgres = (
   settings: PostgresOptions
 ): Layer.Layer<ChangeFeed | FeedSubscribers | ChangeNotices, ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(parseExtraOptions(settings.extraOptions), (extra) => {
-    const password = Redacted.value(settings.password)
-    return layer({
-      connection: {
-        host: settings.host,
-        port: settings.port,
-        database: settings.dbname,
-        user: settings.username,
-        ...(password === "" ? {} : { password }),
-        ...extra
-      }
-    })
-  }))
+  Layer.unwrapEffect(
+    Effect.map(parseExtraOptions(settings.extraOptions), (extra) => layer({ connection: { ...pgConnection(settings), ...extra } }))
+  )
 
 /** From a `postgres://` URL; for tests and tools. */
 export const layerUrl = (url: string, options: { readonly pingIntervalMillis?: number } = {}) =>

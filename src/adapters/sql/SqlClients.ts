@@ -97,6 +97,18 @@ const layerPool = (settings: PoolSettings): Layer.Layer<PgClient.PgClient | SqlC
 const lifetimeSeconds = (lifetime: Duration.Duration) =>
   Duration.isFinite(lifetime) ? Math.max(0, Math.ceil(Duration.toSeconds(lifetime))) : 0
 
+/** node-postgres connection settings (without pool settings) from the service's configuration. */
+export const pgConnection = (options: PostgresOptions) => {
+  const password = Redacted.value(options.password)
+  return {
+    host: options.host,
+    port: options.port,
+    database: options.dbname,
+    user: options.username,
+    ...(password === "" ? {} : { password })
+  }
+}
+
 /** Postgres from the service's configuration; fails only when `extraOptions` cannot be used. */
 export const layerPostgres = (
   options: PostgresOptions
@@ -104,15 +116,8 @@ export const layerPostgres = (
   Layer.unwrapEffect(
     Effect.map(parseExtraOptions(options.extraOptions), (extra) => {
       const max = options.maxOpenConnections > 0 ? options.maxOpenConnections : undefined
-      const password = Redacted.value(options.password)
       return layerPool({
-        connection: {
-          host: options.host,
-          port: options.port,
-          database: options.dbname,
-          user: options.username,
-          ...(password === "" ? {} : { password })
-        },
+        connection: pgConnection(options),
         extra,
         ...(max === undefined ? {} : { max }),
         min: Math.max(0, Math.min(options.maxIdleConnections, max ?? 10)),
