@@ -49,10 +49,12 @@ export const appLayer = (config: AppConfig) => {
   const changeFeed = config.database.kind === "postgres"
     ? PgNotifyChangeFeed.layerPostgres(config.database)
     : MemoryChangeFeed.layer
+  // One store for every user, built with the feed: on Postgres it sends change notices inside its transactions.
+  // (Layers are shared by reference, so a second, bare SqlRunStore.layer would be built once, without them.)
+  const store = SqlRunStore.layer.pipe(Layer.provideMerge(changeFeed))
   const runs = WatchesLive.layer.pipe(
     Layer.provideMerge(Layer.merge(RunsLive.layer, IngestionLive.layer)),
-    Layer.provide(SqlRunStore.layer),
-    Layer.provide(changeFeed),
+    Layer.provide(store),
     Layer.provide(Layer.succeed(WatchSettings, { bufferSize: config.watchBufferSize })),
     Layer.provide(FileBlobStore.layer({ storagePrefix: config.storagePrefix })),
     Layer.provide(ProtoPayloads.layer),
@@ -64,7 +66,7 @@ export const appLayer = (config: AppConfig) => {
         ? ActionsDispatcher.layer({ url: config.actionsServiceUrl, timeout: "10 seconds" })
         : LoggingDispatcher.layer
     ),
-    Layer.provide(Layer.merge(SqlRunStore.layer, SqlOutbox.layer))
+    Layer.provide(Layer.merge(store, SqlOutbox.layer))
   )
   return layerServer(config.server, { trust: config.trustForwardedIdentity, header: config.identityHeader }).pipe(
     Layer.provide(runs),

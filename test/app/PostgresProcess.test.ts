@@ -1,10 +1,14 @@
 import { SqlClient } from "@effect/sql"
+import { createClient } from "@connectrpc/connect"
+import { createGrpcTransport } from "@connectrpc/connect-node"
+import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { layerPostgresUrl } from "../../src/adapters/sql/SqlClients.js"
+import { createNamed } from "../support/RunRequests.js"
 import { freePort, startService, waitForStatus } from "../support/ServiceProcess.js"
 import { makeTcpProxy } from "../support/TcpProxy.js"
 import { freshPostgresUrl, postgresAdminUrl } from "../support/TestDatabases.js"
@@ -75,5 +79,29 @@ describe.skipIf(adminUrl === undefined)("the service process [postgres]", () => 
       yield* waitForStatus(`http://127.0.0.1:${port}/readyz`, 503)
       yield* proxy.restore
       yield* waitForStatus(`http://127.0.0.1:${port}/readyz`, 200)
+    })), 60_000)
+
+  it.live("a watcher on one replica process sees a run created through another", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const database = yield* freshPostgresUrl
+      const url = new URL(database.url)
+      const ports = [yield* freePort, yield* freePort]
+      yield* Effect.forEach(ports, (port) =>
+        startService({
+          cwd: mkdtempSync(join(tmpdir(), "runs-pg-")),
+          env: { ...postgresEnv(url, Number(url.port || 5432)), RUNS_SERVER_PORT: String(port) }
+        }), { concurrency: "unbounded" })
+      yield* Effect.forEach(ports, (port) => waitForStatus(`http://127.0.0.1:${port}/readyz`, 200), {
+        concurrency: "unbounded"
+      })
+      const [a, b] = ports.map((port) => createClient(RunService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` })))
+      const abort = new AbortController()
+      const watch = b!.watchRuns({ target: { case: "org", value: "" } }, { signal: abort.signal })[Symbol.asyncIterator]()
+      const first = yield* Effect.promise(() => watch.next())
+      expect(first.done === true ? undefined : first.value.runs).toEqual([])
+      yield* Effect.promise(() => a!.createRun(createNamed("from-replica-a")))
+      const next = yield* Effect.promise(() => watch.next()).pipe(Effect.timeout("10 seconds"))
+      expect(next.done === true ? [] : next.value.runs.map((run) => run.action?.id?.run?.name)).toEqual(["from-replica-a"])
+      abort.abort()
     })), 60_000)
 })
