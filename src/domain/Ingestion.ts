@@ -32,6 +32,7 @@ export interface RecordActionInput {
       readonly phase: ActionPhase
       readonly startTime: Date | undefined
       readonly endTime: Date | undefined
+      readonly outputsUri: string | undefined
       readonly spec: Payload | undefined
     }
     | { readonly kind: "condition"; readonly name: string; readonly spec: Payload }
@@ -64,6 +65,7 @@ const actionFrom = (input: RecordActionInput, run: { org: string; root: ActionRe
     metadata: undefined,
     inputUri: input.inputUri,
     runOutputBase: undefined,
+    outputsUri: undefined,
     abort: undefined,
     errorInfo: undefined,
     updatedAt: now
@@ -98,6 +100,7 @@ const actionFrom = (input: RecordActionInput, run: { org: string; root: ActionRe
         functionName: spec.name,
         environmentName: undefined,
         spec: spec.spec === undefined ? undefined : { kind: "trace", payload: spec.spec },
+        outputsUri: spec.outputsUri,
         startedAt: start,
         endedAt: end.getTime() < start.getTime() ? start : end,
         createdAt: start

@@ -48,6 +48,8 @@ export interface ActionRecord {
   readonly metadata: Payload | undefined
   readonly inputUri: string | undefined
   readonly runOutputBase: string | undefined
+  /** Outputs recorded with the action itself (a trace's); other actions' outputs are their attempts'. */
+  readonly outputsUri: string | undefined
   readonly startedAt: Date
   readonly endedAt: Date | undefined
   readonly abort: AbortRecord | undefined

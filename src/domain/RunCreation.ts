@@ -130,6 +130,7 @@ export const createRun = Effect.fn("Runs.create")(function*(request: CreateRunRe
       metadata: undefined,
       inputUri,
       runOutputBase: locations.runOutputBase,
+      outputsUri: undefined,
       startedAt: now,
       endedAt: undefined,
       abort: undefined,

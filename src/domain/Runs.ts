@@ -52,7 +52,7 @@ export class Runs extends Context.Tag("runs/Runs")<Runs, {
   readonly abortRun: (key: RunKey, reason: string | undefined) => Effect.Effect<void, NotFound | StoreUnavailable>
   readonly abortAction: (key: ActionKey, reason: string | undefined) => Effect.Effect<void, NotFound | StoreUnavailable>
   readonly actionData: (key: ActionKey) => Effect.Effect<
-    { readonly inputs: Uint8Array; readonly outputs: Uint8Array | undefined },
+    { readonly inputs: Uint8Array | undefined; readonly outputs: Uint8Array | undefined },
     NotFound | StoreUnavailable | UnreadableBlob | BlobFailure
   >
   readonly actionDataUris: (
@@ -84,9 +84,21 @@ export const make = Effect.gen(function*() {
 
   const succeededOutputsUri = (action: ActionRecord, attempts: ReadonlyArray<AttemptRecord>) => {
     if (action.phase !== ActionPhase.SUCCEEDED) return undefined
+    if (action.outputsUri !== undefined) return action.outputsUri
     const succeeded = latestAttempt(attempts.filter((attempt) => attempt.phase === ActionPhase.SUCCEEDED))
     return succeeded?.outputs === undefined ? undefined : payloads.outputUri(succeeded.outputs)
   }
+
+  /** The action and its outputs URI (once SUCCEEDED); `NotFound` while it has neither inputs nor outputs. */
+  const dataOf = (key: ActionKey) =>
+    Effect.gen(function*() {
+      const action = yield* getAction(key)
+      const outputsUri = succeededOutputsUri(action, yield* store.listAttempts(key))
+      if (action.inputUri === undefined && outputsUri === undefined) {
+        return yield* new NotFound({ message: `action ${actionKeyText(key)} has no recorded inputs or outputs yet` })
+      }
+      return { action, outputsUri }
+    })
 
   const abort = (key: ActionKey, reason: string | undefined, missing: () => NotFound) =>
     Clock.currentTimeMillis.pipe(
@@ -141,27 +153,19 @@ export const make = Effect.gen(function*() {
     }),
 
     actionData: Effect.fn("Runs.actionData")(function*(key) {
-      const action = yield* getAction(key)
-      if (action.inputUri === undefined) {
-        return yield* new NotFound({ message: `action ${actionKeyText(key)} has no recorded inputs` })
-      }
+      const { action, outputsUri } = yield* dataOf(key)
       const read = (uri: string, what: string) =>
         blobs.read(uri).pipe(
           Effect.catchTag("BlobNotFound", () => Effect.fail(new NotFound({ message: `${what} not found at ${uri}` })))
         )
-      const inputs = yield* read(action.inputUri, "inputs")
-      const outputsUri = succeededOutputsUri(action, yield* store.listAttempts(key))
+      const inputs = action.inputUri === undefined ? undefined : yield* read(action.inputUri, "inputs")
       const outputs = outputsUri === undefined ? undefined : yield* read(outputsFile(outputsUri), "outputs")
       return { inputs, outputs }
     }),
 
     actionDataUris: Effect.fn("Runs.actionDataUris")(function*(key) {
-      const action = yield* getAction(key)
-      if (action.inputUri === undefined) {
-        return yield* new NotFound({ message: `action ${actionKeyText(key)} has no recorded inputs` })
-      }
-      const outputsUri = succeededOutputsUri(action, yield* store.listAttempts(key))
-      return { inputsUri: action.inputUri, outputsUri: outputsUri ?? "" }
+      const { action, outputsUri } = yield* dataOf(key)
+      return { inputsUri: action.inputUri ?? "", outputsUri: outputsUri ?? "" }
     }),
 
     logContext: Effect.fn("Runs.logContext")(function*(key, attemptNumber) {

@@ -30,6 +30,7 @@ const action = (overrides: Partial<ActionRecord> = {}): ActionRecord => ({
   metadata: undefined,
   inputUri: undefined,
   runOutputBase: undefined,
+  outputsUri: undefined,
   startedAt: t(10),
   endedAt: undefined,
   abort: undefined,

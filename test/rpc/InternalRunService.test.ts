@@ -71,6 +71,8 @@ describeBackends("InternalRunService", backends({ memory: MemoryRunStore.layer, 
       const details = yield* call(() => runs.getRunDetails({ runId }))
       expect(details.details?.action?.status?.phase).toBe(ActionPhase.SUCCEEDED)
       expect(details.details?.action?.status?.endTime).toBeDefined()
+      const traceUris = yield* call(() => runs.getActionDataURIs({ actionId: actionId("trace-1") }))
+      expect(traceUris.outputsUri).toBe("file:///tmp/exec-run/trace-1/outputs.pb")
       const context = yield* call(() => runs.getActionLogContext({ actionId: actionId("t1"), attempt: 1 }))
       expect(context.logContext?.primaryPodName).toBe("t1-1")
 

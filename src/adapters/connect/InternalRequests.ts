@@ -47,6 +47,7 @@ export const recordActionInput = (request: RecordActionRequest): Either.Either<R
           phase: trace.phase as ActionPhase,
           startTime: optionalDate(trace.startTime),
           endTime: optionalDate(trace.endTime),
+          outputsUri: orUndefined(trace.outputs?.outputUri ?? ""),
           spec: trace.spec === undefined ? undefined : toPayload(TraceSpecSchema, trace.spec)
         }
       })

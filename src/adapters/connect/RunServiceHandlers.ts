@@ -44,7 +44,7 @@ export const runServiceHandlers = (
   getActionData: handlers.unary(RunService.method.getActionData, (request) =>
     Effect.flatMap(Runs, (runs) => runs.actionData(actionKey(request.actionId))).pipe(
       Effect.map((data) => ({
-        inputs: fromBinary(InputsSchema, data.inputs),
+        ...(data.inputs === undefined ? {} : { inputs: fromBinary(InputsSchema, data.inputs) }),
         ...(data.outputs === undefined ? {} : { outputs: fromBinary(OutputsSchema, data.outputs) })
       }))
     )

@@ -82,6 +82,7 @@ export interface ActionRow {
   readonly error_info_pb: Binary
   readonly input_uri: Text
   readonly run_output_base: Text
+  readonly outputs_uri: Text
   readonly abort_reason: Text
   readonly aborted_by: Text
   readonly started_at: Text
@@ -198,6 +199,7 @@ export const actionFieldsRow = (action: ActionRecord) => {
     error_info_pb: action.errorInfo === undefined ? null : bytes(action.errorInfo.binary),
     input_uri: orNull(action.inputUri),
     run_output_base: orNull(action.runOutputBase),
+    outputs_uri: orNull(action.outputsUri),
     ...actionStateRow(action),
     created_at: iso(action.createdAt)
   }
@@ -280,6 +282,7 @@ export const actionOfRow = (row: ActionRow, readJson: JsonReader): ActionRecord 
   metadata: payloadFrom(row.metadata, row.metadata_pb, readJson),
   inputUri: orUndefined(row.input_uri),
   runOutputBase: orUndefined(row.run_output_base),
+  outputsUri: orUndefined(row.outputs_uri),
   startedAt: dateOf(row.started_at ?? row.created_at),
   endedAt: dateOrUndefined(row.ended_at),
   abort: row.abort_reason === null ? undefined : { reason: row.abort_reason, abortedBy: orUndefined(row.aborted_by) },

@@ -53,7 +53,17 @@ export const scriptedRun = (run: { project: string; domain: string; name: string
       request: {
         actionId: id("trace-1"),
         parent: "t2",
-        spec: { case: "trace", value: { name: "fetch", phase: 0, startTime: time(40), endTime: time(41), spec: { interface: {} } } }
+        spec: {
+          case: "trace",
+          value: {
+            name: "fetch",
+            phase: 0,
+            startTime: time(40),
+            endTime: time(41),
+            outputs: { outputUri: `file:///tmp/${run.name}/trace-1/outputs.pb` },
+            spec: { interface: {} }
+          }
+        }
       }
     }
   ]
