@@ -24,20 +24,27 @@ const postgresEnv = (url: URL, port: number): Record<string, string> => ({
   DATABASE_POSTGRES_EXTRAOPTIONS: "sslmode=disable"
 })
 
+/** Two service processes started at the same moment on one database, both ready; their ports. */
+const startReadyReplicas = (url: URL) =>
+  Effect.gen(function*() {
+    const ports = [yield* freePort, yield* freePort]
+    yield* Effect.forEach(ports, (port) =>
+      startService({
+        cwd: mkdtempSync(join(tmpdir(), "runs-pg-")),
+        env: { ...postgresEnv(url, Number(url.port || 5432)), RUNS_SERVER_PORT: String(port) }
+      }), { concurrency: "unbounded" })
+    yield* Effect.forEach(ports, (port) => waitForStatus(`http://127.0.0.1:${port}/readyz`, 200), {
+      concurrency: "unbounded"
+    })
+    return ports
+  })
+
 describe.skipIf(adminUrl === undefined)("the service process [postgres]", () => {
   it.live("two replicas started at the same moment both become ready and migrate once", () =>
     Effect.scoped(Effect.gen(function*() {
       const database = yield* freshPostgresUrl
       const url = new URL(database.url)
-      const ports = [yield* freePort, yield* freePort]
-      yield* Effect.forEach(ports, (port) =>
-        startService({
-          cwd: mkdtempSync(join(tmpdir(), "runs-pg-")),
-          env: { ...postgresEnv(url, Number(url.port || 5432)), RUNS_SERVER_PORT: String(port) }
-        }), { concurrency: "unbounded" })
-      yield* Effect.forEach(ports, (port) => waitForStatus(`http://127.0.0.1:${port}/readyz`, 200), {
-        concurrency: "unbounded"
-      })
+      yield* startReadyReplicas(url)
       const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql<{ migration_id: number }>`SELECT migration_id FROM effect_sql_migrations`
       ).pipe(Effect.provide(layerPostgresUrl(database.url)))
@@ -85,15 +92,7 @@ describe.skipIf(adminUrl === undefined)("the service process [postgres]", () => 
     Effect.scoped(Effect.gen(function*() {
       const database = yield* freshPostgresUrl
       const url = new URL(database.url)
-      const ports = [yield* freePort, yield* freePort]
-      yield* Effect.forEach(ports, (port) =>
-        startService({
-          cwd: mkdtempSync(join(tmpdir(), "runs-pg-")),
-          env: { ...postgresEnv(url, Number(url.port || 5432)), RUNS_SERVER_PORT: String(port) }
-        }), { concurrency: "unbounded" })
-      yield* Effect.forEach(ports, (port) => waitForStatus(`http://127.0.0.1:${port}/readyz`, 200), {
-        concurrency: "unbounded"
-      })
+      const ports = yield* startReadyReplicas(url)
       const [a, b] = ports.map((port) => createClient(RunService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` })))
       const abort = new AbortController()
       const watch = b!.watchRuns({ target: { case: "org", value: "" } }, { signal: abort.signal })[Symbol.asyncIterator]()
