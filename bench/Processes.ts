@@ -1,0 +1,114 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { readFileSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { createServer } from "node:net"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+
+export const root = join(import.meta.dirname, "..")
+const tsxLoader = pathToFileURL(createRequire(join(root, "package.json")).resolve("tsx")).href
+
+export interface Child {
+  readonly process: ChildProcess
+  readonly pid: number
+  readonly output: () => string
+  readonly stop: () => Promise<void>
+}
+
+/** A port nothing listens on right now. */
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+const launch = (args: ReadonlyArray<string>, cwd: string): Child => {
+  const child = spawn(process.execPath, args, { cwd, env: process.env, stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  const keep = (chunk: unknown) => {
+    output = (output + String(chunk)).slice(-20_000)
+  }
+  child.stdout?.on("data", keep)
+  child.stderr?.on("data", keep)
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  return {
+    process: child,
+    pid: child.pid ?? 0,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+}
+
+/** The built service (`node dist/src/app/main.js`), as it runs in production. */
+export const startService = (configFile: string, cwd: string) =>
+  launch([join(root, "dist", "src", "app", "main.js"), "--config", configFile], cwd)
+
+/** A TypeScript program of the bench in its own process. */
+export const startProgram = (file: string, args: ReadonlyArray<string>, cwd: string) =>
+  launch(["--import", tsxLoader, join(root, "bench", file), ...args], cwd)
+
+/** Polls `url` every 5 ms until it answers 200; the milliseconds that took. Fails after `timeoutMs`. */
+export const waitUntilReady = async (url: string, child: Child, timeoutMs = 60_000): Promise<number> => {
+  const start = performance.now()
+  for (;;) {
+    if (child.process.exitCode !== null) throw new Error(`process exited before ready:\n${child.output()}`)
+    const ok = await fetch(url).then((response) => response.status === 200, () => false)
+    if (ok) return performance.now() - start
+    if (performance.now() - start > timeoutMs) throw new Error(`not ready after ${timeoutMs} ms:\n${child.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** Waits until the process has printed `text`. */
+export const waitForOutput = async (child: Child, text: string, timeoutMs = 60_000): Promise<void> => {
+  const start = performance.now()
+  while (!child.output().includes(text)) {
+    if (child.process.exitCode !== null) throw new Error(`process exited before printing "${text}":\n${child.output()}`)
+    if (performance.now() - start > timeoutMs) throw new Error(`no "${text}" after ${timeoutMs} ms:\n${child.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+const statusField = (pid: number, field: string): number | undefined => {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+    return match?.[1] === undefined ? undefined : Number(match[1]) / 1024
+  } catch {
+    return undefined
+  }
+}
+
+/** The resident set of a process now, in MB (Linux). */
+export const rssMb = (pid: number) => statusField(pid, "VmRSS")
+
+/**
+ * The peak resident set of a process over a stretch of time, in MB: the kernel's high-water mark, reset at the
+ * start where the kernel allows it, and 50 ms samples otherwise.
+ */
+export const peakRss = (pid: number) => {
+  let reset = false
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5")
+    reset = true
+  } catch {
+    // Not allowed here: the samples alone.
+  }
+  let sampled = rssMb(pid) ?? 0
+  const timer = setInterval(() => {
+    sampled = Math.max(sampled, rssMb(pid) ?? 0)
+  }, 50)
+  return () => {
+    clearInterval(timer)
+    const mark = reset ? statusField(pid, "VmHWM") : undefined
+    return Math.max(sampled, mark ?? 0)
+  }
+}

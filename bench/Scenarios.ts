@@ -1,0 +1,289 @@
+import type { DescService } from "@bufbuild/protobuf"
+import { type Client, createClient } from "@connectrpc/connect"
+import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node"
+import { setMaxListeners } from "node:events"
+import { InternalRunService } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
+import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
+import { closedLoop, type LoadFigures, paced, Samples } from "./Measure.js"
+import { actionId, attemptEvents, createRunRequest, listRunsRequest, projects, runId } from "./Requests.js"
+
+/** How hard and how long each scenario loads its target. */
+export interface LoadSettings {
+  readonly concurrency: number
+  readonly warmupMs: number
+  readonly measureMs: number
+}
+
+/** Clients over their own HTTP/2 connections; `close` ends the connections. */
+export const connections = <S extends DescService>(service: S, baseUrl: string, count: number) => {
+  const managers = Array.from({ length: count }, () => new Http2SessionManager(baseUrl))
+  const clients: Array<Client<S>> = managers.map((sessionManager) =>
+    createClient(service, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, sessionManager }))
+  )
+  return { clients, close: () => managers.forEach((manager) => manager.abort()) }
+}
+
+const client = <S extends DescService>(service: S, baseUrl: string) => connections(service, baseUrl, 1).clients[0]!
+
+const inBand = (response: { status?: { code: number; message: string } | undefined }) => {
+  if (response.status !== undefined && response.status.code !== 0) {
+    throw new Error(`in-band status ${response.status.code}: ${response.status.message}`)
+  }
+}
+
+/** Closed-loop load with one connection per concurrent client. */
+const load = async <S extends DescService>(
+  service: S,
+  baseUrl: string,
+  settings: LoadSettings,
+  call: (client: Client<S>, worker: number, sequence: number) => Promise<number | void>
+): Promise<LoadFigures> => {
+  const { clients, close } = connections(service, baseUrl, settings.concurrency)
+  try {
+    return await closedLoop({ ...settings, call: (worker, sequence) => call(clients[worker]!, worker, sequence) })
+  } finally {
+    close()
+  }
+}
+
+export const createRuns = (baseUrl: string, settings: LoadSettings, tag: string) =>
+  load(RunService, baseUrl, settings, async (runs, worker, sequence) => {
+    await runs.createRun(createRunRequest(projects.create, `${tag}-${worker}-${sequence}`))
+  })
+
+export const detailsRunName = "details"
+
+export const getRunDetails = (baseUrl: string, settings: LoadSettings) =>
+  load(RunService, baseUrl, settings, async (runs) => {
+    await runs.getRunDetails({ runId: runId(projects.details, detailsRunName) })
+  })
+
+export const listRuns = (baseUrl: string, settings: LoadSettings) =>
+  load(RunService, baseUrl, settings, async (runs) => {
+    await runs.listRuns(listRunsRequest)
+  })
+
+export const eventsRunName = "events"
+export const actionsPerBatch = 20
+const eventsPerAttempt = 5
+
+/** Each call: 100 events, one new attempt (queued to succeeded) of each of the worker's 20 actions. */
+export const recordEvents = (baseUrl: string, settings: LoadSettings) =>
+  load(InternalRunService, baseUrl, settings, async (internal, worker, sequence) => {
+    const events = Array.from({ length: actionsPerBatch }, (_, k) =>
+      attemptEvents(actionId(projects.events, eventsRunName, `e${worker}-${k}`), sequence + 1, 5, sequence * 1000)).flat()
+    inBand(await internal.recordActionEvents({ events }))
+    return actionsPerBatch * eventsPerAttempt
+  })
+
+/** The run GetRunDetails reads: 10 attempts (nine failed, the last succeeded) of 5 events each. */
+export const prepareDetailsRun = async (baseUrl: string) => {
+  await client(RunService, baseUrl).createRun(createRunRequest(projects.details, detailsRunName))
+  const id = actionId(projects.details, detailsRunName, "a0")
+  const events = Array.from({ length: 10 }, (_, i) => attemptEvents(id, i + 1, i === 9 ? 5 : 6, i * 10_000)).flat()
+  inBand(await client(InternalRunService, baseUrl).recordActionEvents({ events }))
+}
+
+const recordChildren = async (baseUrl: string, project: string, run: string, names: ReadonlyArray<string>) => {
+  const internal = client(InternalRunService, baseUrl)
+  for (let i = 0; i < names.length; i += 50) {
+    await Promise.all(names.slice(i, i + 50).map((name) =>
+      internal.recordAction({
+        actionId: actionId(project, run, name),
+        parent: "a0",
+        inputUri: `file:///tmp/bench/${run}/${name}/inputs.pb`,
+        spec: { case: "task", value: { id: { project, domain: "development", name: `bench.${name.replace(/\d+$/, "")}`, version: "v1" } } }
+      })
+    ))
+  }
+}
+
+/** The run RecordActionEvents writes to, with each worker's 20 actions recorded. */
+export const prepareEventsRun = async (baseUrl: string, workers: number) => {
+  await client(RunService, baseUrl).createRun(createRunRequest(projects.events, eventsRunName))
+  const names = Array.from({ length: workers * actionsPerBatch }, (_, i) => `e${Math.floor(i / actionsPerBatch)}-${i % actionsPerBatch}`)
+  await recordChildren(baseUrl, projects.events, eventsRunName, names)
+}
+
+export interface WatchFigures {
+  readonly streams: number
+  readonly updates: number
+  /** Deliveries expected (each update times the streams that watch it) and seen. */
+  readonly expected: number
+  readonly delivered: number
+  readonly throughput: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly errors: number
+  readonly firstError: string | undefined
+}
+
+interface WatchPlan<M> {
+  readonly streams: number
+  readonly updatesPerSecond: number
+  readonly seconds: number
+  /** The entities updates go to, in turn; each starts at attempt count 1. */
+  readonly entities: ReadonlyArray<string>
+  /** How many streams watch each entity. */
+  readonly watchersPerEntity: number
+  readonly open: (runs: Client<typeof RunService>, stream: number, signal: AbortSignal) => AsyncIterable<M>
+  /** The attempt counts a message shows, by entity. */
+  readonly seen: (message: M) => ReadonlyArray<readonly [string, number]>
+  readonly update: (internal: Client<typeof InternalRunService>, entity: string, attempts: number) => Promise<unknown>
+}
+
+/**
+ * Opens the streams, waits for each one's first message, then sends status updates at a steady rate, each
+ * raising one entity's attempt count, and measures from the moment an update is sent until a stream shows it
+ * (a later state counts for every update it includes). `sample` runs while the updates flow.
+ */
+const watchLoad = async <M>(baseUrl: string, plan: WatchPlan<M>, whileLoaded: () => () => number) => {
+  const perConnection = 100
+  const watchers = connections(RunService, baseUrl, Math.ceil(plan.streams / perConnection))
+  const { clients: [internal], close: closeInternal } = connections(InternalRunService, baseUrl, 1)
+  const abort = new AbortController()
+  setMaxListeners(0, abort.signal)
+  const samples = new Samples()
+  const sent = new Map<string, Array<number>>(plan.entities.map((entity) => [entity, [] as Array<number>]))
+  let delivered = 0
+  let errors = 0
+  let firstError: string | undefined
+  const fail = (error: unknown) => {
+    if (abort.signal.aborted) return
+    errors += 1
+    firstError ??= error instanceof Error ? error.message : String(error)
+  }
+  let ready = 0
+  let allReady: () => void = () => undefined
+  const readyAll = new Promise<void>((resolve) => (allReady = resolve))
+  const streams = Array.from({ length: plan.streams }, async (_, stream) => {
+    const last = new Map<string, number>()
+    let first = true
+    try {
+      for await (const message of plan.open(watchers.clients[Math.floor(stream / perConnection)]!, stream, abort.signal)) {
+        const now = performance.now()
+        for (const [entity, attempts] of plan.seen(message)) {
+          const times = sent.get(entity)
+          const before = last.get(entity) ?? attempts
+          if (times !== undefined && !first) {
+            for (let shown = before + 1; shown <= attempts; shown++) {
+              const at = times[shown]
+              if (at !== undefined) {
+                samples.add(now - at)
+                delivered += 1
+              }
+            }
+          }
+          last.set(entity, Math.max(before, attempts))
+        }
+        if (first) {
+          first = false
+          if (++ready === plan.streams) allReady()
+        }
+      }
+    } catch (error) {
+      fail(error)
+    }
+  })
+  const timeout = (ms: number, what: string) =>
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} after ${ms} ms`)), ms).unref())
+  try {
+    await Promise.race([readyAll, timeout(120_000, `only ${ready} of ${plan.streams} streams had their first message`)])
+    const stopSampling = whileLoaded()
+    const counts = new Map(plan.entities.map((entity) => [entity, 1]))
+    let updates = 0
+    const start = performance.now()
+    await paced(1000 / plan.updatesPerSecond, plan.seconds * 1000, (sequence) => {
+      const entity = plan.entities[sequence % plan.entities.length]!
+      const attempts = counts.get(entity)! + 1
+      counts.set(entity, attempts)
+      sent.get(entity)![attempts] = performance.now()
+      updates += 1
+      plan.update(internal!, entity, attempts).catch(fail)
+    })
+    const expected = updates * plan.watchersPerEntity
+    const deadline = performance.now() + 5000
+    while (delivered < expected && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    const elapsed = (performance.now() - start) / 1000
+    const peak = stopSampling()
+    return {
+      figures: {
+        streams: plan.streams,
+        updates,
+        expected,
+        delivered,
+        throughput: delivered / elapsed,
+        p50Ms: samples.percentile(0.5),
+        p99Ms: samples.percentile(0.99),
+        errors,
+        firstError
+      } satisfies WatchFigures,
+      peakRssMb: peak
+    }
+  } finally {
+    abort.abort()
+    await Promise.allSettled(streams)
+    watchers.close()
+    closeInternal()
+  }
+}
+
+const running = 4
+
+/** WatchRunDetails: `streams` streams spread over `runs` runs, `updatesPerSecond` root status updates. */
+export const watchRunDetails = async (
+  baseUrl: string,
+  options: { readonly streams: number; readonly runs: number; readonly updatesPerSecond: number; readonly seconds: number },
+  whileLoaded: () => () => number
+) => {
+  const names = Array.from({ length: options.runs }, (_, i) => `watched-${i}`)
+  const runs = client(RunService, baseUrl)
+  for (let i = 0; i < names.length; i += 50) {
+    await Promise.all(names.slice(i, i + 50).map((name) => runs.createRun(createRunRequest(projects.watch, name))))
+  }
+  return watchLoad(baseUrl, {
+    streams: options.streams,
+    updatesPerSecond: options.updatesPerSecond,
+    seconds: options.seconds,
+    entities: names,
+    watchersPerEntity: options.streams / options.runs,
+    open: (client, stream, signal) =>
+      client.watchRunDetails({ runId: runId(projects.watch, names[stream % names.length]!) }, { signal }),
+    seen: (message) => {
+      const action = message.details?.action
+      const run = action?.id?.run?.name
+      return run === undefined ? [] : [[run, action?.status?.attempts ?? 0]]
+    },
+    update: (internal, run, attempts) =>
+      internal.updateActionStatus({ actionId: actionId(projects.watch, run, "a0"), status: { phase: running, attempts } })
+  }, whileLoaded)
+}
+
+export const watchedTreeRunName = "watched-tree"
+
+/** WatchActions: `streams` streams on one run of `children` child actions, `updatesPerSecond` child updates. */
+export const watchActions = async (
+  baseUrl: string,
+  options: { readonly streams: number; readonly children: number; readonly updatesPerSecond: number; readonly seconds: number },
+  whileLoaded: () => () => number
+) => {
+  const run = watchedTreeRunName
+  await client(RunService, baseUrl).createRun(createRunRequest(projects.watch, run))
+  const names = Array.from({ length: options.children }, (_, i) => `child${i}`)
+  await recordChildren(baseUrl, projects.watch, run, names)
+  return watchLoad(baseUrl, {
+    streams: options.streams,
+    updatesPerSecond: options.updatesPerSecond,
+    seconds: options.seconds,
+    entities: names,
+    watchersPerEntity: options.streams,
+    open: (client, _stream, signal) => client.watchActions({ runId: runId(projects.watch, run) }, { signal }),
+    seen: (message) =>
+      message.enrichedActions.flatMap((enriched) => {
+        const name = enriched.action?.id?.name
+        return name === undefined ? [] : [[name, enriched.action?.status?.attempts ?? 0] as const]
+      }),
+    update: (internal, name, attempts) =>
+      internal.updateActionStatus({ actionId: actionId(projects.watch, run, name), status: { phase: running, attempts } })
+  }, whileLoaded)
+}

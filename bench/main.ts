@@ -1,0 +1,332 @@
+/**
+ * `npm run bench [-- --postgres] [-- --smoke]`: starts the built service on a temporary database, loads it
+ * from this process over Connect on HTTP/2, measures each hot path against a bare connect-node server
+ * answering the same methods with constant responses ("echo"), prints the figures and writes them as JSON.
+ */
+import { toBinary } from "@bufbuild/protobuf"
+import { createClient } from "@connectrpc/connect"
+import { createConnectTransport } from "@connectrpc/connect-node"
+import { execFileSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import pg from "pg"
+import { InternalRunService, RecordActionEventsResponseSchema } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
+import {
+  CreateRunResponseSchema,
+  GetRunDetailsResponseSchema,
+  ListRunsResponseSchema,
+  RunService
+} from "#gen/flyteidl2/workflow/run_service_pb.js"
+import { layerPostgresUrl, layerSqlite } from "../src/adapters/sql/SqlClients.js"
+import type { LoadFigures } from "./Measure.js"
+import { type Child, freePort, peakRss, root, rssMb, startProgram, startService, waitForOutput, waitUntilReady } from "./Processes.js"
+import { type Check, machineFacts, render, type Row } from "./Report.js"
+import { actionId, attemptEvents, createRunRequest, listRunsRequest, projects, runId } from "./Requests.js"
+import * as Scenarios from "./Scenarios.js"
+import { seededRunName, seedWith } from "./Seed.js"
+
+const args = process.argv.slice(2)
+const postgres = args.includes("--postgres")
+const smoke = args.includes("--smoke")
+const database = postgres ? "postgres" : "sqlite"
+
+const plan = smoke
+  ? {
+    load: { concurrency: 4, warmupMs: 100, measureMs: 300 },
+    smallList: 200,
+    largeList: 1000,
+    watchRuns: { streams: 20, runs: 10, updatesPerSecond: 20, seconds: 1 },
+    watchActions: { streams: 20, children: 5, updatesPerSecond: 10, seconds: 1 }
+  }
+  : {
+    load: { concurrency: 64, warmupMs: 1000, measureMs: 5000 },
+    smallList: 10_000,
+    largeList: 1_000_000,
+    watchRuns: { streams: 1000, runs: 100, updatesPerSecond: 100, seconds: 10 },
+    watchActions: { streams: 1000, children: 20, updatesPerSecond: 10, seconds: 10 }
+  }
+
+const say = (line: string) => process.stdout.write(`${line}\n`)
+const count = (n: number) => n.toLocaleString("en-US")
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+
+const work = mkdtempSync(join(tmpdir(), "runs-bench-"))
+const children: Array<Child> = []
+const postgresBase = process.env["BENCH_POSTGRES_URL"] ?? process.env["TEST_POSTGRES_URL"] ??
+  "postgres://postgres@127.0.0.1:5432/postgres"
+const postgresName = `runs_bench_${randomBytes(4).toString("hex")}`
+const postgresUrl = () => {
+  const url = new URL(postgresBase)
+  url.pathname = `/${postgresName}`
+  return url
+}
+
+const adminQuery = async (text: string) => {
+  const client = new pg.Client({ connectionString: postgresBase })
+  await client.connect()
+  try {
+    await client.query(text)
+  } finally {
+    await client.end()
+  }
+}
+
+const configFile = async () => {
+  const port = await freePort()
+  const url = postgresUrl()
+  const databaseConfig = postgres
+    ? [
+      "database:",
+      "  postgres:",
+      `    host: "${url.hostname}"`,
+      `    port: ${url.port === "" ? 5432 : url.port}`,
+      `    dbname: "${postgresName}"`,
+      `    username: "${decodeURIComponent(url.username) || "postgres"}"`,
+      `    password: "${decodeURIComponent(url.password)}"`
+    ]
+    : ["database:", "  sqlite:", `    file: "${join(work, "runs.db")}"`]
+  const file = join(work, "config.yaml")
+  writeFileSync(
+    file,
+    [
+      "runs:",
+      "  server:",
+      `    host: "127.0.0.1"`,
+      `    port: ${port}`,
+      `  storagePrefix: "file://${join(work, "data")}"`,
+      ...databaseConfig,
+      "logger:",
+      "  level: 4",
+      "  show-source: false",
+      ""
+    ].join("\n")
+  )
+  return { file, baseUrl: `http://127.0.0.1:${port}` }
+}
+
+const databaseClient = () => postgres ? layerPostgresUrl(postgresUrl().href) : layerSqlite({ file: join(work, "runs.db") })
+
+const startRunsService = async (file: string, baseUrl: string) => {
+  const service = startService(file, work)
+  children.push(service)
+  const readyMs = await waitUntilReady(`${baseUrl}/readyz`, service)
+  return { service, readyMs }
+}
+
+const rows: Array<Row> = []
+const checks: Array<Check> = []
+let broken = false
+
+const loadRow = (scenario: string, figures: LoadFigures, unit: string, peakRssMb?: number, note?: string): Row => {
+  if (figures.errors > 0) {
+    broken = true
+    say(`  ${scenario}: ${figures.errors} errors, the first: ${figures.firstError}`)
+  }
+  const row: Row = {
+    scenario,
+    throughput: { value: figures.throughput, unit },
+    p50Ms: figures.p50Ms,
+    p99Ms: figures.p99Ms,
+    errors: figures.errors,
+    ...(peakRssMb === undefined ? {} : { peakRssMb }),
+    ...(note === undefined ? {} : { note })
+  }
+  rows.push(row)
+  say(`  ${scenario}: ${figures.throughput.toFixed(0)} ${unit}, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms`)
+  return row
+}
+
+const check = (measure: string, value: number, target: string, met: boolean | undefined) => {
+  checks.push({ measure, value, target, met })
+}
+
+/** The echo server, then the service, under the same load; the ratio of their throughputs. */
+const pair = async (
+  name: string,
+  unit: string,
+  servicePid: number,
+  echoUrl: string,
+  serviceUrl: string,
+  run: (baseUrl: string) => Promise<LoadFigures>,
+  note?: string
+) => {
+  say(`${name}`)
+  const echo = await run(echoUrl)
+  loadRow(`echo: ${name}`, echo, unit)
+  const stop = peakRss(servicePid)
+  const service = await run(serviceUrl)
+  const row = loadRow(name, service, unit, stop(), note)
+  return { echo, service, ratio: service.throughput / echo.throughput, row }
+}
+
+const captureSamples = async (baseUrl: string, workers: number) => {
+  const transport = createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true })
+  const runs = createClient(RunService, transport)
+  const internal = createClient(InternalRunService, transport)
+  const dir = join(work, "samples")
+  mkdirSync(dir)
+  const created = await runs.createRun(createRunRequest(projects.create, "sample"))
+  writeFileSync(join(dir, "createRun.bin"), toBinary(CreateRunResponseSchema, created))
+  const details = await runs.getRunDetails({ runId: runId(projects.details, Scenarios.detailsRunName) })
+  const attempts = details.details?.action?.attempts.length ?? 0
+  if (attempts !== 10) throw new Error(`the GetRunDetails run has ${attempts} attempts, not 10`)
+  writeFileSync(join(dir, "getRunDetails.bin"), toBinary(GetRunDetailsResponseSchema, details))
+  const listed = await runs.listRuns(listRunsRequest)
+  if (listed.runs.length !== 50) throw new Error(`ListRuns returned ${listed.runs.length} runs, not 50`)
+  writeFileSync(join(dir, "listRuns.bin"), toBinary(ListRunsResponseSchema, listed))
+  const events = Array.from({ length: Scenarios.actionsPerBatch }, (_, k) =>
+    attemptEvents(actionId(projects.events, Scenarios.eventsRunName, `e${workers}-${k}`), 1, 5, 0)).flat()
+  const recorded = await internal.recordActionEvents({ events })
+  writeFileSync(join(dir, "recordActionEvents.bin"), toBinary(RecordActionEventsResponseSchema, recorded))
+  return dir
+}
+
+const main = async () => {
+  const started = performance.now()
+  say(`runs-service bench (${database}${smoke ? ", smoke" : ""}); work folder ${work}`)
+  say("building the service (npm run build)")
+  execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" })
+  if (postgres) await adminQuery(`CREATE DATABASE ${postgresName}`)
+
+  const { file, baseUrl } = await configFile()
+  let { service } = await startRunsService(file, baseUrl)
+
+  const template = runId(projects.list, seededRunName(0))
+  await createClient(RunService, createConnectTransport({ baseUrl, httpVersion: "2" }))
+    .createRun(createRunRequest(projects.list, template.name))
+  const firstCreatedAt = new Date(Date.now() - (plan.largeList + 10) * 1000)
+  let seedStart = performance.now()
+  await seedWith(databaseClient(), { template, from: 1, to: plan.smallList, firstCreatedAt })
+  say(`seeded ${count(plan.smallList)} runs in ${seconds(performance.now() - seedStart)}`)
+
+  await Scenarios.prepareDetailsRun(baseUrl)
+  await Scenarios.prepareEventsRun(baseUrl, plan.load.concurrency + 1)
+  const samples = await captureSamples(baseUrl, plan.load.concurrency)
+  const echoPort = await freePort()
+  const echo = startProgram("EchoServer.ts", [String(echoPort), samples], work)
+  children.push(echo)
+  const echoUrl = `http://127.0.0.1:${echoPort}`
+  await waitForOutput(echo, "listening")
+
+  const create = await pair("CreateRun", "req/s", service.pid, echoUrl, baseUrl, (url) =>
+    Scenarios.createRuns(url, plan.load, url === echoUrl ? "echo" : "run"))
+  check("CreateRun RPS / echo", create.ratio, postgres ? ">= 0.35" : ">= 0.50", create.ratio >= (postgres ? 0.35 : 0.5))
+
+  const details = await pair("GetRunDetails (10 attempts, 50 events)", "req/s", service.pid, echoUrl, baseUrl, (url) =>
+    Scenarios.getRunDetails(url, plan.load))
+  check("GetRunDetails RPS / echo", details.ratio, ">= 0.60", details.ratio >= 0.6)
+
+  const smallList = await pair(`ListRuns at ${count(plan.smallList)} runs`, "req/s", service.pid, echoUrl, baseUrl, (url) =>
+    Scenarios.listRuns(url, plan.load))
+
+  const events = await pair("RecordActionEvents (100 per batch)", "events/s", service.pid, echoUrl, baseUrl, (url) =>
+    Scenarios.recordEvents(url, plan.load))
+  check("RecordActionEvents events/s / echo", events.ratio, postgres ? "(report)" : ">= 0.25", postgres ? undefined : events.ratio >= 0.25)
+
+  const watchRow = (name: string, result: { figures: Scenarios.WatchFigures; peakRssMb: number }) => {
+    const { figures } = result
+    const lost = figures.expected - figures.delivered
+    if (figures.errors > 0 || lost > 0) {
+      broken = true
+      say(`  ${name}: ${figures.errors} errors (${figures.firstError ?? "none"}), ${lost} of ${figures.expected} deliveries missing`)
+    }
+    rows.push({
+      scenario: name,
+      throughput: { value: figures.throughput, unit: "msgs/s" },
+      p50Ms: figures.p50Ms,
+      p99Ms: figures.p99Ms,
+      peakRssMb: result.peakRssMb,
+      errors: figures.errors,
+      note: `${count(figures.updates)} updates, ${count(figures.delivered)}/${count(figures.expected)} delivered`
+    })
+    say(`  ${name}: p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, ${count(figures.delivered)}/${
+      count(figures.expected)
+    } delivered, peak RSS ${result.peakRssMb.toFixed(0)} MB`)
+    return figures
+  }
+  const sampler = () => peakRss(service.pid)
+  const w = plan.watchRuns
+  const watchRunsName = `WatchRunDetails: ${count(w.streams)} streams, ${w.runs} runs, ${w.updatesPerSecond} updates/s`
+  say(watchRunsName)
+  const watchRuns = await Scenarios.watchRunDetails(baseUrl, w, sampler)
+  watchRow(watchRunsName, watchRuns)
+  check("WatchRunDetails delivery p99 ms", watchRuns.figures.p99Ms, "<= 100", watchRuns.figures.p99Ms <= 100)
+  check("WatchRunDetails server peak RSS MB", watchRuns.peakRssMb, "<= 300", watchRuns.peakRssMb <= 300)
+  const a = plan.watchActions
+  const watchActionsName = `WatchActions: ${count(a.streams)} streams, 1 run, ${a.updatesPerSecond} updates/s`
+  say(watchActionsName)
+  const watchActions = await Scenarios.watchActions(baseUrl, a, sampler)
+  watchRow(watchActionsName, watchActions)
+  check("WatchActions delivery p99 ms", watchActions.figures.p99Ms, "<= 250", watchActions.figures.p99Ms <= 250)
+
+  await service.stop()
+  seedStart = performance.now()
+  await seedWith(databaseClient(), { template, from: plan.smallList, to: plan.largeList, firstCreatedAt })
+  const seedMs = performance.now() - seedStart
+  say(`seeded ${count(plan.largeList - plan.smallList)} more runs in ${seconds(seedMs)}`)
+  // A database that size has been analyzed by autovacuum long before; a fresh copy has not.
+  if (postgres) {
+    const client = new pg.Client({ connectionString: postgresUrl().href })
+    await client.connect()
+    await client.query("ANALYZE")
+    await client.end()
+  }
+
+  say(`start-up on ${count(plan.largeList)} runs`)
+  const restarted = await startRunsService(file, baseUrl)
+  service = restarted.service
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const idleRss = rssMb(service.pid) ?? Number.NaN
+  rows.push({
+    scenario: `start-up of the built service on ${count(plan.largeList)} runs`,
+    peakRssMb: idleRss,
+    note: `ready in ${restarted.readyMs.toFixed(0)} ms; RSS 1 s after ready`
+  })
+  say(`  ready in ${restarted.readyMs.toFixed(0)} ms, idle RSS ${idleRss.toFixed(0)} MB`)
+  const startupTargets = !postgres
+  check("start-up: ms to /readyz 200", restarted.readyMs, startupTargets ? "<= 1500" : "(report)",
+    startupTargets ? restarted.readyMs <= 1500 : undefined)
+  check("start-up: idle RSS MB", idleRss, startupTargets ? "<= 150" : "(report)", startupTargets ? idleRss <= 150 : undefined)
+
+  const largeList = await pair(`ListRuns at ${count(plan.largeList)} runs`, "req/s", service.pid, echoUrl, baseUrl, (url) =>
+    Scenarios.listRuns(url, plan.load))
+  const growth = largeList.service.p50Ms / smallList.service.p50Ms
+  check(`ListRuns p50 at ${count(plan.largeList)} / at ${count(plan.smallList)}`, growth, "<= 2.0", growth <= 2)
+  check(`ListRuns RPS / echo at ${count(plan.largeList)}`, largeList.ratio, ">= 0.30", largeList.ratio >= 0.3)
+
+  const report = {
+    machine: { ...machineFacts(database), smoke, seedMsLargeList: Math.round(seedMs), totalSeconds: 0 },
+    plan,
+    rows,
+    checks
+  }
+  report.machine.totalSeconds = Math.round((performance.now() - started) / 1000)
+  say("")
+  say(render(report))
+  say("")
+  const resultsDir = smoke ? work : join(root, "bench", "results")
+  mkdirSync(resultsDir, { recursive: true })
+  const resultsFile = join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${database}.json`)
+  writeFileSync(resultsFile, `${JSON.stringify(report, null, 2)}\n`)
+  say(`figures written to ${resultsFile}; ${report.machine.totalSeconds} s in all`)
+}
+
+const cleanUp = async () => {
+  await Promise.allSettled(children.map((child) => child.stop()))
+  if (postgres) await adminQuery(`DROP DATABASE IF EXISTS ${postgresName} WITH (FORCE)`).catch(() => undefined)
+  rmSync(work, { recursive: true, force: true })
+}
+
+main().then(
+  async () => {
+    await cleanUp()
+    process.exit(broken ? 1 : 0)
+  },
+  async (error: unknown) => {
+    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+    await cleanUp()
+    process.exit(1)
+  }
+)
