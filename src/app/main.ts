@@ -18,7 +18,7 @@ const main = Effect.gen(function*() {
   const app = Layer.mergeAll(
     appLayer(config),
     Layer.effectDiscard(Effect.forEach(warnings, (warning) => Effect.logWarning(warning), { discard: true }))
-  ).pipe(Layer.provide(layerLogger(config.logger)))
+  ).pipe(Layer.provide(layerLogger(config.logger)), Layer.provide(Layer.setTracerEnabled(false)))
   return yield* Layer.launch(app)
 })
 

@@ -14,6 +14,10 @@ export interface TreeFilter {
 const VALUE_IN = 7
 const CONTAINS_CASE_INSENSITIVE = 14
 
+/** The same text for the same filters, whatever order they came in. */
+export const treeFilterKey = (filter: TreeFilter): string =>
+  JSON.stringify([filter.phases === undefined ? null : Array.from(filter.phases).sort((a, b) => a - b), filter.name ?? null])
+
 /** Parses WatchActions' filters; anything else is `InvalidArgument` naming it. */
 export const parseTreeFilter = (filters: ReadonlyArray<FilterInput>): Effect.Effect<TreeFilter, InvalidArgument> =>
   Effect.suspend(() => {
@@ -74,6 +78,8 @@ interface Node {
  * until it does. A node is shown when it meets the filter or has a descendant that does; one that stops
  * being shown is sent once with `meets_filter = false`.
  */
+export type ActionTree = ReturnType<typeof makeActionTree>
+
 export const makeActionTree = (filter: TreeFilter) => {
   const nodes = new Map<string, Node>()
   /** Held actions by the name of their missing parent. */

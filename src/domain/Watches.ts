@@ -1,7 +1,7 @@
 import { Context, Effect, Layer, Option, Stream } from "effect"
 import { type Change, ChangeFeed } from "../ports/ChangeFeed.js"
 import { RunStore } from "../ports/RunStore.js"
-import { makeActionTree, parseTreeFilter, type TreeEntry } from "./ActionTree.js"
+import { type ActionTree, makeActionTree, parseTreeFilter, type TreeEntry, type TreeFilter, treeFilterKey } from "./ActionTree.js"
 import { isSettled, makeClusterEventCursor } from "./ClusterEventCursor.js"
 import { type InvalidArgument, NotFound } from "./Errors.js"
 import { type ActionKey, actionKeyText, type RunKey, rootActionName, runKeyText } from "./Ids.js"
@@ -13,6 +13,7 @@ import { type ActionDetailsView, type RunDetailsView, Runs } from "./Runs.js"
 import { latestAttempt } from "./Status.js"
 import { buildGroups, type GroupsRequest, inGroupsScope, type RunSummary, summarize, type TaskGroupView } from "./TaskGroups.js"
 import { pendingChanges, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
+import { latestOnly, latestPerKey, makeWatchHubs } from "./WatchHub.js"
 
 /** Whose runs WatchRuns streams. */
 export type RunTarget =
@@ -49,6 +50,12 @@ export class Watches extends Context.Tag("runs/Watches")<Watches, {
   /** Every group (`sentinel`), then the groups each change touched. */
   readonly groups: (request: GroupsRequest) => Stream.Stream<GroupsMessage, WatchFailure>
 }>() {}
+
+/** The entries one change of an action makes WatchActions send (its path, itself, the children it freed). */
+interface TreeUpdate {
+  readonly subject: string
+  readonly entries: ReadonlyArray<TreeEntry>
+}
 
 const snapshotRuns = 100
 const messageActions = 1000
@@ -120,16 +127,41 @@ export const make = Effect.gen(function*() {
       return found
     })
 
-  /** Subscribes, reads, then re-reads after each batch of changes. */
-  const follow = <A, E>(keyOf: (change: Change) => string | undefined, read: Effect.Effect<A, E>) =>
-    Effect.gen(function*() {
-      const next = yield* changesOf(keyOf)
-      const first = yield* read
-      return Stream.concat(Stream.succeed(first), Stream.repeatEffect(Effect.zipRight(next, read)))
-    })
+  const hubs = yield* makeWatchHubs.pipe(
+    Effect.provideService(ChangeFeed, feed),
+    Effect.provideService(WatchSettings, settings)
+  )
 
-  const sameAction = (key: ActionKey) => (change: Change) =>
-    actionKeyText(change.action) === actionKeyText(key) ? "" : undefined
+  /** The entity's state at once, then again after each change of it; one read per change for all watchers. */
+  const follow = <A, E>(key: string, action: ActionKey, read: Effect.Effect<A, E>) => {
+    const text = actionKeyText(action)
+    return hubs.watch(
+      key,
+      {
+        keyOf: (change) => (actionKeyText(change.action) === text ? "" : undefined),
+        start: Effect.void,
+        update: () => Effect.map(read, (state) => [state])
+      },
+      Effect.map(read, (state) => [state]),
+      latestOnly<A>()
+    )
+  }
+  const followRunDetails = (key: RunKey) =>
+    follow(`run-details/${runKeyText(key)}`, { run: key, name: rootActionName }, runs.runDetails(key))
+  const followActionDetails = (key: ActionKey) =>
+    follow(`action-details/${actionKeyText(key)}`, key, runs.actionDetails(key))
+
+  const loadTree = (run: RunKey, filter: TreeFilter) =>
+    Effect.gen(function*() {
+      const tree = makeActionTree(filter)
+      let after: ReadonlyArray<FieldValue> | undefined
+      do {
+        const page = yield* store.listActions(run, { filters: [], order: orderBy("ASC"), limit: messageActions, after })
+        tree.load(page.items)
+        after = page.next
+      } while (after !== undefined)
+      return tree
+    })
 
   const failedRunError = (view: RunView) =>
     view.root.phase !== ActionPhase.FAILED
@@ -137,15 +169,9 @@ export const make = Effect.gen(function*() {
       : Effect.map(store.listAttempts(view.root.key), (attempts) => latestAttempt(attempts)?.errorInfo ?? view.root.errorInfo)
 
   return Watches.of({
-    runDetails: (key) =>
-      Stream.unwrapScoped(follow(sameAction({ run: key, name: rootActionName }), runs.runDetails(key))).pipe(
-        Stream.takeUntil((details) => isSettled(details))
-      ),
+    runDetails: (key) => followRunDetails(key).pipe(Stream.takeUntil((details) => isSettled(details))),
 
-    actionDetails: (key) =>
-      Stream.unwrapScoped(follow(sameAction(key), runs.actionDetails(key))).pipe(
-        Stream.takeUntil((details) => isSettled(details))
-      ),
+    actionDetails: (key) => followActionDetails(key).pipe(Stream.takeUntil((details) => isSettled(details))),
 
     runs: (target) =>
       Stream.unwrapScoped(Effect.gen(function*() {
@@ -165,35 +191,41 @@ export const make = Effect.gen(function*() {
       })),
 
     actions: (run, filters) =>
-      Stream.unwrapScoped(Effect.gen(function*() {
+      Stream.unwrap(Effect.gen(function*() {
         const filter = yield* parseTreeFilter(filters)
-        // Nothing WatchActions sends comes from events.
-        const next = yield* changesOf((change) =>
-          sameRun(change.action.run, run) && change.kind !== "events" ? change.action.name : undefined
-        )
         if (Option.isNone(yield* store.getRun(run))) {
           return yield* new NotFound({ message: `run ${runKeyText(run)} not found` })
         }
-        const tree = makeActionTree(filter)
-        let after: ReadonlyArray<FieldValue> | undefined
-        do {
-          const page = yield* store.listActions(run, { filters: [], order: orderBy("ASC"), limit: messageActions, after })
-          tree.load(page.items)
-          after = page.next
-        } while (after !== undefined)
-        const updates = Stream.repeatEffect(next).pipe(
-          Stream.mapEffect((batch) => Effect.forEach(batch, (change) => store.getAction(change.action))),
-          Stream.mapConcat((found) =>
-            found.flatMap((action) => Option.isSome(action) ? [tree.upsert(action.value)] : []).filter((entries) => entries.length > 0)
-          )
-        )
-        return Stream.concat(Stream.fromIterable(chunks(tree.snapshot(), messageActions)), updates)
+        // Watchers with the same filters share one tree; each reads its own first snapshot.
+        let tree: ActionTree | undefined
+        return hubs.watch(
+          `actions/${runKeyText(run)}/${treeFilterKey(filter)}`,
+          {
+            // Nothing WatchActions sends comes from events.
+            keyOf: (change) => (sameRun(change.action.run, run) && change.kind !== "events" ? change.action.name : undefined),
+            start: Effect.map(loadTree(run, filter), (loaded) => {
+              // What a watcher's snapshot shows, so that an action that stops matching is sent once as such.
+              loaded.snapshot()
+              tree = loaded
+            }),
+            update: (batch) =>
+              Effect.map(Effect.forEach(batch, (change) => store.getAction(change.action)), (found) =>
+                found.flatMap((action) => {
+                  if (Option.isNone(action) || tree === undefined) return []
+                  const entries = tree.upsert(action.value)
+                  return entries.length > 0 ? [{ subject: action.value.key.name, entries }] : []
+                }))
+          },
+          Effect.map(loadTree(run, filter), (snapshot) =>
+            chunks(snapshot.snapshot(), messageActions).map((entries) => ({ subject: "", entries }))),
+          latestPerKey<TreeUpdate>((update) => update.subject, settings.bufferSize)
+        ).pipe(Stream.map((update) => update.entries))
       })),
 
     clusterEvents: (key, attempt) =>
       Stream.suspend(() => {
         const cursor = makeClusterEventCursor(attempt)
-        return Stream.unwrapScoped(follow(sameAction(key), runs.actionDetails(key))).pipe(
+        return followActionDetails(key).pipe(
           Stream.map((state) => cursor(state)),
           Stream.takeUntil((step) => step.done),
           Stream.map((step) => step.events),

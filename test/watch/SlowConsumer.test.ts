@@ -39,4 +39,40 @@ describe("A watcher that does not read [memory]", () => {
       const failure = yield* Effect.flip(listing)
       expect(Option.map(failure, (error) => error._tag)).toEqual(Option.some("ResourceExhausted"))
     }).pipe(Effect.provide(layerTestServer(MemoryRunStore.layer, { watchBufferSize: 3 }))))
+
+  it.scopedLive("WatchActions: a stalled watcher gets each changed action once, at its latest state, in the order they first changed; past the buffer its stream fails", () =>
+    Effect.gen(function*() {
+      const { internal, runs } = yield* clients
+      const watches = yield* Watches
+      yield* call(() => runs.createRun(createNamed("stalled-tree")))
+      for (const name of ["t1", "t2", "t3", "t4", "t5"]) {
+        yield* call(() => internal.recordAction({ actionId: actionId("stalled-tree", name), parent: "a0", spec: { case: "task", value: {} } }))
+      }
+      const status = (name: string, phase: number) =>
+        call(() => internal.updateActionStatus({ actionId: actionId("stalled-tree", name), status: { phase, attempts: 1 } }))
+      const tree = yield* Stream.toPull(watches.actions({ ...project, name: "stalled-tree" }, []))
+      const other = yield* openStream((signal) => runs.watchActions({ runId: runId("stalled-tree") }, { signal }))
+      expect(Chunk.toReadonlyArray(yield* tree).map((entries) => entries.length)).toEqual([6])
+      yield* other.next
+
+      // Each change reaches the watcher that reads, so the stalled one has been handed all of them too.
+      for (const [name, phase] of [["t1", 2], ["t2", 2], ["t2", 3], ["t2", 4]] as const) {
+        yield* status(name, phase)
+        yield* other.next
+      }
+      const next = Effect.map(tree, (chunk) =>
+        Chunk.toReadonlyArray(chunk).map((entries) => [entries.at(-1)?.action.key.name, entries.at(-1)?.action.phase]))
+      expect(yield* next).toEqual([["t1", ActionPhase.WAITING_FOR_RESOURCES]])
+      expect(yield* next).toEqual([["t2", ActionPhase.RUNNING]])
+
+      // Stalled again: four actions change while the buffer holds three.
+      for (const name of ["t2", "t3", "t4", "t5"]) {
+        yield* status(name, 5)
+        yield* other.next
+      }
+      const failure = yield* Effect.flip(tree)
+      expect(Option.map(failure, (error) => error._tag)).toEqual(Option.some("ResourceExhausted"))
+      yield* status("a0", 4)
+      expect((yield* other.next).enrichedActions.at(-1)?.action?.status?.phase).toBe(ActionPhase.RUNNING)
+    }).pipe(Effect.provide(layerTestServer(MemoryRunStore.layer, { watchBufferSize: 3 }))))
 })

@@ -80,7 +80,28 @@ describeBackends("Watches deliver what commits while the snapshot is read", back
       expect((yield* details.next).details?.action?.status?.phase).toBe(ActionPhase.RUNNING)
     }).pipe(Effect.provide(gatedServer(backend.layer))))
 
-  it.scopedLive("WatchActions: an action recorded while the tree is read is sent after it", () =>
+  it.scopedLive("WatchActions: an action recorded while a watcher's tree is read is sent after it", () =>
+    Effect.gen(function*() {
+      const { internal, runs } = yield* clients
+      const gate = yield* ReadGate
+      yield* call(() => runs.createRun(createNamed("racing")))
+      const names = (message: { enrichedActions: ReadonlyArray<{ action?: { id?: { name: string } } }> }) =>
+        message.enrichedActions.map((entry) => entry.action?.id?.name)
+      // A first watcher: the run's shared tree is loaded and followed.
+      const first = yield* openStream((signal) => runs.watchActions({ runId: runId("racing") }, { signal }))
+      expect(names(yield* first.next)).toEqual(["a0"])
+
+      yield* gate.arm("listActions")
+      const stream = yield* openStream((signal) => runs.watchActions({ runId: runId("racing") }, { signal }))
+      yield* gate.reading
+      yield* call(() => internal.recordAction({ actionId: actionId("racing", "t1"), parent: "a0", spec: { case: "task", value: {} } }))
+      yield* gate.release
+      expect(names(yield* stream.next)).toEqual(["a0"])
+      expect(names(yield* stream.next)).toEqual(["a0", "t1"])
+      expect(names(yield* first.next)).toEqual(["a0", "t1"])
+    }).pipe(Effect.provide(gatedServer(backend.layer))))
+
+  it.scopedLive("WatchActions: an action recorded while the shared tree is first loaded reaches the first watcher", () =>
     Effect.gen(function*() {
       const { internal, runs } = yield* clients
       const gate = yield* ReadGate
@@ -90,61 +111,13 @@ describeBackends("Watches deliver what commits while the snapshot is read", back
       yield* gate.reading
       yield* call(() => internal.recordAction({ actionId: actionId("racing", "t1"), parent: "a0", spec: { case: "task", value: {} } }))
       yield* gate.release
-      const names = (message: { enrichedActions: ReadonlyArray<{ action?: { id?: { name: string } } }> }) =>
-        message.enrichedActions.map((entry) => entry.action?.id?.name)
-      expect(names(yield* stream.next)).toEqual(["a0"])
-      expect(names(yield* stream.next)).toEqual(["a0", "t1"])
+      // The watcher's own snapshot is read after the shared tree was loaded, so it already has t1.
+      expect((yield* stream.next).enrichedActions.map((entry) => entry.action?.id?.name)).toEqual(["a0", "t1"])
     }).pipe(Effect.provide(gatedServer(backend.layer))))
 })
 
 describe("Watches [memory]", () => {
-  it.scopedLive("a watcher that falls behind gets the latest state per action, then ResourceExhausted past the buffer; writers and other watchers go on", () =>
-    Effect.gen(function*() {
-      const { internal, runs } = yield* clients
-      const gate = yield* ReadGate
-      yield* call(() => runs.createRun(createNamed("slow")))
-      for (const name of ["t1", "t2", "t3", "t4", "t5"]) {
-        yield* call(() => internal.recordAction({ actionId: actionId("slow", name), parent: "a0", spec: { case: "task", value: {} } }))
-      }
-      const slow = yield* openStream((signal) => runs.watchActions({ runId: runId("slow") }, { signal }))
-      const other = yield* openStream((signal) => runs.watchRunDetails({ runId: runId("slow") }, { signal }))
-      expect((yield* slow.next).enrichedActions.length).toBe(6)
-      yield* other.next
-
-      // The slow watcher is stuck re-reading t1; t2 changes three times meanwhile.
-      yield* gate.arm("getAction")
-      yield* status("slow", "t1", 2)
-      yield* gate.reading
-      yield* status("slow", "t2", 2)
-      yield* status("slow", "t2", 3)
-      yield* status("slow", "t2", 4)
-      yield* status("slow", "a0", 4)
-      expect((yield* other.next).details?.action?.status?.phase).toBe(ActionPhase.RUNNING)
-      yield* gate.release
-      const names = (message: { enrichedActions: ReadonlyArray<{ action?: { id?: { name: string } } }> }) =>
-        message.enrichedActions.map((entry) => entry.action?.id?.name).at(-1)
-      expect(names(yield* slow.next)).toBe("t1")
-      const t2 = yield* slow.next
-      expect(names(t2)).toBe("t2")
-      expect(t2.enrichedActions.at(-1)?.action?.status?.phase).toBe(ActionPhase.RUNNING)
-      expect(names(yield* slow.next)).toBe("a0")
-
-      // Stuck again; four actions change while the buffer holds three.
-      yield* gate.arm("getAction")
-      yield* status("slow", "t1", 3)
-      yield* gate.reading
-      for (const name of ["t2", "t3", "t4", "t5"]) yield* status("slow", name, 5)
-      yield* gate.release
-      expect(names(yield* slow.next)).toBe("t1")
-      const failure = yield* slow.failure
-      expect(failure.code).toBe(Code.ResourceExhausted)
-      const subscribers = yield* FeedSubscribers
-      yield* eventually(Effect.map(subscribers.count, (n) => n === 1))
-      yield* status("slow", "a0", 5)
-      expect((yield* other.next).details?.action?.status?.phase).toBe(ActionPhase.SUCCEEDED)
-    }).pipe(Effect.provide(gatedServer(MemoryRunStore.layer, { watchBufferSize: 3 }))))
-
-  it.scopedLive("1,000 cancelled streams leave no subscription and no fiber behind", () =>
+  it.scopedLive("1,000 streams on one run share two subscriptions; cancelled, they leave none and no fiber behind", () =>
     Effect.gen(function*() {
       const { runs } = yield* clients
       // HTTP/2 sessions of 100 streams each (a server's usual limit per connection).
@@ -164,7 +137,8 @@ describe("Watches [memory]", () => {
         { concurrency: 100 }
       )
       yield* Effect.forEach(streams, (stream) => Effect.asVoid(stream.raw), { concurrency: 100 })
-      expect(yield* subscribers.count).toBe(1000)
+      // Watchers of the same run share: one feed subscription for the run details, one for the tree.
+      expect(yield* subscribers.count).toBe(2)
       yield* Scope.close(scope, Exit.void)
       yield* eventually(Effect.map(subscribers.count, (n) => n === 0))
       yield* eventually(Effect.map(Fiber.roots, (roots) => roots.length <= before))

@@ -23,11 +23,19 @@ collect(file_flyteidl2_workflow_internal_run_service)
 /** Every type of the served services, so `Any` values render in JSON. */
 export const registry = createRegistry(...files.values())
 
-/** A message as the domain carries it: binary (the source of truth) and JSON for people. */
-export const toPayload = <Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Payload => ({
-  binary: toBinary(schema, message),
-  json: toJsonString(schema, message, { registry })
-})
+/**
+ * A message as the domain carries it: binary (the source of truth) and JSON for people. The JSON is rendered
+ * when first read (only what is stored needs it; inputs, for one, go to a blob as binary).
+ */
+export const toPayload = <Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Payload => {
+  let json: string | undefined
+  return {
+    binary: toBinary(schema, message),
+    get json() {
+      return (json ??= toJsonString(schema, message, { registry }))
+    }
+  }
+}
 
 export const fromPayload = <Desc extends DescMessage>(schema: Desc, payload: Payload): MessageShape<Desc> =>
   fromBinary(schema, payload.binary)

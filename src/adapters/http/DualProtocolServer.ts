@@ -51,7 +51,8 @@ export const listenDualProtocol = (options: {
       sessions.add(session)
       session.once("close", () => sessions.delete(session))
     })
-    const server = net.createServer((socket) => {
+    // Without noDelay each small HTTP/2 frame written after another waits for the peer's ACK (Nagle).
+    const server = net.createServer({ noDelay: true }, (socket) => {
       sockets.add(socket)
       socket.once("close", () => {
         sockets.delete(socket)

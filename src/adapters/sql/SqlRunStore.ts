@@ -68,8 +68,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     transaction(
       "createRun",
       Effect.gen(function*() {
-        if (Option.isSome(yield* readView(view.run.key))) return yield* existing(view.run.key)
-        // A concurrent create of the same name makes this insert a no-op instead of aborting the transaction.
+        // A run of that name (however recent) makes this insert a no-op instead of aborting the transaction.
         const inserted = yield* sql<{ id: number }>`INSERT INTO runs ${sql.insert(runRow(view.run))}
           ON CONFLICT (project, domain, name) DO NOTHING RETURNING id`
         const runId = inserted[0]?.id

@@ -1,0 +1,205 @@
+import { Cause, Deferred, Effect, Exit, Queue, Scope, Stream } from "effect"
+import { type Change, ChangeFeed, ChangesMissed } from "../ports/ChangeFeed.js"
+import { StoreUnavailable } from "../ports/RunStore.js"
+import { ResourceExhausted, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
+
+/**
+ * What watchers of the same thing share: one feed subscription, and one read per batch of changes, whatever
+ * the number of watchers (1,000 browser tabs on one run cost one read per change, not 1,000).
+ */
+export interface HubSpec<M, E> {
+  /** Which changes concern the hub; changes with the same key are merged while a read is running. */
+  readonly keyOf: (change: Change) => string | undefined
+  /** Runs once, after the hub subscribed and before it handles any change (e.g. loads a tree). */
+  readonly start: Effect.Effect<void, E>
+  /** The messages a batch of changes makes (none when nothing a watcher sees changed). */
+  readonly update: (changes: ReadonlyArray<Change>) => Effect.Effect<ReadonlyArray<M>, E>
+}
+
+/** What one watcher keeps of the messages it has not sent yet. */
+export interface Pending<M> {
+  /** Adds a message; false when the watcher is now too far behind. */
+  readonly add: (message: M) => boolean
+  /** The message to send now (everything pending, merged), or undefined when nothing is pending. */
+  readonly take: () => M | undefined
+}
+
+/** Keeps only the newest message: each one is a whole state (run details, action details). */
+export const latestOnly = <M>(): Pending<M> => {
+  let pending: { readonly message: M } | undefined
+  return {
+    add: (message) => {
+      pending = { message }
+      return true
+    },
+    take: () => {
+      const message = pending?.message
+      pending = undefined
+      return message
+    }
+  }
+}
+
+/**
+ * Keeps one message per key (`keyOf`), in the order the keys first came, the newest message of each: a client
+ * that reads slowly gets the latest state of each thing that changed, at most `limit` of them.
+ */
+export const latestPerKey = <M>(keyOf: (message: M) => string, limit: number): Pending<M> => {
+  const messages = new Map<string, M>()
+  return {
+    add: (message) => {
+      messages.set(keyOf(message), message)
+      return messages.size <= limit
+    },
+    take: () => {
+      for (const [key, message] of messages) {
+        messages.delete(key)
+        return message
+      }
+      return undefined
+    }
+  }
+}
+
+interface Listener<M> {
+  readonly deliver: (sequence: number, message: M) => void
+  readonly fail: (cause: Cause.Cause<unknown>) => void
+}
+
+interface Hub<M> {
+  readonly listeners: Set<Listener<M>>
+  readonly ready: Deferred.Deferred<void, unknown>
+  readonly scope: Scope.CloseableScope
+}
+
+const interrupted = (reason: string) =>
+  new StoreUnavailable({ reason: `change notifications were interrupted (${reason}); watch again` })
+
+/**
+ * Shared watches. `watch(key, spec, first, pending)` is one watcher's stream: its own first messages (`first`,
+ * read after it joined the hub of `key`), then the hub's messages, merged by `pending` while the client is
+ * slow to read; when `pending` overflows (past `runs.watchBufferSize`) the watch ends with `ResourceExhausted`.
+ * A hub starts with its first watcher and stops with its last; a failed read or a lost feed ends every
+ * watcher of it.
+ */
+export const makeWatchHubs = Effect.gen(function*() {
+  const feed = yield* ChangeFeed
+  const { bufferSize } = yield* WatchSettings
+  const hubs = new Map<string, Hub<unknown>>()
+  // Reads are numbered as they start: a read that started later saw every change an earlier one saw.
+  let reads = 0
+
+  const failAll = <M>(key: string, hub: Hub<M>, cause: Cause.Cause<unknown>) =>
+    Effect.suspend(() => {
+      if (hubs.get(key) === hub) hubs.delete(key)
+      for (const listener of hub.listeners) listener.fail(cause)
+      hub.listeners.clear()
+      return Deferred.failCause(hub.ready, cause)
+    })
+
+  const run = <M, E>(key: string, hub: Hub<M>, spec: HubSpec<M, E>) =>
+    Effect.gen(function*() {
+      const changes = yield* feed.subscribe
+      const wake = yield* Queue.sliding<void>(1)
+      const pending = new Map<string, Change>()
+      let missed: string | undefined
+      yield* Stream.runForEach(changes, (change) =>
+        Effect.sync(() => {
+          const changeKey = spec.keyOf(change)
+          if (changeKey === undefined) return
+          pending.set(changeKey, change)
+          wake.unsafeOffer(undefined)
+        })).pipe(
+          Effect.catchAll((error) =>
+            Effect.sync(() => {
+              missed = error.reason
+              wake.unsafeOffer(undefined)
+            })
+          ),
+          Effect.forkScoped
+        )
+      yield* spec.start
+      yield* Deferred.succeed(hub.ready, undefined)
+      for (;;) {
+        yield* Queue.take(wake)
+        if (missed !== undefined) return yield* interrupted(missed)
+        if (pending.size === 0) continue
+        const batch = Array.from(pending.values())
+        pending.clear()
+        const sequence = ++reads
+        for (const message of yield* spec.update(batch)) {
+          for (const listener of hub.listeners) listener.deliver(sequence, message)
+        }
+      }
+    }).pipe(
+      Effect.mapError((error) => (error instanceof ChangesMissed ? interrupted(error.reason) : error)),
+      Effect.catchAllCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : failAll(key, hub, cause))),
+      Effect.scoped
+    )
+
+  const join = <M, E>(key: string, spec: HubSpec<M, E>, listener: Listener<M>) =>
+    Effect.gen(function*() {
+      const existing = hubs.get(key) as Hub<M> | undefined
+      if (existing !== undefined) {
+        existing.listeners.add(listener)
+        return existing
+      }
+      const hub: Hub<M> = {
+        listeners: new Set([listener]),
+        ready: yield* Deferred.make<void, unknown>(),
+        scope: yield* Scope.make()
+      }
+      hubs.set(key, hub as Hub<unknown>)
+      // Joining is uninterruptible (an acquire); the hub itself must stop when its last watcher leaves.
+      yield* Effect.forkIn(Effect.interruptible(run(key, hub, spec)), hub.scope)
+      return hub
+    })
+
+  const leave = <M>(key: string, hub: Hub<M>, listener: Listener<M>) =>
+    Effect.suspend(() => {
+      hub.listeners.delete(listener)
+      if (hub.listeners.size > 0) return Effect.void
+      if (hubs.get(key) === hub) hubs.delete(key)
+      return Scope.close(hub.scope, Exit.void)
+    })
+
+  const watch = <M, E, F>(
+    key: string,
+    spec: HubSpec<M, E>,
+    first: Effect.Effect<ReadonlyArray<M>, F>,
+    pending: Pending<M>
+  ): Stream.Stream<M, E | F | WatchFailure> =>
+    Stream.unwrapScoped(Effect.gen(function*() {
+      const wake = yield* Queue.sliding<void>(1)
+      let failure: Cause.Cause<unknown> | undefined
+      // Until the first read starts, every hub read is older than it: nothing is kept.
+      let since = Number.POSITIVE_INFINITY
+      const listener: Listener<M> = {
+        deliver: (sequence, message) => {
+          if (failure !== undefined || sequence <= since) return
+          if (!pending.add(message)) {
+            failure = Cause.fail(
+              new ResourceExhausted({ message: `the watcher fell more than ${bufferSize} updates behind; watch again` })
+            )
+          }
+          wake.unsafeOffer(undefined)
+        },
+        fail: (cause) => {
+          failure ??= cause
+          wake.unsafeOffer(undefined)
+        }
+      }
+      const hub = yield* Effect.acquireRelease(join(key, spec, listener), (joined) => leave(key, joined, listener))
+      yield* Deferred.await(hub.ready).pipe(Effect.catchAllCause((cause) => Effect.failCause(cause as Cause.Cause<E>)))
+      since = ++reads
+      const messages = yield* first
+      const next: Effect.Effect<M, E | WatchFailure> = Effect.suspend(() => {
+        if (failure !== undefined) return Effect.failCause(failure as Cause.Cause<E | WatchFailure>)
+        const message = pending.take()
+        return message !== undefined ? Effect.succeed(message) : Effect.zipRight(Queue.take(wake), next)
+      })
+      return Stream.concat(Stream.fromIterable(messages), Stream.repeatEffect(next))
+    }))
+
+  return { watch }
+})
