@@ -9,9 +9,10 @@ import type {
   MessageShape
 } from "@bufbuild/protobuf"
 import { Code, ConnectError, type HandlerContext, type MethodImpl, type ServiceImpl } from "@connectrpc/connect"
-import { Deferred, Effect, Exit, Runtime, Stream } from "effect"
+import { Cause, Deferred, Effect, Exit, Runtime, Stream } from "effect"
 import { logFailure, NotServed, toConnectError } from "./ConnectErrors.js"
 import { validateRequest } from "./RequestValidation.js"
+import { streamIterable } from "./StreamIterable.js"
 
 export type UnaryFn<I extends DescMessage, O extends DescMessage, E, R> = (
   request: MessageShape<I>,
@@ -48,33 +49,27 @@ export const makeEffectHandlers = <R>(options: {
   const requestIdOf = (context: HandlerContext): string =>
     context.requestHeader.get("x-request-id") ?? crypto.randomUUID()
 
-  const mapped = <E>(context: HandlerContext, requestId: string) => (cause: import("effect").Cause.Cause<E>) => {
+  const mapped = <E>(context: HandlerContext, requestId: string) => (cause: Cause.Cause<E>) => {
     const failure = toConnectError(cause, requestId)
     return Effect.zipRight(logFailure(procedureOf(context), requestId, failure), Effect.fail(failure.error))
   }
 
-  const whenAborted = (signal: AbortSignal): Effect.Effect<void> =>
-    Effect.async<void>((resume) => {
-      if (signal.aborted) return resume(Effect.void)
-      const onAbort = () => resume(Effect.void)
-      signal.addEventListener("abort", onAbort, { once: true })
-      return Effect.sync(() => signal.removeEventListener("abort", onAbort))
-    })
-
   const guardStream = <O, E>(stream: Stream.Stream<O, E, R>, context: HandlerContext): AsyncIterable<O> => {
     const requestId = requestIdOf(context)
-    return Stream.toAsyncIterableRuntime(
-      stream.pipe(
-        Stream.interruptWhen(
-          Deferred.await(shuttingDown).pipe(
-            Effect.zipRight(Effect.fail(new ConnectError("the server is shutting down", Code.Unavailable)))
+    const shutdown = Effect.zipRight(
+      Deferred.await(shuttingDown),
+      Effect.fail(new ConnectError("the server is shutting down", Code.Unavailable))
+    )
+    return streamIterable(
+      runtime,
+      (handOff) =>
+        Stream.runForEach(stream, (value) => handOff(value)).pipe(
+          Effect.raceFirst(shutdown),
+          Effect.catchAllCause((cause) =>
+            Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : mapped<E | ConnectError>(context, requestId)(cause)
           )
         ),
-        Stream.catchAllCause((cause) => Stream.fromEffect(mapped<E | ConnectError>(context, requestId)(cause))),
-        // connect-node aborts the signal on a client cancel but never calls the iterator's return().
-        Stream.interruptWhen(whenAborted(context.signal))
-      ),
-      runtime
+      context.signal
     )
   }
 

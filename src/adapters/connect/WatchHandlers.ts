@@ -4,14 +4,23 @@ import type { ServiceImpl } from "@connectrpc/connect"
 import { Effect, Stream } from "effect"
 import { Sort_Direction } from "#gen/flyteidl2/common/list_pb.js"
 import { ErrorInfo_Kind, ErrorInfoSchema, type TaskGroupSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
-import { RunService, type WatchGroupsRequest, type WatchRunsRequest } from "#gen/flyteidl2/workflow/run_service_pb.js"
+import {
+  RunService,
+  WatchActionDetailsResponseSchema,
+  WatchActionsResponseSchema,
+  type WatchGroupsRequest,
+  WatchRunDetailsResponseSchema,
+  type WatchRunsRequest
+} from "#gen/flyteidl2/workflow/run_service_pb.js"
 import type { TreeEntry } from "../../domain/ActionTree.js"
+import type { ActionDetailsView, RunDetailsView } from "../../domain/Runs.js"
 import type { ErrorKind, GroupsRequest, TaskGroupView } from "../../domain/TaskGroups.js"
 import { type RunTarget, Watches } from "../../domain/Watches.js"
 import type { EffectHandlers } from "./EffectHandlers.js"
 import { fromPayload } from "./ProtoCodec.js"
 import { actionKey, listRequestInput, runKey } from "./RunRequests.js"
 import { buildAction, buildActionDetails, buildRun, buildRunDetails } from "./RunResponses.js"
+import { isBinary, sharedMessages } from "./SharedMessages.js"
 
 const watch = <A, E>(f: (watches: Watches["Type"]) => Stream.Stream<A, E>) => Stream.unwrap(Effect.map(Watches, (watches) => f(watches)))
 
@@ -84,16 +93,27 @@ const buildEnrichedAction = (entry: TreeEntry) => ({
   childrenPhaseCounts: Object.fromEntries(entry.childrenPhaseCounts)
 })
 
+// Watchers of the same thing are sent the same values: each becomes a message (and its bytes) once.
+const runDetailsMessage = sharedMessages(WatchRunDetailsResponseSchema, (details: RunDetailsView) => ({
+  details: buildRunDetails(details.view, details.attempts)
+}))
+const actionDetailsMessage = sharedMessages(WatchActionDetailsResponseSchema, (details: ActionDetailsView) => ({
+  details: buildActionDetails(details.action, details.attempts)
+}))
+const actionsMessage = sharedMessages(WatchActionsResponseSchema, (entries: ReadonlyArray<TreeEntry>) => ({
+  enrichedActions: entries.map((entry) => buildEnrichedAction(entry))
+}))
+
 /** RunService's Watch RPCs: requests mapped to the `Watches` streams, each message built by the shared builders. */
 export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<ServiceImpl<typeof RunService>> => ({
-  watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, (request) =>
+  watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, (request, context) =>
     watch((watches) => watches.runDetails(runKey(request.runId))).pipe(
-      Stream.map((details) => ({ details: buildRunDetails(details.view, details.attempts) }))
+      Stream.map((details) => runDetailsMessage(details, isBinary(context)))
     )),
 
-  watchActionDetails: handlers.serverStream(RunService.method.watchActionDetails, (request) =>
+  watchActionDetails: handlers.serverStream(RunService.method.watchActionDetails, (request, context) =>
     watch((watches) => watches.actionDetails(actionKey(request.actionId))).pipe(
-      Stream.map((details) => ({ details: buildActionDetails(details.action, details.attempts) }))
+      Stream.map((details) => actionDetailsMessage(details, isBinary(context)))
     )),
 
   watchRuns: handlers.serverStream(RunService.method.watchRuns, (request) =>
@@ -101,13 +121,13 @@ export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<Servic
       Stream.map((views) => ({ runs: views.map((view) => buildRun(view)) }))
     )),
 
-  watchActions: handlers.serverStream(RunService.method.watchActions, (request) =>
+  watchActions: handlers.serverStream(RunService.method.watchActions, (request, context) =>
     watch((watches) =>
       watches.actions(
         runKey(request.runId),
         request.filter.map((filter) => ({ function: filter.function, field: filter.field, values: filter.values }))
       )
-    ).pipe(Stream.map((entries) => ({ enrichedActions: entries.map((entry) => buildEnrichedAction(entry)) })))),
+    ).pipe(Stream.map((entries) => actionsMessage(entries, isBinary(context))))),
 
   watchClusterEvents: handlers.serverStream(RunService.method.watchClusterEvents, (request) =>
     watch((watches) => watches.clusterEvents(actionKey(request.id), request.attempt)).pipe(
