@@ -48,9 +48,9 @@ const launch = (args: ReadonlyArray<string>, cwd: string): Child => {
   }
 }
 
-/** The built service (`node dist/src/app/main.js`), as it runs in production. */
+/** The built service (`node dist/runs-service.mjs`), as it runs in production. */
 export const startService = (configFile: string, cwd: string) =>
-  launch([join(root, "dist", "src", "app", "main.js"), "--config", configFile], cwd)
+  launch([join(root, "dist", "runs-service.mjs"), "--config", configFile], cwd)
 
 /** A TypeScript program of the bench in its own process. */
 export const startProgram = (file: string, args: ReadonlyArray<string>, cwd: string) =>
