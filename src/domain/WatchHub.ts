@@ -1,4 +1,4 @@
-import { Cause, Deferred, Effect, Exit, Queue, Scope, Stream } from "effect"
+import { Cause, Deferred, Effect, Exit, Option, Queue, Scope, Stream } from "effect"
 import { type Change, ChangeFeed, ChangesMissed } from "../ports/ChangeFeed.js"
 import { StoreUnavailable } from "../ports/RunStore.js"
 import { ResourceExhausted, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
@@ -61,6 +61,18 @@ export const latestPerKey = <M>(keyOf: (message: M) => string, limit: number): P
   }
 }
 
+/** One watcher: which hub it joins, its own first messages, how it merges what it has not sent yet. */
+export interface WatchPlan<M, E, F> {
+  readonly key: string
+  /** Used when this watcher starts the hub. */
+  readonly spec: HubSpec<M, E>
+  /** Read after the watcher joined the hub (so no change is missed between the two). */
+  readonly first: Effect.Effect<ReadonlyArray<M>, F>
+  readonly pending: Pending<M>
+  /** The stream ends right after a message for which this is true. */
+  readonly last?: (message: M) => boolean
+}
+
 interface Listener<M> {
   readonly deliver: (sequence: number, message: M) => void
   readonly fail: (cause: Cause.Cause<unknown>) => void
@@ -76,9 +88,9 @@ const interrupted = (reason: string) =>
   new StoreUnavailable({ reason: `change notifications were interrupted (${reason}); watch again` })
 
 /**
- * Shared watches. `watch(key, spec, first, pending)` is one watcher's stream: its own first messages (`first`,
- * read after it joined the hub of `key`), then the hub's messages, merged by `pending` while the client is
- * slow to read; when `pending` overflows (past `runs.watchBufferSize`) the watch ends with `ResourceExhausted`.
+ * Shared watches. `watch(setup)` is one watcher's stream: `setup` says which hub it joins (`key`), then come
+ * its own first messages (`first`), then the hub's messages, merged by `pending` while the client is slow to
+ * read; when `pending` overflows (past `runs.watchBufferSize`) the watch ends with `ResourceExhausted`.
  * A hub starts with its first watcher and stops with its last; a failed read or a lost feed ends every
  * watcher of it.
  */
@@ -163,13 +175,9 @@ export const makeWatchHubs = Effect.gen(function*() {
       return Scope.close(hub.scope, Exit.void)
     })
 
-  const watch = <M, E, F>(
-    key: string,
-    spec: HubSpec<M, E>,
-    first: Effect.Effect<ReadonlyArray<M>, F>,
-    pending: Pending<M>
-  ): Stream.Stream<M, E | F | WatchFailure> =>
+  const watch = <M, E, F, G>(setup: Effect.Effect<WatchPlan<M, E, F>, G>): Stream.Stream<M, E | F | G | WatchFailure> =>
     Stream.unwrapScoped(Effect.gen(function*() {
+      const plan = yield* setup
       const wake = yield* Queue.sliding<void>(1)
       let failure: Cause.Cause<unknown> | undefined
       // Until the first read starts, every hub read is older than it: nothing is kept.
@@ -177,7 +185,7 @@ export const makeWatchHubs = Effect.gen(function*() {
       const listener: Listener<M> = {
         deliver: (sequence, message) => {
           if (failure !== undefined || sequence <= since) return
-          if (!pending.add(message)) {
+          if (!plan.pending.add(message)) {
             failure = Cause.fail(
               new ResourceExhausted({ message: `the watcher fell more than ${bufferSize} updates behind; watch again` })
             )
@@ -189,16 +197,28 @@ export const makeWatchHubs = Effect.gen(function*() {
           wake.unsafeOffer(undefined)
         }
       }
-      const hub = yield* Effect.acquireRelease(join(key, spec, listener), (joined) => leave(key, joined, listener))
+      const hub = yield* Effect.acquireRelease(
+        join(plan.key, plan.spec, listener),
+        (joined) => leave(plan.key, joined, listener)
+      )
       yield* Deferred.await(hub.ready).pipe(Effect.catchAllCause((cause) => Effect.failCause(cause as Cause.Cause<E>)))
       since = ++reads
-      const messages = yield* first
-      const next: Effect.Effect<M, E | WatchFailure> = Effect.suspend(() => {
-        if (failure !== undefined) return Effect.failCause(failure as Cause.Cause<E | WatchFailure>)
-        const message = pending.take()
-        return message !== undefined ? Effect.succeed(message) : Effect.zipRight(Queue.take(wake), next)
+      const first = Array.from(yield* plan.first)
+      let ended = false
+      const emit = (message: M) => {
+        ended = plan.last?.(message) ?? false
+        return Effect.succeed(message)
+      }
+      // One pull per message (no stream stages per message: a hub may have a thousand watchers).
+      const pull: Effect.Effect<M, Option.Option<E | WatchFailure>> = Effect.suspend(() => {
+        if (ended) return Effect.fail(Option.none())
+        const early = first.shift()
+        if (early !== undefined) return emit(early)
+        if (failure !== undefined) return Effect.failCause(Cause.map(failure as Cause.Cause<E | WatchFailure>, Option.some))
+        const message = plan.pending.take()
+        return message !== undefined ? emit(message) : Effect.zipRight(Queue.take(wake), pull)
       })
-      return Stream.concat(Stream.fromIterable(messages), Stream.repeatEffect(next))
+      return Stream.repeatEffectOption(pull)
     }))
 
   return { watch }

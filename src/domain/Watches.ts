@@ -2,7 +2,7 @@ import { Context, Effect, Layer, Option, Stream } from "effect"
 import { type Change, ChangeFeed } from "../ports/ChangeFeed.js"
 import { RunStore } from "../ports/RunStore.js"
 import { type ActionTree, makeActionTree, parseTreeFilter, type TreeEntry, type TreeFilter, treeFilterKey } from "./ActionTree.js"
-import { isSettled, makeClusterEventCursor } from "./ClusterEventCursor.js"
+import { type ActionState, isSettled, makeClusterEventCursor } from "./ClusterEventCursor.js"
 import { type InvalidArgument, NotFound } from "./Errors.js"
 import { type ActionKey, actionKeyText, type RunKey, rootActionName, runKeyText } from "./Ids.js"
 import { type FieldValue, inRunScope, type ListFilter, type RunScope, type SortDirection, type SortKey } from "./ListQuery.js"
@@ -50,12 +50,6 @@ export class Watches extends Context.Tag("runs/Watches")<Watches, {
   /** Every group (`sentinel`), then the groups each change touched. */
   readonly groups: (request: GroupsRequest) => Stream.Stream<GroupsMessage, WatchFailure>
 }>() {}
-
-/** The entries one change of an action makes WatchActions send (its path, itself, the children it freed). */
-interface TreeUpdate {
-  readonly subject: string
-  readonly entries: ReadonlyArray<TreeEntry>
-}
 
 const snapshotRuns = 100
 const messageActions = 1000
@@ -132,24 +126,30 @@ export const make = Effect.gen(function*() {
     Effect.provideService(WatchSettings, settings)
   )
 
-  /** The entity's state at once, then again after each change of it; one read per change for all watchers. */
-  const follow = <A, E>(key: string, action: ActionKey, read: Effect.Effect<A, E>) => {
+  /** The entity's state at once, then again after each change of it (one read per change for all watchers),
+   * ending right after a settled state. */
+  const follow = <A extends ActionState, E>(
+    key: string,
+    action: ActionKey,
+    read: Effect.Effect<A, E>
+  ) => {
     const text = actionKeyText(action)
-    return hubs.watch(
+    const once = Effect.map(read, (state) => [state])
+    return hubs.watch(Effect.succeed({
       key,
-      {
-        keyOf: (change) => (actionKeyText(change.action) === text ? "" : undefined),
-        start: Effect.void,
-        update: () => Effect.map(read, (state) => [state])
-      },
-      Effect.map(read, (state) => [state]),
-      latestOnly<A>()
-    )
+      spec: { keyOf: (change: Change) => (actionKeyText(change.action) === text ? "" : undefined), start: Effect.void, update: () => once },
+      first: once,
+      pending: latestOnly<A>(),
+      last: (state: A) => isSettled(state)
+    }))
   }
   const followRunDetails = (key: RunKey) =>
     follow(`run-details/${runKeyText(key)}`, { run: key, name: rootActionName }, runs.runDetails(key))
   const followActionDetails = (key: ActionKey) =>
     follow(`action-details/${actionKeyText(key)}`, key, runs.actionDetails(key))
+
+  /** The action whose change made a WatchActions message, for watchers that fall behind (latest per action). */
+  const subjects = new WeakMap<ReadonlyArray<TreeEntry>, string>()
 
   const loadTree = (run: RunKey, filter: TreeFilter) =>
     Effect.gen(function*() {
@@ -169,9 +169,9 @@ export const make = Effect.gen(function*() {
       : Effect.map(store.listAttempts(view.root.key), (attempts) => latestAttempt(attempts)?.errorInfo ?? view.root.errorInfo)
 
   return Watches.of({
-    runDetails: (key) => followRunDetails(key).pipe(Stream.takeUntil((details) => isSettled(details))),
+    runDetails: (key) => followRunDetails(key),
 
-    actionDetails: (key) => followActionDetails(key).pipe(Stream.takeUntil((details) => isSettled(details))),
+    actionDetails: (key) => followActionDetails(key),
 
     runs: (target) =>
       Stream.unwrapScoped(Effect.gen(function*() {
@@ -191,35 +191,36 @@ export const make = Effect.gen(function*() {
       })),
 
     actions: (run, filters) =>
-      Stream.unwrap(Effect.gen(function*() {
+      hubs.watch(Effect.gen(function*() {
         const filter = yield* parseTreeFilter(filters)
         if (Option.isNone(yield* store.getRun(run))) {
           return yield* new NotFound({ message: `run ${runKeyText(run)} not found` })
         }
         // Watchers with the same filters share one tree; each reads its own first snapshot.
         let tree: ActionTree | undefined
-        return hubs.watch(
-          `actions/${runKeyText(run)}/${treeFilterKey(filter)}`,
-          {
+        return {
+          key: `actions/${runKeyText(run)}/${treeFilterKey(filter)}`,
+          spec: {
             // Nothing WatchActions sends comes from events.
-            keyOf: (change) => (sameRun(change.action.run, run) && change.kind !== "events" ? change.action.name : undefined),
+            keyOf: (change: Change) =>
+              sameRun(change.action.run, run) && change.kind !== "events" ? change.action.name : undefined,
             start: Effect.map(loadTree(run, filter), (loaded) => {
               // What a watcher's snapshot shows, so that an action that stops matching is sent once as such.
               loaded.snapshot()
               tree = loaded
             }),
-            update: (batch) =>
+            update: (batch: ReadonlyArray<Change>) =>
               Effect.map(Effect.forEach(batch, (change) => store.getAction(change.action)), (found) =>
                 found.flatMap((action) => {
                   if (Option.isNone(action) || tree === undefined) return []
                   const entries = tree.upsert(action.value)
-                  return entries.length > 0 ? [{ subject: action.value.key.name, entries }] : []
+                  subjects.set(entries, action.value.key.name)
+                  return entries.length > 0 ? [entries] : []
                 }))
           },
-          Effect.map(loadTree(run, filter), (snapshot) =>
-            chunks(snapshot.snapshot(), messageActions).map((entries) => ({ subject: "", entries }))),
-          latestPerKey<TreeUpdate>((update) => update.subject, settings.bufferSize)
-        ).pipe(Stream.map((update) => update.entries))
+          first: Effect.map(loadTree(run, filter), (snapshot) => chunks(snapshot.snapshot(), messageActions)),
+          pending: latestPerKey<ReadonlyArray<TreeEntry>>((entries) => subjects.get(entries) ?? "", settings.bufferSize)
+        }
       })),
 
     clusterEvents: (key, attempt) =>

@@ -9,7 +9,7 @@ import type {
   MessageShape
 } from "@bufbuild/protobuf"
 import { Code, ConnectError, type HandlerContext, type MethodImpl, type ServiceImpl } from "@connectrpc/connect"
-import { Cause, Deferred, Effect, Exit, Runtime, Stream } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Runtime, Stream } from "effect"
 import { logFailure, NotServed, toConnectError } from "./ConnectErrors.js"
 import { validateRequest } from "./RequestValidation.js"
 import { streamIterable } from "./StreamIterable.js"
@@ -54,7 +54,8 @@ export const makeEffectHandlers = <R>(options: {
     return Effect.zipRight(logFailure(procedureOf(context), requestId, failure), Effect.fail(failure.error))
   }
 
-  const guardStream = <O, E>(stream: Stream.Stream<O, E, R>, context: HandlerContext): AsyncIterable<O> => {
+  /** Runs `start`, then its stream, handing each element to Connect; failures are mapped and logged once. */
+  const guardStream = <O, E>(start: Effect.Effect<Stream.Stream<O, E, R>, E, R>, context: HandlerContext): AsyncIterable<O> => {
     const requestId = requestIdOf(context)
     const shutdown = Effect.zipRight(
       Deferred.await(shuttingDown),
@@ -63,7 +64,7 @@ export const makeEffectHandlers = <R>(options: {
     return streamIterable(
       runtime,
       (handOff) =>
-        Stream.runForEach(stream, (value) => handOff(value)).pipe(
+        Effect.flatMap(start, (stream) => Stream.runForEach(stream, (value) => handOff(value))).pipe(
           Effect.raceFirst(shutdown),
           Effect.catchAllCause((cause) =>
             Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : mapped<E | ConnectError>(context, requestId)(cause)
@@ -98,11 +99,9 @@ export const makeEffectHandlers = <R>(options: {
   ) =>
   (request: MessageShape<I>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
     guardStream(
-      Stream.unwrap(
-        Effect.as(
-          Effect.zipRight(gate, options.validate ? validateRequest(context.method.input as I, request) : Effect.void),
-          Stream.suspend(() => fn(request, context))
-        )
+      Effect.as(
+        Effect.zipRight(gate, options.validate ? validateRequest(context.method.input as I, request) : Effect.void),
+        Stream.suspend(() => fn(request, context))
       ),
       context
     )
@@ -113,11 +112,9 @@ export const makeEffectHandlers = <R>(options: {
   ) =>
   (requests: AsyncIterable<MessageShape<I>>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
     guardStream(
-      Stream.unwrap(
-        Effect.as(
-          gate,
-          Stream.suspend(() => fn(Stream.fromAsyncIterable(requests, (error) => ConnectError.from(error)), context))
-        )
+      Effect.as(
+        gate,
+        Stream.suspend(() => fn(Stream.fromAsyncIterable(requests, (error) => ConnectError.from(error)), context))
       ),
       context
     )
@@ -151,7 +148,10 @@ export const makeEffectHandlers = <R>(options: {
     return impl as ServiceImpl<S>
   }
 
-  return { unary, serverStream, bidiStream, service }
+  /** A service of the runtime, for handlers that build streams (no per-message stage to reach it). */
+  const get = <I extends R, S>(tag: Context.Tag<I, S>): S => Context.get(runtime.context as Context.Context<I>, tag)
+
+  return { unary, serverStream, bidiStream, service, get }
 }
 
 export type EffectHandlers<R> = ReturnType<typeof makeEffectHandlers<R>>

@@ -1,7 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf"
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt"
 import type { ServiceImpl } from "@connectrpc/connect"
-import { Effect, Stream } from "effect"
+import { Stream } from "effect"
 import { Sort_Direction } from "#gen/flyteidl2/common/list_pb.js"
 import { ErrorInfo_Kind, ErrorInfoSchema, type TaskGroupSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
 import {
@@ -22,7 +22,6 @@ import { actionKey, listRequestInput, runKey } from "./RunRequests.js"
 import { buildAction, buildActionDetails, buildRun, buildRunDetails } from "./RunResponses.js"
 import { isBinary, sharedMessages } from "./SharedMessages.js"
 
-const watch = <A, E>(f: (watches: Watches["Type"]) => Stream.Stream<A, E>) => Stream.unwrap(Effect.map(Watches, (watches) => f(watches)))
 
 const runTarget = (request: WatchRunsRequest): RunTarget => {
   switch (request.target.case) {
@@ -105,7 +104,9 @@ const actionsMessage = sharedMessages(WatchActionsResponseSchema, (entries: Read
 }))
 
 /** RunService's Watch RPCs: requests mapped to the `Watches` streams, each message built by the shared builders. */
-export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<ServiceImpl<typeof RunService>> => ({
+export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<ServiceImpl<typeof RunService>> => {
+  const watch = <A, E>(f: (watches: Watches["Type"]) => Stream.Stream<A, E>) => f(handlers.get(Watches))
+  return {
   watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, (request, context) =>
     watch((watches) => watches.runDetails(runKey(request.runId))).pipe(
       Stream.map((details) => runDetailsMessage(details, isBinary(context)))
@@ -140,4 +141,5 @@ export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<Servic
     watch((watches) => watches.groups(groupsRequest(request))).pipe(
       Stream.map((message) => ({ taskGroups: message.groups.map((group) => buildTaskGroup(group)), sentinel: message.sentinel }))
     ))
-})
+  }
+}
