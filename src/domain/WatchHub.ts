@@ -1,6 +1,7 @@
 import { Cause, Deferred, Effect, Exit, Option, Queue, Scope, Stream } from "effect"
-import { type Change, ChangeFeed, ChangesMissed } from "../ports/ChangeFeed.js"
+import { type Change, ChangeFeed } from "../ports/ChangeFeed.js"
 import { StoreUnavailable } from "../ports/RunStore.js"
+import { actionKeyText, runKeyText } from "./Ids.js"
 import { ResourceExhausted, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
 
 /**
@@ -8,7 +9,9 @@ import { ResourceExhausted, type WatchFailure, WatchSettings } from "./WatchBuff
  * the number of watchers (1,000 browser tabs on one run cost one read per change, not 1,000).
  */
 export interface HubSpec<M, E> {
-  /** Which changes concern the hub; changes with the same key are merged while a read is running. */
+  /** Whose changes the hub hears: `action/<project>/<domain>/<run>/<action>` or `run/<project>/<domain>/<run>`. */
+  readonly route: string
+  /** Which of them concern the hub; changes with the same key are merged while a read is running. */
   readonly keyOf: (change: Change) => string | undefined
   /** Runs once, after the hub subscribed and before it handles any change (e.g. loads a tree). */
   readonly start: Effect.Effect<void, E>
@@ -101,6 +104,38 @@ export const makeWatchHubs = Effect.gen(function*() {
   // Reads are numbered as they start: a read that started later saw every change an earlier one saw.
   let reads = 0
 
+  // One feed subscription for every hub: a change goes to the hubs of its action and of its run only, so a
+  // change costs the same with one hub or ten thousand.
+  const routes = new Map<string, Set<(change: Change) => void>>()
+  const routeOf = (change: Change) => [`action/${actionKeyText(change.action)}`, `run/${runKeyText(change.action.run)}`]
+  let router: Scope.CloseableScope | undefined
+  const routerLock = yield* Effect.makeSemaphore(1)
+  const feedLost = (reason: string) =>
+    Effect.gen(function*() {
+      const lost = router
+      router = undefined
+      for (const [key, hub] of Array.from(hubs)) yield* failAll(key, hub, Cause.fail(interrupted(reason)))
+      if (lost !== undefined) yield* Scope.close(lost, Exit.void)
+    })
+  const subscribed = routerLock.withPermits(1)(Effect.gen(function*() {
+    if (router !== undefined) return
+    const scope = yield* Scope.make()
+    const changes = yield* Scope.extend(feed.subscribe, scope).pipe(
+      Effect.tapError(() => Scope.close(scope, Exit.void)),
+      Effect.mapError((missed) => interrupted(missed.reason))
+    )
+    router = scope
+    yield* Stream.runForEach(changes, (change) =>
+      Effect.sync(() => {
+        for (const route of routeOf(change)) routes.get(route)?.forEach((offer) => offer(change))
+      })).pipe(
+        Effect.catchAll((missed) => feedLost(missed.reason)),
+        Effect.interruptible,
+        Effect.forkIn(scope)
+      )
+  }))
+  yield* Effect.addFinalizer(() => Effect.suspend(() => (router === undefined ? Effect.void : Scope.close(router, Exit.void))))
+
   const failAll = <M>(key: string, hub: Hub<M>, cause: Cause.Cause<unknown>) =>
     Effect.suspend(() => {
       if (hubs.get(key) === hub) hubs.delete(key)
@@ -111,30 +146,28 @@ export const makeWatchHubs = Effect.gen(function*() {
 
   const run = <M, E>(key: string, hub: Hub<M>, spec: HubSpec<M, E>) =>
     Effect.gen(function*() {
-      const changes = yield* feed.subscribe
       const wake = yield* Queue.sliding<void>(1)
       const pending = new Map<string, Change>()
-      let missed: string | undefined
-      yield* Stream.runForEach(changes, (change) =>
-        Effect.sync(() => {
-          const changeKey = spec.keyOf(change)
-          if (changeKey === undefined) return
-          pending.set(changeKey, change)
-          wake.unsafeOffer(undefined)
-        })).pipe(
-          Effect.catchAll((error) =>
-            Effect.sync(() => {
-              missed = error.reason
-              wake.unsafeOffer(undefined)
-            })
-          ),
-          Effect.forkScoped
-        )
+      const offer = (change: Change) => {
+        const changeKey = spec.keyOf(change)
+        if (changeKey === undefined) return
+        pending.set(changeKey, change)
+        wake.unsafeOffer(undefined)
+      }
+      yield* Effect.acquireRelease(
+        Effect.sync(() => routes.set(spec.route, (routes.get(spec.route) ?? new Set()).add(offer))),
+        () =>
+          Effect.sync(() => {
+            const offers = routes.get(spec.route)
+            offers?.delete(offer)
+            if (offers?.size === 0) routes.delete(spec.route)
+          })
+      )
+      yield* subscribed
       yield* spec.start
       yield* Deferred.succeed(hub.ready, undefined)
       for (;;) {
         yield* Queue.take(wake)
-        if (missed !== undefined) return yield* interrupted(missed)
         if (pending.size === 0) continue
         const batch = Array.from(pending.values())
         pending.clear()
@@ -144,7 +177,6 @@ export const makeWatchHubs = Effect.gen(function*() {
         }
       }
     }).pipe(
-      Effect.mapError((error) => (error instanceof ChangesMissed ? interrupted(error.reason) : error)),
       Effect.catchAllCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : failAll(key, hub, cause))),
       Effect.scoped
     )
@@ -172,7 +204,13 @@ export const makeWatchHubs = Effect.gen(function*() {
       hub.listeners.delete(listener)
       if (hub.listeners.size > 0) return Effect.void
       if (hubs.get(key) === hub) hubs.delete(key)
-      return Scope.close(hub.scope, Exit.void)
+      // With no hub left, the feed subscription goes too (the next hub subscribes again).
+      const idle = hubs.size === 0 ? router : undefined
+      if (idle !== undefined) router = undefined
+      return Effect.zipRight(
+        Scope.close(hub.scope, Exit.void),
+        idle === undefined ? Effect.void : Scope.close(idle, Exit.void)
+      )
     })
 
   const watch = <M, E, F, G>(setup: Effect.Effect<WatchPlan<M, E, F>, G>): Stream.Stream<M, E | F | G | WatchFailure> =>

@@ -137,7 +137,12 @@ export const make = Effect.gen(function*() {
     const once = Effect.map(read, (state) => [state])
     return hubs.watch(Effect.succeed({
       key,
-      spec: { keyOf: (change: Change) => (actionKeyText(change.action) === text ? "" : undefined), start: Effect.void, update: () => once },
+      spec: {
+        route: `action/${text}`,
+        keyOf: (change: Change) => (actionKeyText(change.action) === text ? "" : undefined),
+        start: Effect.void,
+        update: () => once
+      },
       first: once,
       pending: latestOnly<A>(),
       last: (state: A) => isSettled(state)
@@ -201,6 +206,7 @@ export const make = Effect.gen(function*() {
         return {
           key: `actions/${runKeyText(run)}/${treeFilterKey(filter)}`,
           spec: {
+            route: `run/${runKeyText(run)}`,
             // Nothing WatchActions sends comes from events.
             keyOf: (change: Change) =>
               sameRun(change.action.run, run) && change.kind !== "events" ? change.action.name : undefined,
@@ -275,4 +281,4 @@ export const make = Effect.gen(function*() {
 })
 
 /** Needs RunStore, Runs, ChangeFeed and WatchSettings. */
-export const layer = Layer.effect(Watches, make)
+export const layer = Layer.scoped(Watches, make)

@@ -117,7 +117,7 @@ describeBackends("Watches deliver what commits while the snapshot is read", back
 })
 
 describe("Watches [memory]", () => {
-  it.scopedLive("1,000 streams on one run share two subscriptions; cancelled, they leave none and no fiber behind", () =>
+  it.scopedLive("1,000 streams on one run share one subscription; cancelled, they leave none and no fiber behind", () =>
     Effect.gen(function*() {
       const { runs } = yield* clients
       // HTTP/2 sessions of 100 streams each (a server's usual limit per connection).
@@ -137,8 +137,8 @@ describe("Watches [memory]", () => {
         { concurrency: 100 }
       )
       yield* Effect.forEach(streams, (stream) => Effect.asVoid(stream.raw), { concurrency: 100 })
-      // Watchers of the same run share: one feed subscription for the run details, one for the tree.
-      expect(yield* subscribers.count).toBe(2)
+      // Watchers share one feed subscription, whatever they watch.
+      expect(yield* subscribers.count).toBe(1)
       yield* Scope.close(scope, Exit.void)
       yield* eventually(Effect.map(subscribers.count, (n) => n === 0))
       yield* eventually(Effect.map(Fiber.roots, (roots) => roots.length <= before))
