@@ -1,5 +1,5 @@
 /**
- * The ceiling: a bare connect-node server (HTTP/1.1 and h2c, no validation, no database) that answers each
+ * The ceiling: a bare connect-node server (h2c, no validation, no database) that answers each
  * method the bench loads with a constant response, one captured from the real service. Usage:
  * `node --import tsx bench/EchoServer.ts <port> <samples dir>`.
  */
@@ -13,6 +13,7 @@ import {
   InternalRunService,
   RecordActionEventsResponseSchema
 } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
+import { defaultCompressMinBytes } from "../src/app/config/settings.js"
 import {
   CreateRunResponseSchema,
   GetRunDetailsResponseSchema,
@@ -38,7 +39,8 @@ const routes = (router: ConnectRouter) => {
   router.service(InternalRunService, { recordActionEvents: () => recordActionEvents })
 }
 
-createServer({}, connectNodeAdapter({ routes })).listen(Number(portText), "127.0.0.1", () => {
+// The same response compression as the service's default, so both do the same transport work.
+createServer({}, connectNodeAdapter({ routes, compressMinBytes: defaultCompressMinBytes })).listen(Number(portText), "127.0.0.1", () => {
   process.stdout.write("listening\n")
 })
 process.on("SIGTERM", () => process.exit(0))

@@ -19,6 +19,8 @@ export interface AppConfig {
     readonly port: number
     readonly corsOrigins: ReadonlyArray<string>
     readonly maxRequestBytes: number
+    /** Smallest response compressed for a client that accepts compression. */
+    readonly compressMinBytes: number
     readonly shutdownTimeout: Duration.Duration
   }
   readonly watchBufferSize: number

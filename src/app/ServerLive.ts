@@ -25,6 +25,7 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
         shuttingDown,
         gate: readiness.migrated,
         maxRequestBytes: config.maxRequestBytes,
+        compressMinBytes: config.compressMinBytes,
         identity
       })
       const server = yield* serveHttp({

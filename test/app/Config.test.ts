@@ -46,6 +46,7 @@ describe("loadConfig", () => {
         port: 8090,
         corsOrigins: [],
         maxRequestBytes: 16 * 1024 * 1024,
+        compressMinBytes: 16 * 1024,
         shutdownTimeout: Duration.seconds(10)
       })
       expect(config.watchBufferSize).toBe(100)
@@ -109,6 +110,7 @@ describe("loadConfig", () => {
         "  server:",
         "    corsOrigins: [\"http://localhost:3000\", \"https://ui.example.com/\"]",
         "    maxRequestBytes: 1024",
+        "    compressMinBytes: 0",
         "    shutdownTimeout: 500ms",
         "  storagePrefix: s3://bucket/runs/",
         "  dispatcher: actions",
@@ -122,6 +124,7 @@ describe("loadConfig", () => {
       ].join("\n"))
       expect(config.server.corsOrigins).toEqual(["http://localhost:3000", "https://ui.example.com"])
       expect(config.server.maxRequestBytes).toBe(1024)
+      expect(config.server.compressMinBytes).toBe(0)
       expect(millis(config.server.shutdownTimeout)).toBe(500)
       expect(config.storagePrefix).toBe("s3://bucket/runs")
       expect(config.dispatcher).toBe("actions")

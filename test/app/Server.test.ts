@@ -106,3 +106,29 @@ describe("server", () => {
       }))
   })
 })
+
+describe("response compression", () => {
+  const listRuns = (url: string) =>
+    Effect.promise(() =>
+      fetch(`${url}/flyteidl2.workflow.RunService/ListRuns`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "accept-encoding": "gzip" },
+        body: JSON.stringify({ projectId: { name: "flytesnacks", domain: "development" } })
+      })
+    )
+
+  it.effect("a response under runs.server.compressMinBytes goes out as it is, even to a client that accepts gzip", () =>
+    Effect.gen(function*() {
+      const response = yield* listRuns(yield* baseUrl)
+      expect(response.status).toBe(200)
+      expect(response.headers.get("content-encoding")).toBeNull()
+    }).pipe(Effect.provide(layerTestServer(MemoryRunStore.layer))))
+
+  it.effect("at 0, every response is compressed for a client that accepts it", () =>
+    Effect.gen(function*() {
+      const response = yield* listRuns(yield* baseUrl)
+      expect(response.status).toBe(200)
+      expect(response.headers.get("content-encoding")).toBe("gzip")
+      expect(yield* Effect.promise(() => response.json())).toEqual({})
+    }).pipe(Effect.provide(layerTestServer(MemoryRunStore.layer, { compressMinBytes: 0 }))))
+})

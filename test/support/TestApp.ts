@@ -28,6 +28,7 @@ export const serverConfig = {
   port: 0,
   corsOrigins: ["http://ui.example"],
   maxRequestBytes: 64 * 1024,
+  compressMinBytes: 16 * 1024,
   shutdownTimeout: Duration.seconds(2)
 }
 
@@ -62,9 +63,11 @@ export const layerRuns = <E, R = never, E2 = never>(store: Layer.Layer<RunStore,
  */
 export const layerTestServer = <E, R = never, E2 = never>(
   store: Layer.Layer<RunStore, E, R>,
-  options: { readonly migrate?: Effect.Effect<void>; readonly trustIdentity?: boolean } & RunsOptions<E2> = {}
+  options:
+    & { readonly migrate?: Effect.Effect<void>; readonly trustIdentity?: boolean; readonly compressMinBytes?: number }
+    & RunsOptions<E2> = {}
 ) =>
-  layerServer(serverConfig, { trust: options.trustIdentity ?? false, header: "X-Forwarded-User" }).pipe(
+  layerServer({ ...serverConfig, compressMinBytes: options.compressMinBytes ?? serverConfig.compressMinBytes }, { trust: options.trustIdentity ?? false, header: "X-Forwarded-User" }).pipe(
     Layer.provideMerge(layerRuns(store, options)),
     Layer.provide(layerReadiness(options.migrate ?? Effect.void)),
     Layer.provide(Layer.succeed(DatabaseHealth, { check: Effect.void }))

@@ -6,17 +6,20 @@ import { makeRoutes, type RpcServices } from "./ConnectRoutes.js"
 
 /**
  * The Node request handler for every served RPC, in Connect (binary and JSON), gRPC and gRPC-Web,
- * accepting gzip and brotli request bodies up to `maxRequestBytes` (decompressed).
+ * accepting gzip and brotli request bodies up to `maxRequestBytes` (decompressed), compressing responses of
+ * `compressMinBytes` or more for clients that accept it.
  */
 export const makeConnectHandler = (options: {
   readonly runtime: Runtime.Runtime<RpcServices>
   readonly shuttingDown: Deferred.Deferred<void>
   readonly gate: Effect.Effect<void, unknown>
   readonly maxRequestBytes: number
+  readonly compressMinBytes: number
   readonly identity: IdentityOptions
 }) =>
   connectNodeAdapter({
     routes: makeRoutes(makeEffectHandlers(options), options.identity),
     readMaxBytes: options.maxRequestBytes,
+    compressMinBytes: options.compressMinBytes,
     jsonOptions: { ignoreUnknownFields: true }
   })

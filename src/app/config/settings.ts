@@ -9,6 +9,7 @@ export const knownKeys = [
   "runs.server.port",
   "runs.server.corsOrigins",
   "runs.server.maxRequestBytes",
+  "runs.server.compressMinBytes",
   "runs.server.shutdownTimeout",
   "runs.watchBufferSize",
   "runs.storagePrefix",
@@ -83,6 +84,12 @@ const sqlite: Config.Config<DatabaseSettings> = Config.map(
   ({ file }) => ({ kind: "sqlite" as const, file })
 )
 
+/**
+ * Responses smaller than this go out uncompressed even to clients that accept gzip: compressing a few KB
+ * costs more CPU than it saves on the wire, and a watch update would be compressed once per watcher.
+ */
+export const defaultCompressMinBytes = 16 * 1024
+
 export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.Config<AppConfig> =>
   Config.all({
     server: Config.all({
@@ -90,6 +97,7 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
       port: setting("runs.server.port", V.port, 8090),
       corsOrigins: corsOrigins,
       maxRequestBytes: setting("runs.server.maxRequestBytes", V.count(1), 16 * 1024 * 1024),
+      compressMinBytes: setting("runs.server.compressMinBytes", V.count(0), defaultCompressMinBytes),
       shutdownTimeout: setting("runs.server.shutdownTimeout", V.duration({ allowZero: true }), Duration.seconds(10))
     }),
     watchBufferSize: setting("runs.watchBufferSize", V.count(1), 100),
