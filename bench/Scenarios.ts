@@ -155,7 +155,11 @@ const watchLoad = async <M>(baseUrl: string, plan: WatchPlan<M>, whileLoaded: ()
   }
   let ready = 0
   let allReady: () => void = () => undefined
-  const readyAll = new Promise<void>((resolve) => (allReady = resolve))
+  let notReady: (error: unknown) => void = () => undefined
+  const readyAll = new Promise<void>((resolve, reject) => {
+    allReady = resolve
+    notReady = reject
+  })
   const streams = Array.from({ length: plan.streams }, async (_, stream) => {
     const last = new Map<string, number>()
     let first = true
@@ -183,6 +187,8 @@ const watchLoad = async <M>(baseUrl: string, plan: WatchPlan<M>, whileLoaded: ()
       }
     } catch (error) {
       fail(error)
+      // A stream that fails before its first message would leave the scenario waiting for it.
+      if (first) notReady(error)
     }
   })
   const timeout = (ms: number, what: string) =>

@@ -89,7 +89,9 @@ const configFile = async () => {
       `    port: ${url.port === "" ? 5432 : url.port}`,
       `    dbname: "${postgresName}"`,
       `    username: "${decodeURIComponent(url.username) || "postgres"}"`,
-      `    password: "${decodeURIComponent(url.password)}"`
+      `    password: "${decodeURIComponent(url.password)}"`,
+      // Postgres allows 100 connections by default; the service's own default pool could take them all.
+      "  maxOpenConnections: 20"
     ]
     : ["database:", "  sqlite:", `    file: "${join(work, "runs.db")}"`]
   const file = join(work, "config.yaml")
@@ -224,7 +226,9 @@ const watchRow = (name: string, result: { figures: Scenarios.WatchFigures; peakR
   const { figures } = result
   const lost = figures.expected - figures.delivered
   if (figures.errors > 0 || lost > 0) {
-    broken = true
+    // Updates still undelivered 5 s after the last one are a figure of an overloaded run; in the smoke run,
+    // with a handful of streams, they are a fault.
+    if (figures.errors > 0 || smoke) broken = true
     say(`  ${name}: ${figures.errors} errors (${figures.firstError ?? "none"}), ${lost} of ${figures.expected} deliveries missing`)
   }
   rows.push({

@@ -14,7 +14,7 @@ export const streamIterable = <O, E, R>(
   signal: AbortSignal
 ): AsyncIterable<O> => ({
   [Symbol.asyncIterator]: () => {
-    let fiber: Fiber.RuntimeFiber<void, E> | undefined
+    let fiber: Fiber.RuntimeFiber<Exit.Exit<void, E>> | undefined
     let consumer: { readonly resolve: (result: IteratorResult<O>) => void; readonly reject: (error: unknown) => void } | undefined
     let offered: { readonly value: O; readonly taken: () => void } | undefined
     let ended: Exit.Exit<void, E> | undefined
@@ -40,12 +40,13 @@ export const streamIterable = <O, E, R>(
       })
     const interrupt = () => fiber?.unsafeInterruptAsFork(FiberId.none)
     const start = () => {
-      const running = Runtime.runFork(runtime)(run(handOff))
+      // The failure is the consumer's to see (the runtime would also log it as unhandled).
+      const running = Runtime.runFork(runtime)(Effect.exit(run(handOff)))
       fiber = running
       signal.addEventListener("abort", interrupt, { once: true })
       running.addObserver((exit) => {
         signal.removeEventListener("abort", interrupt)
-        ended = exit
+        ended = Exit.isSuccess(exit) ? exit.value : exit
         offered = undefined
         settle()
       })
