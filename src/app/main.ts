@@ -15,6 +15,7 @@ const main = Effect.gen(function*() {
   const { config, warnings } = yield* loadConfig({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() })
   const { appLayer } = yield* Effect.promise(() => import("./AppLayer.js"))
   const { layerLogger } = yield* Effect.promise(() => import("./Logging.js"))
+  // No tracer exports spans, so they would only cost time (each Effect.fn call captures a stack trace).
   const app = Layer.mergeAll(
     appLayer(config),
     Layer.effectDiscard(Effect.forEach(warnings, (warning) => Effect.logWarning(warning), { discard: true }))
