@@ -120,16 +120,20 @@ export const make = Effect.gen(function*() {
         Effect.provideService(ChangeFeed, feed)
       ),
 
-    runDetails: Effect.fn("Runs.runDetails")(function*(key) {
-      const view = yield* getRun(key)
-      const attempts = yield* store.listAttempts(view.root.key)
-      return { view, action: view.root, attempts }
-    }),
+    runDetails: (key) =>
+      Effect.flatMap(
+        store.getRunDetails(key),
+        Option.match({
+          onNone: () => Effect.fail(runNotFound(key)),
+          onSome: ({ attempts, view }) => Effect.succeed({ view, action: view.root, attempts })
+        })
+      ),
 
-    actionDetails: Effect.fn("Runs.actionDetails")(function*(key) {
-      const action = yield* getAction(key)
-      return { action, attempts: yield* store.listAttempts(key) }
-    }),
+    actionDetails: (key) =>
+      Effect.flatMap(
+        store.getActionDetails(key),
+        Option.match({ onNone: () => Effect.fail(actionNotFound(key)), onSome: Effect.succeed })
+      ),
 
     listRuns: Effect.fn("Runs.listRuns")(function*(scope, request) {
       const query = yield* parseListRequest(request, { allowedFields: runListFields })

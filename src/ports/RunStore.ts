@@ -63,6 +63,17 @@ export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
   readonly getRun: (key: RunKey) => Effect.Effect<Option.Option<RunView>, StoreUnavailable>
   readonly getAction: (key: ActionKey) => Effect.Effect<Option.Option<ActionRecord>, StoreUnavailable>
   readonly getTask: (key: TaskKey) => Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable>
+  /** A run and its root action's attempts, read together (one consistent read). */
+  readonly getRunDetails: (
+    key: RunKey
+  ) => Effect.Effect<Option.Option<{ readonly view: RunView; readonly attempts: ReadonlyArray<AttemptRecord> }>, StoreUnavailable>
+  /** An action and its attempts, read together (one consistent read). */
+  readonly getActionDetails: (
+    key: ActionKey
+  ) => Effect.Effect<
+    Option.Option<{ readonly action: ActionRecord; readonly attempts: ReadonlyArray<AttemptRecord> }>,
+    StoreUnavailable
+  >
   /** An action's attempts by attempt number, with their phase transitions and cluster events in order. */
   readonly listAttempts: (key: ActionKey) => Effect.Effect<ReadonlyArray<AttemptRecord>, StoreUnavailable>
   /** Replaces the given attempts of an action (matched by attempt number; others are kept). */

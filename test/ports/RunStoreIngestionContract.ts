@@ -161,6 +161,35 @@ export const runStoreIngestionContract = (backend: Backend<RunStore>): void => {
       expect(yield* store.listAttempts(missing)).toEqual([])
     })))
 
+  it.effect("getRunDetails and getActionDetails read the run or action with its attempts; None when missing", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const view = runView()
+      const root = view.root.key
+      const child = childAction(view, "c1")
+      yield* store.createRun({ view, task: undefined })
+      yield* store.recordAction(child)
+      const { rebuild } = recorder()
+      yield* store.recordEvents([
+        storedEvent(root, { phase: ActionPhase.QUEUED }),
+        storedEvent(root, { attempt: 2, phase: ActionPhase.RUNNING }),
+        storedEvent(child.key, { phase: ActionPhase.QUEUED })
+      ], rebuild)
+
+      const run = Option.getOrThrow(yield* store.getRunDetails(view.run.key))
+      expect(comparable(run.view)).toStrictEqual(comparable(Option.getOrThrow(yield* store.getRun(view.run.key))))
+      expect(comparable(run.attempts)).toStrictEqual(yield* attemptsOf(store, root))
+      expect(run.attempts.map((attempt) => attempt.attempt)).toEqual([1, 2])
+
+      const action = Option.getOrThrow(yield* store.getActionDetails(child.key))
+      expect(comparable(action.action)).toStrictEqual(comparable(Option.getOrThrow(yield* store.getAction(child.key))))
+      expect(comparable(action.attempts)).toStrictEqual(yield* attemptsOf(store, child.key))
+      expect(action.attempts).toHaveLength(1)
+
+      expect(Option.isNone(yield* store.getRunDetails({ ...view.run.key, name: "missing" }))).toBe(true)
+      expect(Option.isNone(yield* store.getActionDetails(actionKey(view, "c9")))).toBe(true)
+    })))
+
   it.effect("100 events in one batch are all stored, and each attempt they touch is rebuilt once", () =>
     provided(Effect.gen(function*() {
       const store = yield* RunStore

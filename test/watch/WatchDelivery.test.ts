@@ -13,7 +13,7 @@ import { createNamed } from "../support/RunRequests.js"
 import { baseUrl, layerTestServer } from "../support/TestApp.js"
 import { actionId, call, clients, clientsAt, eventually, openStream, runId } from "./WatchSupport.js"
 
-type Read = "getRun" | "getAction" | "listActions"
+type Read = "getRunDetails" | "getActionDetails" | "listActions"
 
 /** Holds the next armed read of the store after it has read (so it returns the old state) until released. */
 class ReadGate extends Context.Tag("test/ReadGate")<ReadGate, {
@@ -43,15 +43,15 @@ const layerGate = Layer.effect(ReadGate, Effect.gen(function*() {
   }
 }))
 
-/** The store with its run, action and action-list reads held by the gate when armed. */
+/** The store with its run-details, action-details and action-list reads held by the gate when armed. */
 const gated = <E>(inner: Layer.Layer<RunStore, E>) =>
   Layer.effect(RunStore, Effect.gen(function*() {
     const store = yield* RunStore
     const gate = yield* ReadGate
     return {
       ...store,
-      getRun: (key) => Effect.tap(store.getRun(key), () => gate.hold("getRun")),
-      getAction: (key) => Effect.tap(store.getAction(key), () => gate.hold("getAction")),
+      getRunDetails: (key) => Effect.tap(store.getRunDetails(key), () => gate.hold("getRunDetails")),
+      getActionDetails: (key) => Effect.tap(store.getActionDetails(key), () => gate.hold("getActionDetails")),
       listActions: (run, query) => Effect.tap(store.listActions(run, query), () => gate.hold("listActions"))
     }
   })).pipe(Layer.provide(inner))
@@ -71,7 +71,7 @@ describeBackends("Watches deliver what commits while the snapshot is read", back
       const gate = yield* ReadGate
       yield* call(() => runs.createRun(createNamed("racing")))
 
-      yield* gate.arm("getRun")
+      yield* gate.arm("getRunDetails")
       const details = yield* openStream((signal) => runs.watchRunDetails({ runId: runId("racing") }, { signal }))
       yield* gate.reading
       yield* status("racing", "a0", 4)

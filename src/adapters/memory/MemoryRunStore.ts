@@ -84,6 +84,14 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
     getRun: (key) => atomic(Effect.sync(() => Option.fromNullable(getView(key)))),
     getAction: (key) => atomic(Effect.sync(() => Option.fromNullable(actionOf(key)))),
     getTask: (key) => atomic(Effect.sync(() => Option.fromNullable(tasks.get(taskKeyText(key))))),
+    getRunDetails: (key) =>
+      atomic(Effect.sync(() =>
+        Option.map(Option.fromNullable(getView(key)), (view) => ({ view, attempts: sortedAttempts(view.root.key) }))
+      )),
+    getActionDetails: (key) =>
+      atomic(Effect.sync(() =>
+        Option.map(Option.fromNullable(actionOf(key)), (action) => ({ action, attempts: sortedAttempts(key) }))
+      )),
     listAttempts: (key) => atomic(Effect.sync(() => sortedAttempts(key))),
     putAttempts: (key, given) =>
       atomic(Effect.suspend(() => {

@@ -47,15 +47,19 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   ): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable> =>
     refail(sql.withTransaction(body)).pipe(Effect.withSpan(`SqlRunStore.${name}`))
 
-  const readView = (key: RunKey) =>
+  const viewRowOf = (key: RunKey) =>
     sql<ViewRow>`${sql.literal(selectViews)} WHERE r.project = ${key.project} AND r.domain = ${key.domain}
-      AND r.name = ${key.name} AND a.name = r.root_action_name`.pipe(
-      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => viewOfRow(row, readJson)))
-    )
+      AND r.name = ${key.name} AND a.name = r.root_action_name`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
+
+  const readView = (key: RunKey) => Effect.map(viewRowOf(key), Option.map((row) => viewOfRow(row, readJson)))
 
   const actionRowOf = (key: ActionKey) =>
     sql<ActionRow>`SELECT * FROM actions WHERE project = ${key.run.project} AND domain = ${key.run.domain}
       AND run_name = ${key.run.name} AND name = ${key.name}`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
+
+  const actionIdOf = (key: ActionKey) =>
+    sql<{ id: number }>`SELECT id FROM actions WHERE project = ${key.run.project} AND domain = ${key.run.domain}
+      AND run_name = ${key.run.name} AND name = ${key.name}`.pipe(Effect.map((rows) => Option.fromNullable(rows[0]?.id)))
 
   const existing = (key: RunKey) =>
     Effect.flatMap(readView(key), (view) =>
@@ -154,11 +158,33 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
       )
     )
 
+  const getRunDetails: RunStore["Type"]["getRunDetails"] = (key) =>
+    transaction(
+      "getRunDetails",
+      Effect.flatMap(viewRowOf(key), (row) =>
+        Option.match(row, {
+          onNone: () => Effect.succeedNone,
+          onSome: (found) =>
+            Effect.map(attempts.read(found.id), (list) => Option.some({ view: viewOfRow(found, readJson), attempts: list }))
+        }))
+    )
+
+  const getActionDetails: RunStore["Type"]["getActionDetails"] = (key) =>
+    transaction(
+      "getActionDetails",
+      Effect.flatMap(actionRowOf(key), (row) =>
+        Option.match(row, {
+          onNone: () => Effect.succeedNone,
+          onSome: (found) =>
+            Effect.map(attempts.read(found.id), (list) => Option.some({ action: actionOfRow(found, readJson), attempts: list }))
+        }))
+    )
+
   const listAttempts: RunStore["Type"]["listAttempts"] = (key) =>
     transaction(
       "listAttempts",
-      Effect.flatMap(actionRowOf(key), (row) =>
-        Option.match(row, { onNone: () => Effect.succeed([]), onSome: (found) => attempts.read(found.id) }))
+      Effect.flatMap(actionIdOf(key), (id) =>
+        Option.match(id, { onNone: () => Effect.succeed([]), onSome: (found) => attempts.read(found) }))
     )
 
   const putAttempts: RunStore["Type"]["putAttempts"] = (key, list) =>
@@ -236,6 +262,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     getRun,
     getAction,
     getTask,
+    getRunDetails,
+    getActionDetails,
     listAttempts,
     putAttempts,
     listRuns,
