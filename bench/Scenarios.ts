@@ -67,11 +67,15 @@ export const eventsRunName = "events"
 export const actionsPerBatch = 20
 const eventsPerAttempt = 5
 
-/** Each call: 100 events, one new attempt (queued to succeeded) of each of the worker's 20 actions. */
-export const recordEvents = (baseUrl: string, settings: LoadSettings) =>
+/**
+ * Each call: 100 events, one new attempt (queued to succeeded) of each of the worker's 20 actions. Rounds
+ * use attempt numbers of their own (round 1 starts at 100,001), so no round re-sends another's events.
+ */
+export const recordEvents = (baseUrl: string, settings: LoadSettings, round = 0) =>
   load(InternalRunService, baseUrl, settings, async (internal, worker, sequence) => {
+    const attempt = round * 100_000 + sequence + 1
     const events = Array.from({ length: actionsPerBatch }, (_, k) =>
-      attemptEvents(actionId(projects.events, eventsRunName, `e${worker}-${k}`), sequence + 1, 5, sequence * 1000)).flat()
+      attemptEvents(actionId(projects.events, eventsRunName, `e${worker}-${k}`), attempt, 5, attempt * 1000)).flat()
     inBand(await internal.recordActionEvents({ events }))
     return actionsPerBatch * eventsPerAttempt
   })
