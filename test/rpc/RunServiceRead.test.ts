@@ -7,7 +7,11 @@ import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
 import { LogContextSchema, TaskLogSchema } from "#gen/flyteidl2/core/execution_pb.js"
 import { InputsSchema, OutputReferencesSchema, OutputsSchema } from "#gen/flyteidl2/task/common_pb.js"
 import { ErrorInfoSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
-import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
+import {
+  GetActionDetailsResponseSchema,
+  GetRunDetailsResponseSchema,
+  RunService
+} from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { toPayload } from "../../src/adapters/connect/ProtoCodec.js"
 import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
@@ -90,6 +94,28 @@ describeBackends("RunService reads, lists, aborts", backends({ memory: MemoryRun
       expect(noAttempt?.code).toBe(Code.NotFound)
       const unknown = yield* failure(() => runs.getActionDetails({ actionId: { run: runId("attempts-run"), name: "zz" } }))
       expect(unknown?.code).toBe(Code.NotFound)
+    }).pipe(Effect.provide(server())))
+
+  it.effect("GetRunDetails and GetActionDetails answer binary and JSON clients with the same message", () =>
+    Effect.gen(function*() {
+      const url = yield* baseUrl
+      const [binary, json] = [true, false].map((useBinaryFormat) =>
+        createClient(RunService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", useBinaryFormat }))
+      )
+      const store = yield* RunStore
+      const { run } = yield* call(() => binary!.createRun(createNamed("formats-run")))
+      const key = { run: { project: "flytesnacks", domain: "development", name: "formats-run" }, name: "a0" }
+      yield* store.putAttempts(key, [attemptRecord(1, 6), attemptRecord(2, 5)])
+      const runDetails = yield* Effect.forEach([binary!, json!], (runs) =>
+        call(() => runs.getRunDetails({ runId: runId("formats-run") })))
+      expect(runDetails[0]!.details?.action?.attempts[1]?.outputs?.outputUri).toBe("s3://bucket/out/1")
+      expect(runDetails[0]!.details?.action?.spec.case).toBe("task")
+      expect(toBinary(GetRunDetailsResponseSchema, runDetails[0]!)).toEqual(toBinary(GetRunDetailsResponseSchema, runDetails[1]!))
+      const actionDetails = yield* Effect.forEach([binary!, json!], (runs) =>
+        call(() => runs.getActionDetails({ actionId: run!.action!.id! })))
+      expect(actionDetails[0]!.details?.attempts[0]?.errorInfo?.message).toBe("boom")
+      expect(toBinary(GetActionDetailsResponseSchema, actionDetails[0]!))
+        .toEqual(toBinary(GetActionDetailsResponseSchema, actionDetails[1]!))
     }).pipe(Effect.provide(server())))
 
   it.effect("ListRuns filters by phase, sorts by created_at ascending and pages with limit 1 until the token is empty", () =>

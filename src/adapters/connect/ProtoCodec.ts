@@ -1,4 +1,5 @@
 import {
+  create,
   createRegistry,
   type DescFile,
   type DescMessage,
@@ -7,6 +8,7 @@ import {
   toBinary,
   toJsonString
 } from "@bufbuild/protobuf"
+import { EmptySchema } from "@bufbuild/protobuf/wkt"
 import { file_flyteidl2_workflow_internal_run_service } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { file_flyteidl2_workflow_run_service } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import type { Payload } from "../../domain/Payload.js"
@@ -37,5 +39,23 @@ export const toPayload = <Desc extends DescMessage>(schema: Desc, message: Messa
   }
 }
 
-export const fromPayload = <Desc extends DescMessage>(schema: Desc, payload: Payload): MessageShape<Desc> =>
-  fromBinary(schema, payload.binary)
+/** A stored payload as a message of its type, to put in a response. */
+export type PayloadReader = <Desc extends DescMessage>(schema: Desc, payload: Payload) => MessageShape<Desc>
+
+/** The payload decoded: what a JSON response needs. */
+export const fromPayload: PayloadReader = (schema, payload) => fromBinary(schema, payload.binary)
+
+/**
+ * For a binary response: a message of the payload's type that carries the stored bytes as unknown fields
+ * (each top-level field split off, nothing nested decoded), which protobuf-es writes back as they are. The
+ * bytes were written by `toPayload`, so they are a valid encoding of the type.
+ */
+export const rawPayload: PayloadReader = (schema, payload) => {
+  const message = create(schema)
+  const fields = fromBinary(EmptySchema, payload.binary).$unknown
+  if (fields !== undefined) message.$unknown = fields
+  return message
+}
+
+/** `rawPayload` for binary responses, `fromPayload` for JSON ones. */
+export const payloadReader = (binary: boolean): PayloadReader => (binary ? rawPayload : fromPayload)

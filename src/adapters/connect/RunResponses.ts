@@ -20,7 +20,7 @@ import type { ActionKey } from "../../domain/Ids.js"
 import { ActionPhase, ActionType } from "../../domain/Phase.js"
 import type { ActionRecord, AttemptRecord, RunView } from "../../domain/Records.js"
 import { type ActionStatus, latestAttempt, statusOf } from "../../domain/Status.js"
-import { fromPayload } from "./ProtoCodec.js"
+import { fromPayload, type PayloadReader } from "./ProtoCodec.js"
 
 /**
  * The one set of builders every RPC answers with: Run, Action, ActionDetails, RunDetails. Every identifier
@@ -83,14 +83,14 @@ export const buildAction = (
 
 export const buildRun = (view: RunView): MessageInitShape<typeof RunSchema> => ({ action: buildAction(view.root) })
 
-const buildAttempt = (attempt: AttemptRecord): MessageInitShape<typeof ActionAttemptSchema> => ({
+const buildAttempt = (attempt: AttemptRecord, read: PayloadReader): MessageInitShape<typeof ActionAttemptSchema> => ({
   phase: attempt.phase,
   ...(attempt.startTime === undefined ? {} : { startTime: timestamp(attempt.startTime) }),
   ...(attempt.endTime === undefined ? {} : { endTime: timestamp(attempt.endTime) }),
-  ...(attempt.errorInfo === undefined ? {} : { errorInfo: fromPayload(ErrorInfoSchema, attempt.errorInfo) }),
+  ...(attempt.errorInfo === undefined ? {} : { errorInfo: read(ErrorInfoSchema, attempt.errorInfo) }),
   attempt: attempt.attempt,
-  logInfo: attempt.logInfo.map((log) => fromPayload(TaskLogSchema, log)),
-  ...(attempt.outputs === undefined ? {} : { outputs: fromPayload(OutputReferencesSchema, attempt.outputs) }),
+  logInfo: attempt.logInfo.map((log) => read(TaskLogSchema, log)),
+  ...(attempt.outputs === undefined ? {} : { outputs: read(OutputReferencesSchema, attempt.outputs) }),
   logsAvailable: attempt.logsAvailable,
   cacheStatus: attempt.cacheStatus,
   clusterEvents: attempt.clusterEvents.map((event) => ({
@@ -103,46 +103,53 @@ const buildAttempt = (attempt: AttemptRecord): MessageInitShape<typeof ActionAtt
     ...(transition.endTime === undefined ? {} : { endTime: timestamp(transition.endTime) })
   })),
   cluster: attempt.cluster ?? "",
-  ...(attempt.logContext === undefined ? {} : { logContext: fromPayload(LogContextSchema, attempt.logContext) })
+  ...(attempt.logContext === undefined ? {} : { logContext: read(LogContextSchema, attempt.logContext) })
 })
 
 const buildResult = (
   action: ActionRecord,
-  attempts: ReadonlyArray<AttemptRecord>
+  attempts: ReadonlyArray<AttemptRecord>,
+  read: PayloadReader
 ): NonNullable<MessageInitShape<typeof ActionDetailsSchema>["result"]> => {
   if (action.phase === ActionPhase.ABORTED) {
     return { case: "abortInfo", value: { reason: action.abort?.reason ?? "" } }
   }
   if (action.phase === ActionPhase.FAILED || action.phase === ActionPhase.TIMED_OUT) {
     const error = latestAttempt(attempts)?.errorInfo ?? action.errorInfo
-    if (error !== undefined) return { case: "errorInfo", value: fromPayload(ErrorInfoSchema, error) }
+    if (error !== undefined) return { case: "errorInfo", value: read(ErrorInfoSchema, error) }
   }
   return { case: undefined }
 }
 
-const buildSpec = (action: ActionRecord): NonNullable<MessageInitShape<typeof ActionDetailsSchema>["spec"]> =>
+const buildSpec = (
+  action: ActionRecord,
+  read: PayloadReader
+): NonNullable<MessageInitShape<typeof ActionDetailsSchema>["spec"]> =>
   action.spec?.kind === "task"
-    ? { case: "task", value: fromPayload(TaskSpecSchema, action.spec.payload) }
+    ? { case: "task", value: read(TaskSpecSchema, action.spec.payload) }
     : action.spec?.kind === "trace"
-    ? { case: "trace", value: fromPayload(TraceSpecSchema, action.spec.payload) }
+    ? { case: "trace", value: read(TraceSpecSchema, action.spec.payload) }
     : { case: undefined }
 
+/** `read` turns stored payloads into messages: `fromPayload` (decoded) unless the response is binary. */
 export const buildActionDetails = (
   action: ActionRecord,
-  attempts: ReadonlyArray<AttemptRecord>
+  attempts: ReadonlyArray<AttemptRecord>,
+  read: PayloadReader = fromPayload
 ): MessageInitShape<typeof ActionDetailsSchema> => ({
   id: actionId(action.key, action.org),
   metadata: buildMetadata(action),
   status: buildStatus(statusOf(action, attempts)),
-  result: buildResult(action, attempts),
-  spec: buildSpec(action),
-  attempts: [...attempts].sort((a, b) => a.attempt - b.attempt).map(buildAttempt)
+  result: buildResult(action, attempts, read),
+  spec: buildSpec(action, read),
+  attempts: [...attempts].sort((a, b) => a.attempt - b.attempt).map((attempt) => buildAttempt(attempt, read))
 })
 
 export const buildRunDetails = (
   view: RunView,
-  attempts: ReadonlyArray<AttemptRecord>
+  attempts: ReadonlyArray<AttemptRecord>,
+  read: PayloadReader = fromPayload
 ): MessageInitShape<typeof RunDetailsSchema> => ({
-  runSpec: fromPayload(RunSpecSchema, view.run.runSpec),
-  action: buildActionDetails(view.root, attempts)
+  runSpec: read(RunSpecSchema, view.run.runSpec),
+  action: buildActionDetails(view.root, attempts, read)
 })

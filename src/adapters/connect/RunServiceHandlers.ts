@@ -7,7 +7,8 @@ import type { Ingestion } from "../../domain/Ingestion.js"
 import { Runs } from "../../domain/Runs.js"
 import type { EffectHandlers } from "./EffectHandlers.js"
 import { forwardedSubject, type IdentityOptions } from "./ForwardedIdentity.js"
-import { fromPayload } from "./ProtoCodec.js"
+import { fromPayload, payloadReader } from "./ProtoCodec.js"
+import { isBinary } from "./SharedMessages.js"
 import { actionKey, createRunRequest, listRequestInput, runKey, runScope } from "./RunRequests.js"
 import { buildAction, buildActionDetails, buildRun, buildRunDetails } from "./RunResponses.js"
 import { LogContextSchema } from "#gen/flyteidl2/core/execution_pb.js"
@@ -29,15 +30,19 @@ export const runServiceHandlers = (
     Effect.flatMap(Runs, (runs) => runs.abortRun(runKey(request.runId), request.reason)).pipe(Effect.as({}))
   ),
 
-  getRunDetails: handlers.unary(RunService.method.getRunDetails, (request) =>
+  getRunDetails: handlers.unary(RunService.method.getRunDetails, (request, context) =>
     Effect.flatMap(Runs, (runs) => runs.runDetails(runKey(request.runId))).pipe(
-      Effect.map((details) => ({ details: buildRunDetails(details.view, details.attempts) }))
+      Effect.map((details) => ({
+        details: buildRunDetails(details.view, details.attempts, payloadReader(isBinary(context)))
+      }))
     )
   ),
 
-  getActionDetails: handlers.unary(RunService.method.getActionDetails, (request) =>
+  getActionDetails: handlers.unary(RunService.method.getActionDetails, (request, context) =>
     Effect.flatMap(Runs, (runs) => runs.actionDetails(actionKey(request.actionId))).pipe(
-      Effect.map((details) => ({ details: buildActionDetails(details.action, details.attempts) }))
+      Effect.map((details) => ({
+        details: buildActionDetails(details.action, details.attempts, payloadReader(isBinary(context)))
+      }))
     )
   ),
 
