@@ -10,6 +10,9 @@ export interface Payload {
   readonly json: string
 }
 
+/** No payload: what an absent binary column reads as. */
+export const emptyPayload: Payload = { binary: new Uint8Array(), json: "" }
+
 /** A SHA-256 hex digest of a request with its org fields cleared (SPEC 5). */
 export type Fingerprint = string & Brand.Brand<"Fingerprint">
 export const Fingerprint = Brand.nominal<Fingerprint>()

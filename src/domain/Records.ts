@@ -1,5 +1,5 @@
 import type { ActionKey, RunKey, TaskKey } from "./Ids.js"
-import type { Fingerprint, Payload } from "./Payload.js"
+import { emptyPayload, type Fingerprint, type Payload } from "./Payload.js"
 import type { ActionPhase, ActionType, CacheStatus, RunSource } from "./Phase.js"
 
 export interface TaskRef extends TaskKey {
@@ -81,6 +81,16 @@ export interface RunView {
   readonly run: RunRecord
   readonly root: ActionRecord
 }
+
+/** An action as lists carry it: without its spec, which no list shows (and which is its largest part). */
+export const listedAction = (action: ActionRecord): ActionRecord =>
+  action.spec === undefined ? action : { ...action, spec: undefined }
+
+/** A run as lists carry it: without its run spec and its root's spec. */
+export const listedView = (view: RunView): RunView => ({
+  run: { ...view.run, runSpec: emptyPayload },
+  root: listedAction(view.root)
+})
 
 export interface PhaseTransition {
   readonly phase: ActionPhase

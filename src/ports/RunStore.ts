@@ -81,9 +81,12 @@ export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
     key: ActionKey,
     attempts: ReadonlyArray<AttemptRecord>
   ) => Effect.Effect<void, ActionMissing | StoreUnavailable>
-  /** Runs in scope that pass every filter, in `query.order`, after `query.after`, at most `query.limit`. */
+  /**
+   * Runs in scope that pass every filter, in `query.order`, after `query.after`, at most `query.limit`, as
+   * lists carry them (`listedView`: no specs).
+   */
   readonly listRuns: (scope: RunScope, query: ListQuery) => Effect.Effect<Page<RunView>, StoreUnavailable>
-  /** The actions of a run (the root included), as `listRuns` orders and pages them. */
+  /** The actions of a run (the root included), as `listRuns` orders and pages them (`listedAction`: no specs). */
   readonly listActions: (run: RunKey, query: ListQuery) => Effect.Effect<Page<ActionRecord>, StoreUnavailable>
   /** Aborts the target and every non-terminal descendant (SPEC 5) at `now`, in one transaction: phase
    * ABORTED, the abort record, end time `now` (never before the start), and each one's latest attempt closed

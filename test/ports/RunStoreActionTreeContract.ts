@@ -3,7 +3,7 @@ import { Effect, Option } from "effect"
 import { abortAction, abortAttempt } from "../../src/domain/Abort.js"
 import { type ActionKey, actionKeyText } from "../../src/domain/Ids.js"
 import { ActionPhase, ActionType } from "../../src/domain/Phase.js"
-import type { AbortRecord, ActionRecord } from "../../src/domain/Records.js"
+import { type AbortRecord, type ActionRecord, listedAction } from "../../src/domain/Records.js"
 import { RunStore } from "../../src/ports/RunStore.js"
 import type { Backend } from "../support/backends.js"
 import {
@@ -109,7 +109,7 @@ export const runStoreActionTreeContract = (backend: Backend<RunStore>): void => 
   it.effect("listActions lists the root and every descendant of that run only, as stored", () =>
     withTree((store, { children, view }) => Effect.gen(function*() {
       const page = yield* store.listActions(view.run.key, listQuery())
-      expect(comparable(page.items)).toStrictEqual(comparable([...children].reverse().concat([view.root])))
+      expect(comparable(page.items)).toStrictEqual(comparable([...children].reverse().concat([view.root]).map(listedAction)))
       expect(page.next).toBeUndefined()
       const read = yield* store.getAction(children[3]!.key)
       expect(comparable(Option.getOrThrow(read))).toStrictEqual(comparable(children[3]))

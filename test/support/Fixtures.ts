@@ -297,7 +297,7 @@ export const filter = (
 
 /**
  * A deep copy that `toStrictEqual` compares the way the store promises to keep things: dates as ISO text
- * (to the millisecond; a non-Date fails), payload bytes as hex, payload JSON parsed (a JSONB column may
+ * (to the millisecond; a non-Date fails), payload bytes as hex, payload JSON parsed unless empty (a JSONB column may
  * reorder keys), undefined fields kept (so a field that comes back missing or null fails).
  */
 export const comparable = (value: unknown): unknown => {
@@ -309,7 +309,9 @@ export const comparable = (value: unknown): unknown => {
     const isPayload = entries.length === 2 && "binary" in value && "json" in value
     return Object.fromEntries(entries.map(([key, field]) => [
       key,
-      isPayload && key === "json" && typeof field === "string" ? { parsed: JSON.parse(field) } : comparable(field)
+      isPayload && key === "json" && typeof field === "string" && field !== ""
+        ? { parsed: JSON.parse(field) }
+        : comparable(field)
     ]))
   }
   return value

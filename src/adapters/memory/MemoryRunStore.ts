@@ -3,7 +3,7 @@ import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js
 import type { StoredEvent } from "../../domain/Events.js"
 import { type ActionKey, actionKeyText, type RunKey, runKeyText, type TaskKey } from "../../domain/Ids.js"
 import { inRunScope } from "../../domain/ListQuery.js"
-import type { ActionRecord, AttemptRecord, RunRecord, RunView, TaskRecord } from "../../domain/Records.js"
+import { type ActionRecord, type AttemptRecord, listedAction, listedView, type RunRecord, type RunView, type TaskRecord } from "../../domain/Records.js"
 import { Outbox } from "../../ports/Outbox.js"
 import { ActionMissing, RunExists, RunStore } from "../../ports/RunStore.js"
 import { makeOutbox, makeTable, type MemoryOutboxTable } from "./MemoryOutbox.js"
@@ -104,7 +104,7 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
         pageOf(
           views()
             .filter((view) => inRunScope(scope, view))
-            .map((view): ListRow<RunView> => ({ item: view, action: view.root, run: view.run })),
+            .map((view): ListRow<RunView> => ({ item: listedView(view), action: view.root, run: view.run })),
           query
         )
       )),
@@ -112,7 +112,7 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
       atomic(Effect.sync(() =>
         pageOf(
           Array.from(actions.get(runKeyText(run))?.values() ?? []).map((action): ListRow<ActionRecord> => ({
-            item: action,
+            item: listedAction(action),
             action,
             run: undefined
           })),

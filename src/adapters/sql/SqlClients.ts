@@ -48,14 +48,16 @@ const isoTimestamp = (text: string): string => {
   return match === null ? text : `${match[1]}T${match[2]}.${(match[3] ?? "").padEnd(6, "0")}Z`
 }
 
-const oid = { int8: 20, timestamp: 1114, timestamptz: 1184, numeric: 1700 }
+const oid = { int8: 20, timestamp: 1114, timestamptz: 1184, numeric: 1700, json: 114, jsonb: 3802 }
 
 // Rows decode alike on both databases: numbers for BIGINT and NUMERIC (ids and durations stay far below 2^53),
-// ISO-8601 UTC text for timestamps.
+// ISO-8601 UTC text for timestamps, JSON as its text (the store keeps it for people and never reads into it, so
+// parsing it would be wasted work).
 const types = {
   getTypeParser: (id: number, format?: "text" | "binary") => {
     if (id === oid.int8 || id === oid.numeric) return (value: string) => Number(value)
     if (id === oid.timestamp || id === oid.timestamptz) return (value: string) => isoTimestamp(value)
+    if (id === oid.json || id === oid.jsonb) return (value: string) => value
     return pg.types.getTypeParser(id, format)
   }
 }

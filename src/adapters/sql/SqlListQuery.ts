@@ -13,7 +13,7 @@ import {
   type SortKey
 } from "../../domain/ListQuery.js"
 import { actionTypeNumberSql, runSourceNumberSql } from "./SqlEnums.js"
-import { type ActionRow, selectViews, type ViewRow } from "./SqlRows.js"
+import { type ActionRow, selectListedActions, selectListedViews, type ViewRow } from "./SqlRows.js"
 
 /**
  * `ListQuery` as SQL over `actions a` (joined to `runs r` when listing runs). A missing value reads as ''
@@ -165,7 +165,7 @@ export const makeListings = (sql: SqlClient.SqlClient) => {
   // Roots are spelled `parent_action_name IS NULL` so that the partial `actions_root_*` indexes apply.
   const runs = (scope: RunScope, query: ListQuery): Statement<ViewRow> => {
     const { conditions, orderBy } = runsQuery(query)
-    return sql<ViewRow>`${sql.literal(selectViews)}
+    return sql<ViewRow>`${sql.literal(selectListedViews)}
       WHERE ${sql.and([sql.literal("a.parent_action_name IS NULL"), ...scopeSql(scope), ...conditions])}
       ORDER BY ${orderBy} LIMIT ${query.limit + 1}`
   }
@@ -173,7 +173,7 @@ export const makeListings = (sql: SqlClient.SqlClient) => {
   const actions = (run: RunKey, query: ListQuery): Statement<ActionRow> => {
     const { conditions, orderBy } = actionsQuery(query)
     const inRun = [sql`a.project = ${run.project}`, sql`a.domain = ${run.domain}`, sql`a.run_name = ${run.name}`]
-    return sql<ActionRow>`SELECT a.* FROM actions a WHERE ${sql.and([...inRun, ...conditions])}
+    return sql<ActionRow>`${sql.literal(selectListedActions)} WHERE ${sql.and([...inRun, ...conditions])}
       ORDER BY ${orderBy} LIMIT ${query.limit + 1}`
   }
 

@@ -6,11 +6,10 @@ import type { Payload } from "../../domain/Payload.js"
  * bytes) and a JSON array of the items' JSON.
  */
 
-/** Reads a JSON column: SQLite returns the stored text, Postgres the parsed JSONB value. */
+/** Reads a JSON column as text: both databases return the stored text (a parsed value is rendered again). */
 export type JsonReader = (value: unknown) => string
 
 export const jsonFromText: JsonReader = (value) => (typeof value === "string" ? value : JSON.stringify(value))
-export const jsonFromValue: JsonReader = (value) => JSON.stringify(value)
 
 export const bytes = (binary: Uint8Array): Buffer => Buffer.from(binary.buffer, binary.byteOffset, binary.byteLength)
 

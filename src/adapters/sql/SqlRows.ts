@@ -108,10 +108,40 @@ const runColumnNames: ReadonlyArray<keyof RunRow> = [
   "created_by_k8s_service_account", "created_at", "updated_at"
 ]
 
+/** The columns `actionOfRow` reads (ActionRow's). */
+const actionColumnNames: ReadonlyArray<keyof ActionRow> = [
+  "id", "org", "project", "domain", "run_name", "name", "run_id", "parent_action_name", "action_type", "phase_number",
+  "attempts", "cache_status", "group_name", "task_org", "task_project", "task_domain", "task_name", "task_version",
+  "task_type", "short_name", "function_name", "environment_name", "run_source", "trigger_name", "created_by",
+  "task_spec", "task_spec_pb", "trace_spec", "trace_spec_pb", "condition_spec", "condition_spec_pb", "metadata",
+  "metadata_pb", "error_info", "error_info_pb", "input_uri", "run_output_base", "outputs_uri", "abort_reason",
+  "aborted_by", "started_at", "ended_at", "created_at", "updated_at"
+]
+
+/** The specs, which no list shows: lists select NULL in their place (see `listedView`). */
+const specColumnNames: ReadonlySet<string> = new Set([
+  "task_spec", "task_spec_pb", "trace_spec", "trace_spec_pb", "condition_spec", "condition_spec_pb", "run_spec",
+  "run_spec_pb"
+])
+
+const column = (table: string, name: string, as: string, listed: boolean) =>
+  listed && specColumnNames.has(name) ? `NULL AS ${as}` : name === as ? `${table}.${name}` : `${table}.${name} AS ${as}`
+
+const viewColumns = (listed: boolean) =>
+  [
+    ...actionColumnNames.map((name) => column("a", name, name, listed)),
+    ...runColumnNames.map((name) => column("r", name, `run_${name}`, listed))
+  ].join(", ")
+
 /** Actions `a` joined to their runs `r`, the run's columns prefixed `run_` so they don't collide. */
-export const selectViews = `SELECT a.*, ${
-  runColumnNames.map((column) => `r.${column} AS run_${column}`).join(", ")
-} FROM actions a JOIN runs r ON r.id = a.run_id`
+export const selectViews = `SELECT ${viewColumns(false)} FROM actions a JOIN runs r ON r.id = a.run_id`
+
+/** `selectViews` for lists: the specs left out. */
+export const selectListedViews = `SELECT ${viewColumns(true)} FROM actions a JOIN runs r ON r.id = a.run_id`
+
+/** Actions `a` for lists: the specs left out. */
+export const selectListedActions = `SELECT ${actionColumnNames.map((name) => column("a", name, name, true)).join(", ")}
+  FROM actions a`
 
 export type ViewRow = ActionRow & Record<string, unknown>
 

@@ -11,7 +11,7 @@ import { makeNotice } from "./SqlChangeNotices.js"
 import { makeEvents } from "./SqlEvents.js"
 import { makeListings } from "./SqlListQuery.js"
 import { insertRequest } from "./SqlOutbox.js"
-import { jsonFromText, jsonFromValue } from "./SqlPayloads.js"
+import { jsonFromText } from "./SqlPayloads.js"
 import {
   actionFieldsRow,
   actionOfRow,
@@ -32,7 +32,8 @@ import { refail } from "./SqlStoreErrors.js"
 /** One store for SQLite and Postgres; every method is one transaction, every value a bound parameter. */
 export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const readJson = sql.onDialectOrElse({ pg: () => jsonFromValue, orElse: () => jsonFromText })
+  // Both databases hand JSON columns over as text (see SqlClients).
+  const readJson = jsonFromText
   const attempts = makeAttempts(sql, readJson)
   const listings = makeListings(sql)
   const events = makeEvents(sql, readJson, attempts)
