@@ -1,14 +1,18 @@
 /**
  * The ceiling: a bare connect-node server (h2c, no validation, no database) that answers each
- * method the bench loads with a constant response, one captured from the real service. Usage:
+ * method the bench loads with a constant response, one captured from the real service. Its watches send
+ * the captured first message, then, for each UpdateActionStatus, the captured message with that status to
+ * every stream of the run, built and encoded once (as the service does). Usage:
  * `node --import tsx bench/EchoServer.ts <port> <samples dir>`.
  */
-import { fromBinary } from "@bufbuild/protobuf"
+import { clone, create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
+import { EmptySchema } from "@bufbuild/protobuf/wkt"
 import { type ConnectRouter } from "@connectrpc/connect"
 import { connectNodeAdapter } from "@connectrpc/connect-node"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http2"
 import { join } from "node:path"
+import { EnrichedActionSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
 import {
   InternalRunService,
   RecordActionEventsResponseSchema
@@ -18,7 +22,11 @@ import {
   CreateRunResponseSchema,
   GetRunDetailsResponseSchema,
   ListRunsResponseSchema,
-  RunService
+  RunService,
+  type WatchActionsResponse,
+  WatchActionsResponseSchema,
+  type WatchRunDetailsResponse,
+  WatchRunDetailsResponseSchema
 } from "#gen/flyteidl2/workflow/run_service_pb.js"
 
 const [portText, samples] = process.argv.slice(2)
@@ -30,13 +38,104 @@ const getRunDetails = fromBinary(GetRunDetailsResponseSchema, sample("getRunDeta
 const listRuns = fromBinary(ListRunsResponseSchema, sample("listRuns"))
 const recordActionEvents = fromBinary(RecordActionEventsResponseSchema, sample("recordActionEvents"))
 
+const watchRunDetails = fromBinary(WatchRunDetailsResponseSchema, sample("watchRunDetails"))
+const watchActions = fromBinary(WatchActionsResponseSchema, sample("watchActions"))
+
+/** The message as bytes carried in unknown fields: each stream copies them instead of encoding it. */
+const encodedOnce = <Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): MessageShape<Desc> => {
+  const encoded = create(schema)
+  const fields = fromBinary(EmptySchema, toBinary(schema, message)).$unknown
+  if (fields !== undefined) encoded.$unknown = fields
+  return encoded
+}
+
+/** One stream's messages not yet taken, and the reader waiting for the next. */
+class Outlet<M> {
+  private readonly queue: Array<M> = []
+  private waiting: ((message: M) => void) | undefined
+  push(message: M) {
+    const waiting = this.waiting
+    if (waiting === undefined) this.queue.push(message)
+    else {
+      this.waiting = undefined
+      waiting(message)
+    }
+  }
+  next(): Promise<M> {
+    const queued = this.queue.shift()
+    return queued !== undefined ? Promise.resolve(queued) : new Promise((resolve) => (this.waiting = resolve))
+  }
+}
+
+/** The open streams of each run. */
+const outlets = <M>() => {
+  const byRun = new Map<string, Set<Outlet<M>>>()
+  return {
+    async *stream(run: string, first: M, signal: AbortSignal): AsyncIterable<M> {
+      const outlet = new Outlet<M>()
+      const open = byRun.get(run) ?? new Set()
+      byRun.set(run, open.add(outlet))
+      try {
+        yield first
+        const aborted = new Promise<undefined>((resolve) => signal.addEventListener("abort", () => resolve(undefined)))
+        for (;;) {
+          const message = await Promise.race([outlet.next(), aborted])
+          if (message === undefined) return
+          yield message
+        }
+      } finally {
+        open.delete(outlet)
+      }
+    },
+    send(run: string, message: M) {
+      for (const outlet of byRun.get(run) ?? []) outlet.push(message)
+    }
+  }
+}
+
+const detailsStreams = outlets<WatchRunDetailsResponse>()
+const actionsStreams = outlets<WatchActionsResponse>()
+
+const detailsOf = (run: string, attempts: number) => {
+  const message = clone(WatchRunDetailsResponseSchema, watchRunDetails)
+  const action = message.details?.action
+  if (action?.id?.run !== undefined) action.id.run.name = run
+  if (action?.status !== undefined) action.status.attempts = attempts
+  return message
+}
+
+const actionOf = (name: string, attempts: number) => {
+  const entry = watchActions.enrichedActions.find((candidate) => candidate.action?.id?.name === name)
+  const message = create(WatchActionsResponseSchema, { enrichedActions: entry === undefined ? [] : [clone(EnrichedActionSchema, entry)] })
+  const status = message.enrichedActions[0]?.action?.status
+  if (status !== undefined) status.attempts = attempts
+  return message
+}
+
 const routes = (router: ConnectRouter) => {
   router.service(RunService, {
     createRun: () => createRun,
     getRunDetails: () => getRunDetails,
-    listRuns: () => listRuns
+    listRuns: () => listRuns,
+    watchRunDetails: (request, context) => {
+      const run = request.runId?.name ?? ""
+      return detailsStreams.stream(run, encodedOnce(WatchRunDetailsResponseSchema, detailsOf(run, 1)), context.signal)
+    },
+    watchActions: (request, context) =>
+      actionsStreams.stream(request.runId?.name ?? "", encodedOnce(WatchActionsResponseSchema, watchActions), context.signal)
   })
-  router.service(InternalRunService, { recordActionEvents: () => recordActionEvents })
+  router.service(InternalRunService, {
+    recordActionEvents: () => recordActionEvents,
+    recordAction: () => ({}),
+    updateActionStatus: (request) => {
+      const run = request.actionId?.run?.name ?? ""
+      const name = request.actionId?.name ?? ""
+      const attempts = request.status?.attempts ?? 0
+      if (name === "a0") detailsStreams.send(run, encodedOnce(WatchRunDetailsResponseSchema, detailsOf(run, attempts)))
+      else actionsStreams.send(run, encodedOnce(WatchActionsResponseSchema, actionOf(name, attempts)))
+      return {}
+    }
+  })
 }
 
 // The same response compression as the service's default, so both do the same transport work.

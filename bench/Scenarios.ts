@@ -88,7 +88,7 @@ export const prepareDetailsRun = async (baseUrl: string) => {
   inBand(await client(InternalRunService, baseUrl).recordActionEvents({ events }))
 }
 
-const recordChildren = async (baseUrl: string, project: string, run: string, names: ReadonlyArray<string>) => {
+export const recordChildren = async (baseUrl: string, project: string, run: string, names: ReadonlyArray<string>) => {
   const internal = client(InternalRunService, baseUrl)
   for (let i = 0; i < names.length; i += 50) {
     await Promise.all(names.slice(i, i + 50).map((name) =>
@@ -270,6 +270,17 @@ export const watchRunDetails = async (
 }
 
 export const watchedTreeRunName = "watched-tree"
+
+/** The first message of a stream (the stream is then cancelled). */
+export const firstMessage = async <M>(open: (signal: AbortSignal) => AsyncIterable<M>): Promise<M> => {
+  const abort = new AbortController()
+  try {
+    for await (const message of open(abort.signal)) return message
+    throw new Error("the stream ended before its first message")
+  } finally {
+    abort.abort()
+  }
+}
 
 /** WatchActions: `streams` streams on one run of `children` child actions, `updatesPerSecond` child updates. */
 export const watchActions = async (

@@ -17,7 +17,9 @@ import {
   CreateRunResponseSchema,
   GetRunDetailsResponseSchema,
   ListRunsResponseSchema,
-  RunService
+  RunService,
+  WatchActionsResponseSchema,
+  WatchRunDetailsResponseSchema
 } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { layerPostgresUrl, layerSqlite } from "../src/adapters/sql/SqlClients.js"
 import type { LoadFigures } from "./Measure.js"
@@ -231,6 +233,17 @@ const captureSamples = async (baseUrl: string, workers: number) => {
     attemptEvents(actionId(projects.events, Scenarios.eventsRunName, `e${workers}-${k}`), 1, 5, 0)).flat()
   const recorded = await internal.recordActionEvents({ events })
   writeFileSync(join(dir, "recordActionEvents.bin"), toBinary(RecordActionEventsResponseSchema, recorded))
+  // The watches' first messages, as the scenarios' runs show them: a new run, and a run with its children.
+  await runs.createRun(createRunRequest(projects.watch, "sample-run"))
+  const watched = await Scenarios.firstMessage((signal) =>
+    runs.watchRunDetails({ runId: runId(projects.watch, "sample-run") }, { signal }))
+  writeFileSync(join(dir, "watchRunDetails.bin"), toBinary(WatchRunDetailsResponseSchema, watched))
+  await runs.createRun(createRunRequest(projects.watch, "sample-tree"))
+  const children = Array.from({ length: plan.watchActions.children }, (_, i) => `child${i}`)
+  await Scenarios.recordChildren(baseUrl, projects.watch, "sample-tree", children)
+  const tree = await Scenarios.firstMessage((signal) =>
+    runs.watchActions({ runId: runId(projects.watch, "sample-tree") }, { signal }))
+  writeFileSync(join(dir, "watchActions.bin"), toBinary(WatchActionsResponseSchema, tree))
   return dir
 }
 
@@ -266,7 +279,7 @@ const throughputScenarios = async (context: Context) => {
   }
 }
 
-const watchRow = (name: string, result: { figures: Scenarios.WatchFigures; peakRssMb: number }) => {
+const watchRow = (name: string, result: { figures: Scenarios.WatchFigures; peakRssMb?: number }) => {
   const { figures } = result
   const lost = figures.expected - figures.delivered
   if (figures.errors > 0 || lost > 0) {
@@ -280,21 +293,27 @@ const watchRow = (name: string, result: { figures: Scenarios.WatchFigures; peakR
     throughput: { value: figures.throughput, unit: "msgs/s" },
     p50Ms: figures.p50Ms,
     p99Ms: figures.p99Ms,
-    peakRssMb: result.peakRssMb,
+    ...(result.peakRssMb === undefined ? {} : { peakRssMb: result.peakRssMb }),
     errors: figures.errors,
     note: `${count(figures.updates)} updates, ${count(figures.delivered)}/${count(figures.expected)} delivered`
   })
   say(`  ${name}: p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, ${count(figures.delivered)}/${
     count(figures.expected)
-  } delivered, peak RSS ${result.peakRssMb.toFixed(0)} MB`)
+  } delivered${result.peakRssMb === undefined ? "" : `, peak RSS ${result.peakRssMb.toFixed(0)} MB`}`)
 }
 
+/**
+ * Each watch scenario on the echo server first (a bare connect-node server pushing the same messages to the
+ * same streams: what this machine can deliver at all), then on the service.
+ */
 const watchScenarios = async (context: Context) => {
   if (!selected("watches")) return
   const sampler = () => peakRss(context.service.pid)
+  const unsampled = () => () => 0
   const w = plan.watchRuns
   const runsName = `WatchRunDetails: ${count(w.streams)} streams, ${w.runs} runs, ${w.updatesPerSecond} updates/s`
   say(runsName)
+  watchRow(`echo: ${runsName}`, { figures: (await Scenarios.watchRunDetails(context.echoUrl, w, unsampled)).figures })
   const runs = await Scenarios.watchRunDetails(context.baseUrl, w, sampler)
   watchRow(runsName, runs)
   check("WatchRunDetails delivery p99 ms", runs.figures.p99Ms, "<= 100", runs.figures.p99Ms <= 100)
@@ -302,6 +321,7 @@ const watchScenarios = async (context: Context) => {
   const a = plan.watchActions
   const actionsName = `WatchActions: ${count(a.streams)} streams, 1 run, ${a.updatesPerSecond} updates/s`
   say(actionsName)
+  watchRow(`echo: ${actionsName}`, { figures: (await Scenarios.watchActions(context.echoUrl, a, unsampled)).figures })
   const actions = await Scenarios.watchActions(context.baseUrl, a, sampler)
   watchRow(actionsName, actions)
   check("WatchActions delivery p99 ms", actions.figures.p99Ms, "<= 250", actions.figures.p99Ms <= 250)
