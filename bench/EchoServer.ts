@@ -12,7 +12,6 @@ import { connectNodeAdapter } from "@connectrpc/connect-node"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http2"
 import { join } from "node:path"
-import { EnrichedActionSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
 import {
   InternalRunService,
   RecordActionEventsResponseSchema
@@ -104,11 +103,15 @@ const detailsOf = (run: string, attempts: number) => {
   return message
 }
 
+// An update as the service sends it (the changed action with its ancestors), for the action and attempts given.
+const watchActionsUpdate = fromBinary(WatchActionsResponseSchema, sample("watchActionsUpdate"))
+const changed = watchActionsUpdate.enrichedActions.at(-1)?.action?.id?.name
+
 const actionOf = (name: string, attempts: number) => {
-  const entry = watchActions.enrichedActions.find((candidate) => candidate.action?.id?.name === name)
-  const message = create(WatchActionsResponseSchema, { enrichedActions: entry === undefined ? [] : [clone(EnrichedActionSchema, entry)] })
-  const status = message.enrichedActions[0]?.action?.status
-  if (status !== undefined) status.attempts = attempts
+  const message = clone(WatchActionsResponseSchema, watchActionsUpdate)
+  const action = message.enrichedActions.find((entry) => entry.action?.id?.name === changed)?.action
+  if (action?.id !== undefined) action.id.name = name
+  if (action?.status !== undefined) action.status.attempts = attempts
   return message
 }
 

@@ -282,6 +282,25 @@ export const firstMessage = async <M>(open: (signal: AbortSignal) => AsyncIterab
   }
 }
 
+/** The first message of a stream, then the one `change` causes (the stream is then cancelled). */
+export const firstMessages = async <M>(
+  open: (signal: AbortSignal) => AsyncIterable<M>,
+  change: () => Promise<unknown>
+): Promise<readonly [M, M]> => {
+  const abort = new AbortController()
+  try {
+    const messages: Array<M> = []
+    for await (const message of open(abort.signal)) {
+      messages.push(message)
+      if (messages.length === 1) await change()
+      else return [messages[0]!, message]
+    }
+    throw new Error("the stream ended before the change's message")
+  } finally {
+    abort.abort()
+  }
+}
+
 /** WatchActions: `streams` streams on one run of `children` child actions, `updatesPerSecond` child updates. */
 export const watchActions = async (
   baseUrl: string,

@@ -241,9 +241,12 @@ const captureSamples = async (baseUrl: string, workers: number) => {
   await runs.createRun(createRunRequest(projects.watch, "sample-tree"))
   const children = Array.from({ length: plan.watchActions.children }, (_, i) => `child${i}`)
   await Scenarios.recordChildren(baseUrl, projects.watch, "sample-tree", children)
-  const tree = await Scenarios.firstMessage((signal) =>
-    runs.watchActions({ runId: runId(projects.watch, "sample-tree") }, { signal }))
+  const [tree, update] = await Scenarios.firstMessages(
+    (signal) => runs.watchActions({ runId: runId(projects.watch, "sample-tree") }, { signal }),
+    () => internal.updateActionStatus({ actionId: actionId(projects.watch, "sample-tree", "child0"), status: { phase: 4, attempts: 2 } })
+  )
   writeFileSync(join(dir, "watchActions.bin"), toBinary(WatchActionsResponseSchema, tree))
+  writeFileSync(join(dir, "watchActionsUpdate.bin"), toBinary(WatchActionsResponseSchema, update))
   return dir
 }
 
