@@ -45,9 +45,15 @@ export const latestOnly = <M>(): Pending<M> => {
 
 /**
  * Keeps one message per key (`keyOf`), in the order the keys first came, the newest message of each: a client
- * that reads slowly gets the latest state of each thing that changed, at most `limit` of them.
+ * that reads slowly gets the latest state of each thing that changed, at most `limit` of them. With `merge`,
+ * what is pending when the client reads again goes out as one message (up to `max` at a time): the further a
+ * client falls behind, the fewer messages it costs to catch up.
  */
-export const latestPerKey = <M>(keyOf: (message: M) => string, limit: number): Pending<M> => {
+export const latestPerKey = <M>(
+  keyOf: (message: M) => string,
+  limit: number,
+  merge?: { readonly combine: (messages: ReadonlyArray<M>) => M; readonly max: number }
+): Pending<M> => {
   const messages = new Map<string, M>()
   return {
     add: (message) => {
@@ -55,11 +61,13 @@ export const latestPerKey = <M>(keyOf: (message: M) => string, limit: number): P
       return messages.size <= limit
     },
     take: () => {
+      const taken: Array<M> = []
       for (const [key, message] of messages) {
         messages.delete(key)
-        return message
+        taken.push(message)
+        if (merge === undefined || taken.length >= merge.max) break
       }
-      return undefined
+      return taken.length <= 1 || merge === undefined ? taken[0] : merge.combine(taken)
     }
   }
 }

@@ -53,6 +53,13 @@ export class Watches extends Context.Tag("runs/Watches")<Watches, {
 
 const snapshotRuns = 100
 const messageActions = 1000
+
+/** Tree messages as one: each action once, at its latest state, where it first came. */
+const mergeEntries = (messages: ReadonlyArray<ReadonlyArray<TreeEntry>>): ReadonlyArray<TreeEntry> => {
+  const byAction = new Map<string, TreeEntry>()
+  for (const entries of messages) for (const entry of entries) byAction.set(entry.action.key.name, entry)
+  return Array.from(byAction.values())
+}
 /** WatchGroups keeps a summary of at most this many runs (the newest in its window). */
 export const maxGroupRuns = 10_000
 
@@ -225,7 +232,10 @@ export const make = Effect.gen(function*() {
                 }))
           },
           first: Effect.map(loadTree(run, filter), (snapshot) => chunks(snapshot.snapshot(), messageActions)),
-          pending: latestPerKey<ReadonlyArray<TreeEntry>>((entries) => subjects.get(entries) ?? "", settings.bufferSize)
+          pending: latestPerKey<ReadonlyArray<TreeEntry>>((entries) => subjects.get(entries) ?? "", settings.bufferSize, {
+            combine: mergeEntries,
+            max: messageActions
+          })
         }
       })),
 

@@ -40,7 +40,7 @@ describe("A watcher that does not read [memory]", () => {
       expect(Option.map(failure, (error) => error._tag)).toEqual(Option.some("ResourceExhausted"))
     }).pipe(Effect.provide(layerTestServer(MemoryRunStore.layer, { watchBufferSize: 3 }))))
 
-  it.scopedLive("WatchActions: a stalled watcher gets each changed action once, at its latest state, in the order they first changed; past the buffer its stream fails", () =>
+  it.scopedLive("WatchActions: a stalled watcher gets what it missed in one message, each changed action once at its latest state, in the order they first changed; past the buffer its stream fails", () =>
     Effect.gen(function*() {
       const { internal, runs } = yield* clients
       const watches = yield* Watches
@@ -60,10 +60,14 @@ describe("A watcher that does not read [memory]", () => {
         yield* status(name, phase)
         yield* other.next
       }
+      // What it missed comes as one message: each changed action once, at its latest state, in first-change order (parents first).
       const next = Effect.map(tree, (chunk) =>
-        Chunk.toReadonlyArray(chunk).map((entries) => [entries.at(-1)?.action.key.name, entries.at(-1)?.action.phase]))
-      expect(yield* next).toEqual([["t1", ActionPhase.WAITING_FOR_RESOURCES]])
-      expect(yield* next).toEqual([["t2", ActionPhase.RUNNING]])
+        Chunk.toReadonlyArray(chunk).map((entries) => entries.map((entry) => [entry.action.key.name, entry.action.phase])))
+      expect(yield* next).toEqual([[
+        ["a0", ActionPhase.QUEUED],
+        ["t1", ActionPhase.WAITING_FOR_RESOURCES],
+        ["t2", ActionPhase.RUNNING]
+      ]])
 
       // Stalled again: four actions change while the buffer holds three.
       for (const name of ["t2", "t3", "t4", "t5"]) {

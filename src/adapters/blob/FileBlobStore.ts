@@ -80,11 +80,8 @@ const writeAtomically = (uri: string, target: string, bytes: Uint8Array): Effect
   const temp = path.join(directory, `.${path.basename(target)}.${randomUUID()}.tmp`)
   // mkdir answers EEXIST when the directory to create is a file.
   return io(uri, () => fs.mkdir(directory, { recursive: true }), { EEXIST: reasons["ENOTDIR"]! }).pipe(
-    Effect.zipRight(Effect.acquireUseRelease(
-      io(uri, () => fs.open(temp, "wx")),
-      (handle) => io(uri, () => handle.writeFile(bytes).then(() => handle.sync())),
-      (handle) => Effect.ignore(io(uri, () => handle.close()))
-    )),
+    // `flush` syncs the data before the file is closed (and so before the rename makes it visible).
+    Effect.zipRight(io(uri, () => fs.writeFile(temp, bytes, { flag: "wx", flush: true }))),
     Effect.zipRight(io(uri, () => fs.rename(temp, target))),
     Effect.onError(() => Effect.ignore(io(uri, () => fs.rm(temp, { force: true }))))
   )

@@ -7,22 +7,28 @@ export const isBinary = (context: HandlerContext) => !(context.requestHeader.get
 
 /**
  * Response messages built from values that many streams send (a watch update goes to every watcher of the
- * run): each is built once per value and, for binary streams, encoded once. The encoded message carries its
- * bytes as unknown fields, which protobuf-es writes back as they are, so each stream copies bytes instead of
- * encoding the message again. JSON streams get the built message.
+ * run): each is built once per value and, for binary streams, encoded once when a second stream sends it. The
+ * encoded message carries its bytes as unknown fields, which protobuf-es writes back as they are, so each
+ * further stream copies bytes instead of encoding the message again. JSON streams get the built message, and so
+ * does the first binary stream (a value only one stream sends, such as a slow watcher's merged updates, is
+ * encoded once either way).
  */
 export const sharedMessages = <Desc extends DescMessage, A extends object>(
   schema: Desc,
   build: (value: A) => MessageInitShape<Desc>
 ) => {
-  const built = new WeakMap<A, { readonly message: MessageShape<Desc>; encoded?: MessageShape<Desc> }>()
+  const built = new WeakMap<A, { readonly message: MessageShape<Desc>; sent: boolean; encoded?: MessageShape<Desc> }>()
   return (value: A, binary: boolean): MessageShape<Desc> => {
     let entry = built.get(value)
     if (entry === undefined) {
-      entry = { message: create(schema, build(value)) }
+      entry = { message: create(schema, build(value)), sent: false }
       built.set(value, entry)
     }
     if (!binary) return entry.message
+    if (!entry.sent) {
+      entry.sent = true
+      return entry.message
+    }
     if (entry.encoded === undefined) {
       const encoded = create(schema)
       const fields = fromBinary(EmptySchema, toBinary(schema, entry.message)).$unknown
