@@ -35,7 +35,7 @@ const procedureOf = (context: HandlerContext): string => `${context.service.type
  * The bridge between Connect and Effect: one captured runtime runs every handler. Requests are validated
  * (RunService) before the handler runs, failures are mapped to a `ConnectError` inside the effect and
  * logged once, unary calls are interrupted by the request's abort signal, streams by the signal too and
- * end with `Unavailable` when the server shuts down.
+ * end with `Unavailable` when the server shuts down (each open stream is in `stops` until it ends).
  */
 export const makeEffectHandlers = <R>(options: {
   readonly runtime: Runtime.Runtime<R>
@@ -54,24 +54,24 @@ export const makeEffectHandlers = <R>(options: {
     return Effect.zipRight(logFailure(procedureOf(context), requestId, failure), Effect.fail(failure.error))
   }
 
-  /** Runs `start`, then its stream, handing each element to Connect; failures are mapped and logged once. */
+  // Open streams, to end with Unavailable at shutdown (each one leaves the set when it ends).
+  const stops = new Set<() => void>()
+  Runtime.runFork(runtime)(Effect.flatMap(Deferred.await(shuttingDown), () =>
+    Effect.sync(() => {
+      for (const stop of Array.from(stops)) stop()
+    })))
+
+  /** Runs `start`, then its stream, pulled as Connect asks; failures are mapped and logged once. */
   const guardStream = <O, E>(start: Effect.Effect<Stream.Stream<O, E, R>, E, R>, context: HandlerContext): AsyncIterable<O> => {
     const requestId = requestIdOf(context)
-    const shutdown = Effect.zipRight(
-      Deferred.await(shuttingDown),
-      Effect.fail(new ConnectError("the server is shutting down", Code.Unavailable))
-    )
-    return streamIterable(
+    return streamIterable({
       runtime,
-      (handOff) =>
-        Effect.flatMap(start, (stream) => Stream.runForEach(stream, (value) => handOff(value))).pipe(
-          Effect.raceFirst(shutdown),
-          Effect.catchAllCause((cause) =>
-            Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : mapped<E | ConnectError>(context, requestId)(cause)
-          )
-        ),
-      context.signal
-    )
+      open: start,
+      failed: mapped<E>(context, requestId),
+      signal: context.signal,
+      stops,
+      stopped: () => mapped<ConnectError>(context, requestId)(Cause.fail(new ConnectError("the server is shutting down", Code.Unavailable)))
+    })
   }
 
   const unary = <I extends DescMessage, O extends DescMessage, E>(

@@ -1,65 +1,110 @@
-import { Cause, Effect, Exit, type Fiber, FiberId, Runtime } from "effect"
+import { Cause, Chunk, Effect, Exit, type Fiber, FiberId, Option, Runtime, Scope, Stream } from "effect"
+
+/** Streams that end when the server shuts down: each registers how to stop it, and leaves when it ends. */
+export interface StopRegistry {
+  readonly add: (stop: () => void) => void
+  readonly delete: (stop: () => void) => void
+}
+
+const end = Symbol("end")
 
 /**
- * What a streaming handler returns to Connect: `run` (one fiber) produces the elements through `handOff`, which
- * completes once Connect has taken the element, so a client that reads slowly holds the producer back. The
- * fiber is interrupted when the request's signal aborts (connect-node aborts it on a client cancel and never
- * calls the iterator's `return()`) or the iterator is returned; a failure rejects the pending `next()`.
- * (`Stream.toAsyncIterableRuntime` with `Stream.interruptWhen` does the same with two stream merges per
- * element; this costs one hand-off.)
+ * What a streaming handler returns to Connect: the stream is pulled when Connect asks for the next element
+ * (Connect asks once it has written the previous one, so a client that reads slowly holds the stream back),
+ * with no fiber of its own between pulls: an open stream that waits for its next change costs the fiber of
+ * that one pull. `open` builds the stream (its first pull runs it); `failed` maps and logs a failure, and what
+ * it fails with rejects the pending `next()`. The request's signal (connect-node aborts it on a client cancel
+ * and never calls the iterator's `return()`) or `return()` interrupts the pull and closes the stream's scope;
+ * at shutdown the pending `next()` rejects with `stopped()`.
  */
-export const streamIterable = <O, E, R>(
-  runtime: Runtime.Runtime<R>,
-  run: (handOff: (value: O) => Effect.Effect<void>) => Effect.Effect<void, E, R>,
-  signal: AbortSignal
-): AsyncIterable<O> => ({
+export const streamIterable = <O, E, R>(options: {
+  readonly runtime: Runtime.Runtime<R>
+  readonly open: Effect.Effect<Stream.Stream<O, E, R>, E, R>
+  readonly failed: (cause: Cause.Cause<E>) => Effect.Effect<never, unknown>
+  readonly signal: AbortSignal
+  readonly stops: StopRegistry
+  readonly stopped: () => Effect.Effect<never, unknown>
+}): AsyncIterable<O> => ({
   [Symbol.asyncIterator]: () => {
-    let fiber: Fiber.RuntimeFiber<Exit.Exit<void, E>> | undefined
-    let consumer: { readonly resolve: (result: IteratorResult<O>) => void; readonly reject: (error: unknown) => void } | undefined
-    let offered: { readonly value: O; readonly taken: () => void } | undefined
-    let ended: Exit.Exit<void, E> | undefined
+    const { runtime, signal, stops } = options
+    const runFork = Runtime.runFork(runtime)
+    let scope: Scope.CloseableScope | undefined
+    let pull: Effect.Effect<Chunk.Chunk<O> | typeof end, unknown, R> | undefined
+    let buffered: ReadonlyArray<O> = []
+    let index = 0
+    let running: Fiber.RuntimeFiber<Chunk.Chunk<O> | typeof end, unknown> | undefined
+    let finished = false
 
-    const settle = () => {
-      const waiting = consumer
-      if (waiting === undefined) return
-      if (offered !== undefined) {
-        const { taken, value } = offered
-        consumer = offered = undefined
-        waiting.resolve({ done: false, value })
-        taken()
-      } else if (ended !== undefined) {
-        consumer = undefined
-        if (Exit.isSuccess(ended)) waiting.resolve({ done: true, value: undefined })
-        else waiting.reject(Cause.squash(ended.cause))
+    const finish = () => {
+      if (finished) return
+      finished = true
+      signal.removeEventListener("abort", cancel)
+      stops.delete(stop)
+      running?.unsafeInterruptAsFork(FiberId.none)
+      const open = scope
+      scope = undefined
+      if (open !== undefined) runFork(Scope.close(open, Exit.void))
+    }
+    const cancel = () => finish()
+    let settle: ((exit: Exit.Exit<Chunk.Chunk<O> | typeof end, unknown>) => void) | undefined
+    // At shutdown the pending `next()` fails with the shutdown's failure (mapped and logged like any other).
+    const stop = () => {
+      const pending = settle
+      settle = undefined
+      finish()
+      if (pending !== undefined) runFork(options.stopped()).addObserver(pending)
+    }
+
+    const mapFailure = <A>(effect: Effect.Effect<A, E, R>) =>
+      Effect.catchAllCause(effect, (cause) => (Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : options.failed(cause)))
+    // The first pull opens the stream in a scope of its own; each pull is an element chunk or the end.
+    const opening = Effect.flatMap(Scope.make(), (created) => {
+      scope = created
+      return mapFailure(Effect.flatMap(options.open, (stream) => Scope.extend(Stream.toPull(stream), created)))
+    })
+    const read = (toPull: Effect.Effect<Chunk.Chunk<O>, Option.Option<E>, R>) =>
+      mapFailure(Effect.catchAll(toPull, (failure) => (Option.isNone(failure) ? Effect.succeed(end) : Effect.fail(failure.value))))
+
+    const next = (): Promise<IteratorResult<O>> => {
+      if (index < buffered.length) return Promise.resolve({ done: false, value: buffered[index++]! })
+      if (finished) return Promise.resolve({ done: true, value: undefined })
+      if (pull === undefined && running === undefined) {
+        if (signal.aborted) {
+          finish()
+          return Promise.resolve({ done: true, value: undefined })
+        }
+        signal.addEventListener("abort", cancel, { once: true })
+        stops.add(stop)
       }
-    }
-    const handOff = (value: O) =>
-      Effect.async<void>((resume) => {
-        offered = { value, taken: () => resume(Effect.void) }
-        settle()
+      return new Promise<IteratorResult<O>>((resolve, reject) => {
+        settle = (exit) => {
+          settle = undefined
+          if (Exit.isSuccess(exit)) {
+            if (exit.value === end) {
+              finish()
+              return resolve({ done: true, value: undefined })
+            }
+            buffered = Chunk.toReadonlyArray(exit.value)
+            index = 0
+            return resolve(next())
+          }
+          finish()
+          if (Cause.isInterruptedOnly(exit.cause)) resolve({ done: true, value: undefined })
+          else reject(Cause.squash(exit.cause))
+        }
+        const fiber = runFork(pull ?? Effect.flatMap(opening, (toPull) => (pull = read(toPull))))
+        running = fiber
+        fiber.addObserver((exit) => {
+          if (running === fiber) running = undefined
+          settle?.(exit)
+        })
       })
-    const interrupt = () => fiber?.unsafeInterruptAsFork(FiberId.none)
-    const start = () => {
-      // The failure is the consumer's to see (the runtime would also log it as unhandled).
-      const running = Runtime.runFork(runtime)(Effect.exit(run(handOff)))
-      fiber = running
-      signal.addEventListener("abort", interrupt, { once: true })
-      running.addObserver((exit) => {
-        signal.removeEventListener("abort", interrupt)
-        ended = Exit.isSuccess(exit) ? exit.value : exit
-        offered = undefined
-        settle()
-      })
     }
+
     return {
-      next: () =>
-        new Promise<IteratorResult<O>>((resolve, reject) => {
-          consumer = { resolve, reject }
-          if (fiber === undefined) start()
-          else settle()
-        }),
+      next,
       return: () => {
-        interrupt()
+        finish()
         return Promise.resolve({ done: true as const, value: undefined })
       }
     }
