@@ -39,8 +39,8 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
 
 /**
  * A closed loop: `concurrency` workers each call, wait for the answer, and call again, for `warmupMs` (not
- * counted) and then `measureMs`. `call` returns how many units of work the call carried (1 when it returns
- * nothing).
+ * counted) and then `measureMs`, whose completed calls count. `call` returns how many units of work the call
+ * carried (1 when it returns nothing).
  */
 export const closedLoop = async (options: {
   readonly concurrency: number
@@ -61,7 +61,10 @@ export const closedLoop = async (options: {
       try {
         const carried = await options.call(index, sequence)
         const finished = performance.now()
-        if (began >= measureFrom && finished <= end) {
+        // Completions within the window (a call that began in the warm-up counts when it ends inside): counting
+        // only calls that both began and ended inside would drop up to one call per worker at each edge, a
+        // larger share of the work the longer each call takes.
+        if (finished >= measureFrom && finished <= end) {
           samples.add(finished - began)
           units += typeof carried === "number" ? carried : 1
         }

@@ -112,3 +112,28 @@ export const peakRss = (pid: number) => {
     return Math.max(sampled, mark ?? 0)
   }
 }
+
+/** CPU time a process has used, in ms (Linux: user + system, from /proc). */
+const cpuMs = (pid: number): number | undefined => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Waits until a process is idle (under 5% of a core over a 500 ms window), at most `timeoutMs`: work a
+ * scenario left behind (the outbox delivering the runs CreateRun wrote) is done before the next one is measured.
+ */
+export const waitIdle = async (pid: number, timeoutMs = 60_000): Promise<number> => {
+  const start = performance.now()
+  for (;;) {
+    const before = cpuMs(pid)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const after = cpuMs(pid)
+    if (before === undefined || after === undefined || after - before < 25) return performance.now() - start
+    if (performance.now() - start > timeoutMs) return performance.now() - start
+  }
+}

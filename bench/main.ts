@@ -23,7 +23,18 @@ import {
 } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { layerPostgresUrl, layerSqlite } from "../src/adapters/sql/SqlClients.js"
 import type { LoadFigures } from "./Measure.js"
-import { type Child, freePort, peakRss, root, rssMb, startProgram, startService, waitForOutput, waitUntilReady } from "./Processes.js"
+import {
+  type Child,
+  freePort,
+  peakRss,
+  root,
+  rssMb,
+  startProgram,
+  startService,
+  waitForOutput,
+  waitIdle,
+  waitUntilReady
+} from "./Processes.js"
 import { type Check, machineFacts, render, type Row } from "./Report.js"
 import { actionId, attemptEvents, createRunRequest, listRunsRequest, projects, runId } from "./Requests.js"
 import * as Scenarios from "./Scenarios.js"
@@ -169,6 +180,12 @@ const check = (measure: string, value: number, target: string, met: boolean | un
   checks.push({ measure, value, target, met })
 }
 
+/** Lets the service finish what the previous scenario left (e.g. dispatching CreateRun's runs) first. */
+const settle = async (pid: number) => {
+  const waited = await waitIdle(pid)
+  if (waited > 1000) say(`  (waited ${seconds(waited)} for the service to be idle)`)
+}
+
 const median = (values: ReadonlyArray<number>) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
@@ -198,6 +215,7 @@ const pair = async (
   run: (baseUrl: string, round: number) => Promise<LoadFigures>
 ) => {
   say(`${name}`)
+  await settle(servicePid)
   const echoRounds: Array<LoadFigures> = []
   const serviceRounds: Array<LoadFigures> = []
   const stop = peakRss(servicePid)
@@ -316,6 +334,7 @@ const watchScenarios = async (context: Context) => {
   const w = plan.watchRuns
   const runsName = `WatchRunDetails: ${count(w.streams)} streams, ${w.runs} runs, ${w.updatesPerSecond} updates/s`
   say(runsName)
+  await settle(context.service.pid)
   watchRow(`echo: ${runsName}`, { figures: (await Scenarios.watchRunDetails(context.echoUrl, w, unsampled)).figures })
   const runs = await Scenarios.watchRunDetails(context.baseUrl, w, sampler)
   watchRow(runsName, runs)
