@@ -34,6 +34,15 @@ interface TransitionRow {
   readonly end_time: string | null
 }
 
+/** A phase transition (kind 0) or a cluster event (kind 1). */
+interface PartRow {
+  readonly kind: number
+  readonly attempt_id: number
+  readonly text: string
+  readonly at: string
+  readonly end_time: string | null
+}
+
 interface ClusterEventRow {
   readonly attempt_id: number
   readonly occurred_at: string
@@ -83,10 +92,21 @@ export const makeAttempts = (sql: SqlClient.SqlClient, readJson: JsonReader) => 
         ORDER BY attempt_number ${sql.literal(latestOnly ? "DESC LIMIT 1" : "ASC")}`
       if (rows.length === 0) return []
       const ids = rows.map((row) => row.id)
-      const transitions = yield* sql<TransitionRow>`SELECT attempt_id, phase, start_time, end_time
-        FROM phase_transitions WHERE attempt_id IN ${sql.in(ids)} ORDER BY attempt_id, seq, id`
-      const events = yield* sql<ClusterEventRow>`SELECT attempt_id, occurred_at, message
-        FROM cluster_events WHERE attempt_id IN ${sql.in(ids)} ORDER BY attempt_id, seq, id`
+      // Transitions and cluster events in one statement (kind 0 and 1), each in order.
+      const parts = yield* sql<PartRow>`SELECT 0 AS kind, attempt_id, seq, id, phase AS text, start_time AS at, end_time
+        FROM phase_transitions WHERE attempt_id IN ${sql.in(ids)}
+        UNION ALL SELECT 1 AS kind, attempt_id, seq, id, message AS text, occurred_at AS at, NULL AS end_time
+        FROM cluster_events WHERE attempt_id IN ${sql.in(ids)}
+        ORDER BY kind, attempt_id, seq, id`
+      const transitions: Array<TransitionRow> = []
+      const events: Array<ClusterEventRow> = []
+      for (const part of parts) {
+        if (Number(part.kind) === 0) {
+          transitions.push({ attempt_id: part.attempt_id, phase: part.text, start_time: part.at, end_time: part.end_time })
+        } else {
+          events.push({ attempt_id: part.attempt_id, occurred_at: part.at, message: part.text })
+        }
+      }
       return rows.map((row) => attemptOf(row, transitions, events))
     })
 
