@@ -113,27 +113,31 @@ export const peakRss = (pid: number) => {
   }
 }
 
-/** CPU time a process has used, in ms (Linux: user + system, from /proc). */
-const cpuMs = (pid: number): number | undefined => {
+/** Busy and total CPU time of the whole machine so far, in clock ticks (Linux: the `cpu` line of /proc/stat). */
+const machineCpu = (): { readonly busy: number; readonly total: number } | undefined => {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-    return (Number(fields[11]) + Number(fields[12])) * 10
+    const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const total = ticks.reduce((sum, tick) => sum + tick, 0)
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0)
+    return { busy: total - idle, total }
   } catch {
     return undefined
   }
 }
 
 /**
- * Waits until a process is idle (under 5% of a core over a 500 ms window), at most `timeoutMs`: work a
- * scenario left behind (the outbox delivering the runs CreateRun wrote) is done before the next one is measured.
+ * Waits until the machine is idle (under 10% busy over a 500 ms window), at most `timeoutMs`: work a scenario
+ * left behind (the outbox delivering the runs CreateRun wrote, Postgres vacuuming what was written) is done
+ * before the next one is measured. Returns how long it waited.
  */
-export const waitIdle = async (pid: number, timeoutMs = 60_000): Promise<number> => {
+export const waitIdle = async (timeoutMs = 60_000): Promise<number> => {
   const start = performance.now()
   for (;;) {
-    const before = cpuMs(pid)
+    const before = machineCpu()
     await new Promise((resolve) => setTimeout(resolve, 500))
-    const after = cpuMs(pid)
-    if (before === undefined || after === undefined || after - before < 25) return performance.now() - start
+    const after = machineCpu()
+    if (before === undefined || after === undefined) return performance.now() - start
+    if (after.busy - before.busy < 0.1 * (after.total - before.total)) return performance.now() - start
     if (performance.now() - start > timeoutMs) return performance.now() - start
   }
 }

@@ -180,10 +180,10 @@ const check = (measure: string, value: number, target: string, met: boolean | un
   checks.push({ measure, value, target, met })
 }
 
-/** Lets the service finish what the previous scenario left (e.g. dispatching CreateRun's runs) first. */
-const settle = async (pid: number) => {
-  const waited = await waitIdle(pid)
-  if (waited > 1000) say(`  (waited ${seconds(waited)} for the service to be idle)`)
+/** Lets the machine finish what the previous scenario left (e.g. dispatching CreateRun's runs) first. */
+const settle = async () => {
+  const waited = await waitIdle()
+  if (waited > 1000) say(`  (waited ${seconds(waited)} for the machine to be idle)`)
 }
 
 const median = (values: ReadonlyArray<number>) => {
@@ -215,7 +215,7 @@ const pair = async (
   run: (baseUrl: string, round: number) => Promise<LoadFigures>
 ) => {
   say(`${name}`)
-  await settle(servicePid)
+  await settle()
   const echoRounds: Array<LoadFigures> = []
   const serviceRounds: Array<LoadFigures> = []
   const stop = peakRss(servicePid)
@@ -334,7 +334,7 @@ const watchScenarios = async (context: Context) => {
   const w = plan.watchRuns
   const runsName = `WatchRunDetails: ${count(w.streams)} streams, ${w.runs} runs, ${w.updatesPerSecond} updates/s`
   say(runsName)
-  await settle(context.service.pid)
+  await settle()
   watchRow(`echo: ${runsName}`, { figures: (await Scenarios.watchRunDetails(context.echoUrl, w, unsampled)).figures })
   const runs = await Scenarios.watchRunDetails(context.baseUrl, w, sampler)
   watchRow(runsName, runs)
@@ -343,6 +343,7 @@ const watchScenarios = async (context: Context) => {
   const a = plan.watchActions
   const actionsName = `WatchActions: ${count(a.streams)} streams, 1 run, ${a.updatesPerSecond} updates/s`
   say(actionsName)
+  await settle()
   watchRow(`echo: ${actionsName}`, { figures: (await Scenarios.watchActions(context.echoUrl, a, unsampled)).figures })
   const actions = await Scenarios.watchActions(context.baseUrl, a, sampler)
   watchRow(actionsName, actions)
