@@ -130,7 +130,7 @@ const machineCpu = (): { readonly busy: number; readonly total: number } | undef
  * left behind (the outbox delivering the runs CreateRun wrote, Postgres vacuuming what was written) is done
  * before the next one is measured. Returns how long it waited.
  */
-export const waitIdle = async (timeoutMs = 60_000): Promise<number> => {
+export const waitIdle = async (timeoutMs = 30_000): Promise<number> => {
   const start = performance.now()
   for (;;) {
     const before = machineCpu()
