@@ -47,12 +47,19 @@ export const streamIterable = <O, E, R>(options: {
     }
     const cancel = () => finish()
     let settle: ((exit: Exit.Exit<Chunk.Chunk<O> | typeof end, unknown>) => void) | undefined
-    // At shutdown the pending `next()` fails with the shutdown's failure (mapped and logged like any other).
+    // At shutdown the pending `next()`, or else the next one, fails with the shutdown's failure (mapped and
+    // logged like any other): an unfinished stream never ends cleanly then.
+    let stoppedWith: Promise<IteratorResult<O>> | undefined
     const stop = () => {
       const pending = settle
       settle = undefined
       finish()
-      if (pending !== undefined) runFork(options.stopped()).addObserver(pending)
+      const failing = runFork(options.stopped())
+      if (pending !== undefined) return failing.addObserver(pending)
+      stoppedWith = new Promise((_, reject) =>
+        failing.addObserver((exit) => reject(Exit.isFailure(exit) ? Cause.squash(exit.cause) : new Error("stopped")))
+      )
+      stoppedWith.catch(() => undefined)
     }
 
     const mapFailure = <A>(effect: Effect.Effect<A, E, R>) =>
@@ -67,7 +74,7 @@ export const streamIterable = <O, E, R>(options: {
 
     const next = (): Promise<IteratorResult<O>> => {
       if (index < buffered.length) return Promise.resolve({ done: false, value: buffered[index++]! })
-      if (finished) return Promise.resolve({ done: true, value: undefined })
+      if (finished) return stoppedWith ?? Promise.resolve({ done: true, value: undefined })
       if (pull === undefined && running === undefined) {
         if (signal.aborted) {
           finish()

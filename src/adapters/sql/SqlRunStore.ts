@@ -5,6 +5,7 @@ import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js
 import type { ActionKey, RunKey, TaskKey } from "../../domain/Ids.js"
 import { cursorOf, type Page } from "../../domain/ListQuery.js"
 import type { ActionPhase } from "../../domain/Phase.js"
+import type { AttemptRecord } from "../../domain/Records.js"
 import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
 import { makeAttempts } from "./SqlAttempts.js"
 import { makeNotice } from "./SqlChangeNotices.js"
@@ -159,27 +160,26 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
       )
     )
 
-  const getRunDetails: RunStore["Type"]["getRunDetails"] = (key) =>
+  /** A run's or an action's row and the action's attempts, read in one transaction; None without the row. */
+  const withAttempts = <Row extends { readonly id: number }, A>(
+    name: string,
+    row: Effect.Effect<Option.Option<Row>, SqlError>,
+    build: (found: Row, attempts: ReadonlyArray<AttemptRecord>) => A
+  ) =>
     transaction(
-      "getRunDetails",
-      Effect.flatMap(viewRowOf(key), (row) =>
-        Option.match(row, {
+      name,
+      Effect.flatMap(row, (found) =>
+        Option.match(found, {
           onNone: () => Effect.succeedNone,
-          onSome: (found) =>
-            Effect.map(attempts.read(found.id), (list) => Option.some({ view: viewOfRow(found, readJson), attempts: list }))
+          onSome: (value) => Effect.map(attempts.read(value.id), (list) => Option.some(build(value, list)))
         }))
     )
 
+  const getRunDetails: RunStore["Type"]["getRunDetails"] = (key) =>
+    withAttempts("getRunDetails", viewRowOf(key), (row, list) => ({ view: viewOfRow(row, readJson), attempts: list }))
+
   const getActionDetails: RunStore["Type"]["getActionDetails"] = (key) =>
-    transaction(
-      "getActionDetails",
-      Effect.flatMap(actionRowOf(key), (row) =>
-        Option.match(row, {
-          onNone: () => Effect.succeedNone,
-          onSome: (found) =>
-            Effect.map(attempts.read(found.id), (list) => Option.some({ action: actionOfRow(found, readJson), attempts: list }))
-        }))
-    )
+    withAttempts("getActionDetails", actionRowOf(key), (row, list) => ({ action: actionOfRow(row, readJson), attempts: list }))
 
   const listAttempts: RunStore["Type"]["listAttempts"] = (key) =>
     transaction(
