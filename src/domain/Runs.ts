@@ -120,20 +120,18 @@ export const make = Effect.gen(function*() {
         Effect.provideService(ChangeFeed, feed)
       ),
 
-    runDetails: (key) =>
-      Effect.flatMap(
-        store.getRunDetails(key),
-        Option.match({
-          onNone: () => Effect.fail(runNotFound(key)),
-          onSome: ({ attempts, view }) => Effect.succeed({ view, action: view.root, attempts })
-        })
-      ),
+    runDetails: Effect.fn("Runs.runDetails")(function*(key) {
+      const found = yield* store.getRunDetails(key)
+      if (Option.isNone(found)) return yield* runNotFound(key)
+      const { attempts, view } = found.value
+      return { view, action: view.root, attempts }
+    }),
 
-    actionDetails: (key) =>
-      Effect.flatMap(
-        store.getActionDetails(key),
-        Option.match({ onNone: () => Effect.fail(actionNotFound(key)), onSome: Effect.succeed })
-      ),
+    actionDetails: Effect.fn("Runs.actionDetails")(function*(key) {
+      const found = yield* store.getActionDetails(key)
+      if (Option.isNone(found)) return yield* actionNotFound(key)
+      return found.value
+    }),
 
     listRuns: Effect.fn("Runs.listRuns")(function*(scope, request) {
       const query = yield* parseListRequest(request, { allowedFields: runListFields })
