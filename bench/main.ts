@@ -333,22 +333,29 @@ const watchScenarios = async (context: Context) => {
   if (!selected("watches")) return
   const sampler = () => peakRss(context.service.pid)
   const unsampled = () => () => 0
+  const watchPair = async (
+    name: string,
+    run: (baseUrl: string, whileLoaded: () => () => number) => Promise<{ figures: Scenarios.WatchFigures; peakRssMb: number }>
+  ) => {
+    say(name)
+    await settle()
+    watchRow(`echo: ${name}`, { figures: (await run(context.echoUrl, unsampled)).figures })
+    const result = await run(context.baseUrl, sampler)
+    watchRow(name, result)
+    return result
+  }
   const w = plan.watchRuns
-  const runsName = `WatchRunDetails: ${count(w.streams)} streams, ${w.runs} runs, ${w.updatesPerSecond} updates/s`
-  say(runsName)
-  await settle()
-  watchRow(`echo: ${runsName}`, { figures: (await Scenarios.watchRunDetails(context.echoUrl, w, unsampled)).figures })
-  const runs = await Scenarios.watchRunDetails(context.baseUrl, w, sampler)
-  watchRow(runsName, runs)
+  const runs = await watchPair(
+    `WatchRunDetails: ${count(w.streams)} streams, ${w.runs} runs, ${w.updatesPerSecond} updates/s`,
+    (url, whileLoaded) => Scenarios.watchRunDetails(url, w, whileLoaded)
+  )
   check("WatchRunDetails delivery p99 ms", runs.figures.p99Ms, "<= 100", runs.figures.p99Ms <= 100)
   check("WatchRunDetails server peak RSS MB", runs.peakRssMb, "<= 300", runs.peakRssMb <= 300)
   const a = plan.watchActions
-  const actionsName = `WatchActions: ${count(a.streams)} streams, 1 run, ${a.updatesPerSecond} updates/s`
-  say(actionsName)
-  await settle()
-  watchRow(`echo: ${actionsName}`, { figures: (await Scenarios.watchActions(context.echoUrl, a, unsampled)).figures })
-  const actions = await Scenarios.watchActions(context.baseUrl, a, sampler)
-  watchRow(actionsName, actions)
+  const actions = await watchPair(
+    `WatchActions: ${count(a.streams)} streams, 1 run, ${a.updatesPerSecond} updates/s`,
+    (url, whileLoaded) => Scenarios.watchActions(url, a, whileLoaded)
+  )
   check("WatchActions delivery p99 ms", actions.figures.p99Ms, "<= 250", actions.figures.p99Ms <= 250)
 }
 
