@@ -1,12 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process"
+import { build } from "esbuild"
 import { readFileSync, writeFileSync } from "node:fs"
-import { createRequire } from "node:module"
 import { createServer } from "node:net"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
 
 export const root = join(import.meta.dirname, "..")
-const tsxLoader = pathToFileURL(createRequire(join(root, "package.json")).resolve("tsx")).href
 
 export interface Child {
   readonly process: ChildProcess
@@ -52,9 +50,27 @@ const launch = (args: ReadonlyArray<string>, cwd: string): Child => {
 export const startService = (configFile: string, cwd: string) =>
   launch([join(root, "dist", "runs-service.mjs"), "--config", configFile], cwd)
 
-/** A TypeScript program of the bench in its own process. */
-export const startProgram = (file: string, args: ReadonlyArray<string>, cwd: string) =>
-  launch(["--import", tsxLoader, join(root, "bench", file), ...args], cwd)
+/**
+ * A TypeScript program of the bench compiled to one ES module in `dir`, as the service is (`npm run build`), so
+ * that both run on plain `node` with no TypeScript loader (whose hooks thread would count in the program's RSS).
+ */
+export const buildProgram = async (file: string, dir: string): Promise<string> => {
+  const outfile = join(dir, file.replace(/\.ts$/, ".mjs"))
+  await build({
+    entryPoints: [join(root, "bench", file)],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile,
+    logLevel: "warning"
+  })
+  return outfile
+}
+
+/** A program built by `buildProgram`, in its own process. */
+export const startBuilt = (outfile: string, args: ReadonlyArray<string>, cwd: string) => launch([outfile, ...args], cwd)
+
 
 /** Polls `url` every 5 ms until it answers 200; the milliseconds that took. Fails after `timeoutMs`. */
 export const waitUntilReady = async (url: string, child: Child, timeoutMs = 60_000): Promise<number> => {

@@ -24,12 +24,13 @@ import {
 import { layerPostgresUrl, layerSqlite } from "../src/adapters/sql/SqlClients.js"
 import type { LoadFigures } from "./Measure.js"
 import {
+  buildProgram,
   type Child,
   freePort,
   peakRss,
   root,
   rssMb,
-  startProgram,
+  startBuilt,
   startService,
   waitForOutput,
   waitIdle,
@@ -274,6 +275,7 @@ interface Context {
   readonly file: string
   readonly baseUrl: string
   readonly echoUrl: string
+  readonly echo: Child
   service: Child
 }
 
@@ -332,14 +334,15 @@ const watchRow = (name: string, result: { figures: Scenarios.WatchFigures; peakR
 const watchScenarios = async (context: Context) => {
   if (!selected("watches")) return
   const sampler = () => peakRss(context.service.pid)
-  const unsampled = () => () => 0
+  // The echo server's peak too: what this machine's Node and connect-node take to hold the same streams.
+  const echoSampler = () => peakRss(context.echo.pid)
   const watchPair = async (
     name: string,
     run: (baseUrl: string, whileLoaded: () => () => number) => Promise<{ figures: Scenarios.WatchFigures; peakRssMb: number }>
   ) => {
     say(name)
     await settle()
-    watchRow(`echo: ${name}`, { figures: (await run(context.echoUrl, unsampled)).figures })
+    watchRow(`echo: ${name}`, await run(context.echoUrl, echoSampler))
     const result = await run(context.baseUrl, sampler)
     watchRow(name, result)
     return result
@@ -421,10 +424,10 @@ const main = async () => {
   await Scenarios.prepareEventsRun(baseUrl, plan.load.concurrency + 1)
   const samples = await captureSamples(baseUrl, plan.load.concurrency)
   const echoPort = await freePort()
-  const echo = startProgram("EchoServer.ts", [String(echoPort), samples], work)
+  const echo = startBuilt(await buildProgram("EchoServer.ts", work), [String(echoPort), samples], work)
   children.push(echo)
   await waitForOutput(echo, "listening")
-  const context: Context = { file, baseUrl, echoUrl: `http://127.0.0.1:${echoPort}`, service }
+  const context: Context = { file, baseUrl, echoUrl: `http://127.0.0.1:${echoPort}`, echo, service }
 
   await throughputScenarios(context)
   await watchScenarios(context)
