@@ -1,5 +1,6 @@
 import { Cause, Deferred, Effect, Exit, Option, Queue, Scope, Stream } from "effect"
 import { type Change, ChangeFeed } from "../ports/ChangeFeed.js"
+import { PullGate } from "../ports/PullGate.js"
 import { StoreUnavailable } from "../ports/RunStore.js"
 import { actionKeyText, runKeyText } from "./Ids.js"
 import { ResourceExhausted, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
@@ -25,6 +26,7 @@ export interface Pending<M> {
   readonly add: (message: M) => boolean
   /** The message to send now (everything pending, merged), or undefined when nothing is pending. */
   readonly take: () => M | undefined
+  readonly isEmpty: () => boolean
 }
 
 /** Keeps only the newest message: each one is a whole state (run details, action details). */
@@ -39,7 +41,8 @@ export const latestOnly = <M>(): Pending<M> => {
       const message = pending?.message
       pending = undefined
       return message
-    }
+    },
+    isEmpty: () => pending === undefined
   }
 }
 
@@ -68,7 +71,8 @@ export const latestPerKey = <M>(
         if (merge === undefined || taken.length >= merge.max) break
       }
       return taken.length <= 1 || merge === undefined ? taken[0] : merge.combine(taken)
-    }
+    },
+    isEmpty: () => messages.size === 0
   }
 }
 
@@ -225,6 +229,14 @@ export const makeWatchHubs = Effect.gen(function*() {
     Stream.unwrapScoped(Effect.gen(function*() {
       const plan = yield* setup
       const wake = yield* Queue.sliding<void>(1)
+      // For a puller that waits outside the stream (see PullGate): settles at the next wake-up.
+      let woken: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined
+      const wakeUp = () => {
+        wake.unsafeOffer(undefined)
+        const waiting = woken
+        woken = undefined
+        waiting?.resolve()
+      }
       let failure: Cause.Cause<unknown> | undefined
       // Until the first read starts, every hub read is older than it: nothing is kept.
       let since = Number.POSITIVE_INFINITY
@@ -236,11 +248,11 @@ export const makeWatchHubs = Effect.gen(function*() {
               new ResourceExhausted({ message: `the watcher fell more than ${bufferSize} updates behind; watch again` })
             )
           }
-          wake.unsafeOffer(undefined)
+          wakeUp()
         },
         fail: (cause) => {
           failure ??= cause
-          wake.unsafeOffer(undefined)
+          wakeUp()
         }
       }
       const hub = yield* Effect.acquireRelease(
@@ -254,6 +266,21 @@ export const makeWatchHubs = Effect.gen(function*() {
       const emit = (message: M) => {
         ended = plan.last?.(message) ?? false
         return Effect.succeed(message)
+      }
+      // A pull would not wait when it has a message, the end or a failure to give.
+      const waits = () => !ended && first.length === 0 && failure === undefined && plan.pending.isEmpty()
+      const gate = yield* Effect.serviceOption(PullGate)
+      if (Option.isSome(gate)) {
+        const unregister = gate.value.register(() => {
+          if (!waits()) return undefined
+          if (woken === undefined) {
+            let resolve: () => void = () => undefined
+            const promise = new Promise<void>((settle) => (resolve = settle))
+            woken = { promise, resolve }
+          }
+          return woken.promise
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(unregister))
       }
       // One pull per message (no stream stages per message: a hub may have a thousand watchers).
       const pull: Effect.Effect<M, Option.Option<E | WatchFailure>> = Effect.suspend(() => {

@@ -32,6 +32,8 @@ export interface GroupsMessage {
 /**
  * The Watch RPCs of RunService (SPEC 8): each subscribes to the change feed, then reads its snapshot, then
  * re-reads what each committed change touched. A client that falls behind gets the latest state per entity.
+ * `runDetails`, `actionDetails` and `actions` are a watch hub's messages as they are (no stage that ends the
+ * stream or emits on its own), so the one pulling them may wait outside them (`PullGate`).
  */
 export class Watches extends Context.Tag("runs/Watches")<Watches, {
   /** The run's details at once and after each change; ends right after a message in which it is settled. */

@@ -62,11 +62,16 @@ export const makeEffectHandlers = <R>(options: {
     })))
 
   /** Runs `start`, then its stream, pulled as Connect asks; failures are mapped and logged once. */
-  const guardStream = <O, E>(start: Effect.Effect<Stream.Stream<O, E, R>, E, R>, context: HandlerContext): AsyncIterable<O> => {
+  const guardStream = <O, E>(
+    start: Effect.Effect<Stream.Stream<O, E, R>, E, R>,
+    context: HandlerContext,
+    pullGate = false
+  ): AsyncIterable<O> => {
     const requestId = requestIdOf(context)
     return streamIterable({
       runtime,
       open: start,
+      pullGate,
       failed: mapped<E>(context, requestId),
       signal: context.signal,
       stops,
@@ -95,7 +100,8 @@ export const makeEffectHandlers = <R>(options: {
   const serverStream = <I extends DescMessage, O extends DescMessage, E>(
     _method: DescMethodServerStreaming<I, O>,
     fn: ServerStreamFn<I, O, E, R>,
-    options: { readonly validate: boolean } = { validate: true }
+    // pullGate: every message of the stream comes from one source, one for one (see streamIterable).
+    options: { readonly validate: boolean; readonly pullGate?: boolean } = { validate: true }
   ) =>
   (request: MessageShape<I>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
     guardStream(
@@ -103,7 +109,8 @@ export const makeEffectHandlers = <R>(options: {
         Effect.zipRight(gate, options.validate ? validateRequest(context.method.input as I, request) : Effect.void),
         Stream.suspend(() => fn(request, context))
       ),
-      context
+      context,
+      options.pullGate
     )
 
   const bidiStream = <I extends DescMessage, O extends DescMessage, E>(

@@ -1,4 +1,5 @@
 import { Cause, Chunk, Effect, Exit, type Fiber, FiberId, Option, Runtime, Scope, Stream } from "effect"
+import { PullGate, type WhenReady } from "../../ports/PullGate.js"
 
 /** Streams that end when the server shuts down: each registers how to stop it, and leaves when it ends. */
 export interface StopRegistry {
@@ -11,8 +12,12 @@ const end = Symbol("end")
 /**
  * What a streaming handler returns to Connect: the stream is pulled when Connect asks for the next element
  * (Connect asks once it has written the previous one, so a client that reads slowly holds the stream back),
- * with no fiber of its own between pulls: an open stream that waits for its next change costs the fiber of
- * that one pull. `open` builds the stream (its first pull runs it); `failed` maps and logs a failure, and what
+ * with no fiber of its own between pulls. With `pullGate`, the stream is given a `PullGate`: when its one source
+ * registered and says a pull would wait, the iterator waits for that source's promise before pulling, so an open
+ * stream that waits for its next change holds a promise, not a parked pull (whose fiber and stream stages would
+ * outlive V8's young generation and fill the old one). Only for a stream whose every message comes from that
+ * source, one for one: a stage that ends the stream or emits on its own would not be pulled while the source
+ * waits. `open` builds the stream (its first pull runs it); `failed` maps and logs a failure, and what
  * it fails with rejects the pending `next()`. The request's signal (connect-node aborts it on a client cancel
  * and never calls the iterator's `return()`) or `return()` interrupts the pull and closes the stream's scope;
  * at shutdown the pending `next()` rejects with `stopped()`.
@@ -24,6 +29,7 @@ export const streamIterable = <O, E, R>(options: {
   readonly signal: AbortSignal
   readonly stops: StopRegistry
   readonly stopped: () => Effect.Effect<never, unknown>
+  readonly pullGate?: boolean
 }): AsyncIterable<O> => ({
   [Symbol.asyncIterator]: () => {
     const { runtime, signal, stops } = options
@@ -33,7 +39,21 @@ export const streamIterable = <O, E, R>(options: {
     let buffered: ReadonlyArray<O> = []
     let index = 0
     let running: Fiber.RuntimeFiber<Chunk.Chunk<O> | typeof end, unknown> | undefined
+    // Waiting outside the stream for its source (see PullGate): the wait a finish must end.
+    let gated = false
     let finished = false
+    const sources = new Set<WhenReady>()
+    const gate = PullGate.of({
+      register: (whenReady) => {
+        sources.add(whenReady)
+        return () => sources.delete(whenReady)
+      }
+    })
+    // With more than one source, one of them may have something while another would wait: no gating then.
+    const ready = (): Promise<void> | undefined => {
+      if (sources.size !== 1) return undefined
+      for (const whenReady of sources) return whenReady()
+    }
 
     const finish = () => {
       if (finished) return
@@ -41,6 +61,10 @@ export const streamIterable = <O, E, R>(options: {
       signal.removeEventListener("abort", cancel)
       stops.delete(stop)
       running?.unsafeInterruptAsFork(FiberId.none)
+      if (gated) {
+        gated = false
+        settle?.(Exit.interrupt(FiberId.none))
+      }
       const open = scope
       scope = undefined
       if (open !== undefined) runFork(Scope.close(open, Exit.void))
@@ -67,7 +91,10 @@ export const streamIterable = <O, E, R>(options: {
     // The first pull opens the stream in a scope of its own; each pull is an element chunk or the end.
     const opening = Effect.flatMap(Scope.make(), (created) => {
       scope = created
-      return mapFailure(Effect.flatMap(options.open, (stream) => Scope.extend(Stream.toPull(stream), created)))
+      return mapFailure(
+        Effect.flatMap(options.open, (stream) =>
+          Scope.extend(Stream.toPull(options.pullGate === true ? Stream.provideService(stream, PullGate, gate) : stream), created))
+      )
     })
     const read = (toPull: Effect.Effect<Chunk.Chunk<O>, Option.Option<E>, R>) =>
       mapFailure(Effect.catchAll(toPull, (failure) => (Option.isNone(failure) ? Effect.succeed(end) : Effect.fail(failure.value))))
@@ -99,11 +126,21 @@ export const streamIterable = <O, E, R>(options: {
           if (Cause.isInterruptedOnly(exit.cause)) resolve({ done: true, value: undefined })
           else reject(Cause.squash(exit.cause))
         }
-        const fiber = runFork(pull ?? Effect.flatMap(opening, (toPull) => (pull = read(toPull))))
-        running = fiber
-        fiber.addObserver((exit) => {
-          if (running === fiber) running = undefined
-          settle?.(exit)
+        const start = () => {
+          const fiber = runFork(pull ?? Effect.flatMap(opening, (toPull) => (pull = read(toPull))))
+          running = fiber
+          fiber.addObserver((exit) => {
+            if (running === fiber) running = undefined
+            settle?.(exit)
+          })
+        }
+        const waiting = pull === undefined ? undefined : ready()
+        if (waiting === undefined) return start()
+        gated = true
+        waiting.then(() => {
+          if (!gated) return
+          gated = false
+          start()
         })
       })
     }

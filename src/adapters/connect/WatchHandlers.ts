@@ -105,17 +105,19 @@ const actionsMessage = sharedMessages(WatchActionsResponseSchema, (entries: Read
 
 /** RunService's Watch RPCs: requests mapped to the `Watches` streams, each message built by the shared builders. */
 export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<ServiceImpl<typeof RunService>> => {
+  // These streams are a hub's messages mapped one for one (see Watches): Connect may wait outside them.
+  const pullGate = { validate: true, pullGate: true }
   const watch = <A, E>(f: (watches: Watches["Type"]) => Stream.Stream<A, E>) => f(handlers.get(Watches))
   return {
   watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, (request, context) =>
     watch((watches) => watches.runDetails(runKey(request.runId))).pipe(
       Stream.map((details) => runDetailsMessage(details, isBinary(context)))
-    )),
+    ), pullGate),
 
   watchActionDetails: handlers.serverStream(RunService.method.watchActionDetails, (request, context) =>
     watch((watches) => watches.actionDetails(actionKey(request.actionId))).pipe(
       Stream.map((details) => actionDetailsMessage(details, isBinary(context)))
-    )),
+    ), pullGate),
 
   watchRuns: handlers.serverStream(RunService.method.watchRuns, (request) =>
     watch((watches) => watches.runs(runTarget(request))).pipe(
@@ -128,7 +130,7 @@ export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<Servic
         runKey(request.runId),
         request.filter.map((filter) => ({ function: filter.function, field: filter.field, values: filter.values }))
       )
-    ).pipe(Stream.map((entries) => actionsMessage(entries, isBinary(context))))),
+    ).pipe(Stream.map((entries) => actionsMessage(entries, isBinary(context)))), pullGate),
 
   watchClusterEvents: handlers.serverStream(RunService.method.watchClusterEvents, (request) =>
     watch((watches) => watches.clusterEvents(actionKey(request.id), request.attempt)).pipe(
