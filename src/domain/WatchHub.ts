@@ -26,6 +26,7 @@ export interface Pending<M> {
   readonly add: (message: M) => boolean
   /** The message to send now (everything pending, merged), or undefined when nothing is pending. */
   readonly take: () => M | undefined
+  /** True when `take` would give nothing. */
   readonly isEmpty: () => boolean
 }
 
