@@ -105,9 +105,10 @@ export const makeEffectHandlers = <R>(options: {
   ) =>
   (request: MessageShape<I>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
     guardStream(
-      Effect.as(
+      Effect.zipRight(
         Effect.zipRight(gate, options.validate ? validateRequest(context.method.input as I, request) : Effect.void),
-        Stream.suspend(() => fn(request, context))
+        // Built when the stream opens, with no stream stage of its own (each stage is kept per open stream).
+        Effect.sync(() => fn(request, context))
       ),
       context,
       options.pullGate

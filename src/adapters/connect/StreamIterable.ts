@@ -92,15 +92,19 @@ export const streamIterable = <O, E, R>(options: {
     const opening = Effect.flatMap(Scope.make(), (created) => {
       scope = created
       return mapFailure(
-        Effect.flatMap(options.open, (stream) =>
-          Scope.extend(Stream.toPull(options.pullGate === true ? Stream.provideService(stream, PullGate, gate) : stream), created))
+        Effect.flatMap(options.open, (stream) => Scope.extend(Stream.toPull(stream), created))
       )
     })
     const read = (toPull: Effect.Effect<Chunk.Chunk<O>, Option.Option<E>, R>) =>
       mapFailure(Effect.catchAll(toPull, (failure) => (Option.isNone(failure) ? Effect.succeed(end) : Effect.fail(failure.value))))
 
     const next = (): Promise<IteratorResult<O>> => {
-      if (index < buffered.length) return Promise.resolve({ done: false, value: buffered[index++]! })
+      if (index < buffered.length) {
+        const value = buffered[index++]!
+        // Not kept while the stream waits for its next message (a watch's last message can be large).
+        if (index === buffered.length) buffered = []
+        return Promise.resolve({ done: false, value })
+      }
       if (finished) return stoppedWith ?? Promise.resolve({ done: true, value: undefined })
       if (pull === undefined && running === undefined) {
         if (signal.aborted) {
@@ -127,7 +131,9 @@ export const streamIterable = <O, E, R>(options: {
           else reject(Cause.squash(exit.cause))
         }
         const start = () => {
-          const fiber = runFork(pull ?? Effect.flatMap(opening, (toPull) => (pull = read(toPull))))
+          const next = pull ?? Effect.flatMap(opening, (toPull) => (pull = read(toPull)))
+          // Given to each pull rather than as a stream stage: a stage would be one more executor per stream.
+          const fiber = runFork(options.pullGate === true ? Effect.provideService(next, PullGate, gate) : next)
           running = fiber
           fiber.addObserver((exit) => {
             if (running === fiber) running = undefined
