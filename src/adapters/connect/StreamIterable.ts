@@ -91,9 +91,7 @@ export const streamIterable = <O, E, R>(options: {
     // The first pull opens the stream in a scope of its own; each pull is an element chunk or the end.
     const opening = Effect.flatMap(Scope.make(), (created) => {
       scope = created
-      return mapFailure(
-        Effect.flatMap(options.open, (stream) => Scope.extend(Stream.toPull(stream), created))
-      )
+      return mapFailure(Effect.flatMap(options.open, (stream) => Scope.extend(Stream.toPull(stream), created)))
     })
     const read = (toPull: Effect.Effect<Chunk.Chunk<O>, Option.Option<E>, R>) =>
       mapFailure(Effect.catchAll(toPull, (failure) => (Option.isNone(failure) ? Effect.succeed(end) : Effect.fail(failure.value))))
@@ -131,9 +129,9 @@ export const streamIterable = <O, E, R>(options: {
           else reject(Cause.squash(exit.cause))
         }
         const start = () => {
-          const next = pull ?? Effect.flatMap(opening, (toPull) => (pull = read(toPull)))
+          const step = pull ?? Effect.flatMap(opening, (toPull) => (pull = read(toPull)))
           // Given to each pull rather than as a stream stage: a stage would be one more executor per stream.
-          const fiber = runFork(options.pullGate === true ? Effect.provideService(next, PullGate, gate) : next)
+          const fiber = runFork(options.pullGate === true ? Effect.provideService(step, PullGate, gate) : step)
           running = fiber
           fiber.addObserver((exit) => {
             if (running === fiber) running = undefined
