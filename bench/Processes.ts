@@ -46,9 +46,12 @@ const launch = (args: ReadonlyArray<string>, cwd: string): Child => {
   }
 }
 
+/** Node options for the service only, from `BENCH_SERVICE_NODE_ARGS` (e.g. `--cpu-prof --cpu-prof-dir=prof`). */
+const serviceNodeArgs = (process.env["BENCH_SERVICE_NODE_ARGS"] ?? "").split(/\s+/).filter((arg) => arg !== "")
+
 /** The built service (`node dist/runs-service.mjs`), as it runs in production. */
 export const startService = (configFile: string, cwd: string) =>
-  launch([join(root, "dist", "runs-service.mjs"), "--config", configFile], cwd)
+  launch([...serviceNodeArgs, join(root, "dist", "runs-service.mjs"), "--config", configFile], cwd)
 
 /**
  * A TypeScript program of the bench compiled to one ES module in `dir`, as the service is (`npm run build`), so

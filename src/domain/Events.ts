@@ -5,7 +5,8 @@ import type { AttemptRecord, ClusterEvent } from "./Records.js"
 
 /**
  * An accepted `ActionEvent` as the event log keeps it: its key (action, attempt, phase, version), the times
- * that order it, and the raw event as received. Attempt 0 is stored as attempt 1.
+ * that order it, and the raw event as received (the log keeps its binary form: read back, it has no JSON).
+ * Attempt 0 is stored as attempt 1.
  */
 export interface StoredEvent {
   readonly key: ActionKey

@@ -25,18 +25,23 @@ collect(file_flyteidl2_workflow_internal_run_service)
 /** Every type of the served services, so `Any` values render in JSON. */
 export const registry = createRegistry(...files.values())
 
+// The message each payload of `toPayload` was made from (a request's own, which nothing changes afterwards).
+const madeFrom = new WeakMap<Payload, { readonly schema: DescMessage; readonly message: unknown }>()
+
 /**
  * A message as the domain carries it: binary (the source of truth) and JSON for people. The JSON is rendered
  * when first read (only what is stored needs it; inputs, for one, go to a blob as binary).
  */
 export const toPayload = <Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Payload => {
   let json: string | undefined
-  return {
+  const payload = {
     binary: toBinary(schema, message),
     get json() {
       return (json ??= toJsonString(schema, message, { registry }))
     }
   }
+  madeFrom.set(payload, { schema, message })
+  return payload
 }
 
 /** A stored payload as a message of its type, to put in a response. */
@@ -44,6 +49,17 @@ export type PayloadReader = <Desc extends DescMessage>(schema: Desc, payload: Pa
 
 /** The payload decoded: what a JSON response needs. */
 export const fromPayload: PayloadReader = (schema, payload) => fromBinary(schema, payload.binary)
+
+/**
+ * The payload as a message to read and never change: the message `toPayload` made it from (not decoded again:
+ * an event batch's events are read right after they are stored), else decoded.
+ */
+export const readPayload: PayloadReader = (schema, payload) => {
+  const source = madeFrom.get(payload)
+  return source !== undefined && source.schema === schema
+    ? (source.message as MessageShape<typeof schema>)
+    : fromBinary(schema, payload.binary)
+}
 
 /**
  * For a binary response: a message of the payload's type that carries the stored bytes as unknown fields

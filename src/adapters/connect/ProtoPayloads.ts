@@ -10,7 +10,7 @@ import { InvalidArgument } from "../../domain/Errors.js"
 import type { ActionPhase } from "../../domain/Phase.js"
 import type { Payload } from "../../domain/Payload.js"
 import { Payloads } from "../../ports/Payloads.js"
-import { fromPayload, toPayload } from "./ProtoCodec.js"
+import { fromPayload, readPayload, toPayload } from "./ProtoCodec.js"
 
 /** A protobuf time at millisecond precision, or undefined when unset. */
 export const optionalDate = (time: Timestamp | undefined): Date | undefined =>
@@ -74,7 +74,7 @@ export const make = Payloads.of({
   },
 
   eventFacts: (raw) => {
-    const event = fromPayload(ActionEventSchema, raw)
+    const event = readPayload(ActionEventSchema, raw)
     return {
       attempt: Math.max(1, event.attempt),
       phase: event.phase as ActionPhase,

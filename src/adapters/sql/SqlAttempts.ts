@@ -135,6 +135,7 @@ export const makeAttempts = (sql: SqlClient.SqlClient, readJson: JsonReader) => 
     Effect.gen(function*() {
       const last = Array.from(new Map(given.map((item) => [`${item.actionId}/${item.attempt.attempt}`, item])).values())
       if (last.length === 0) return
+      const stamp = iso(now)
       const rows = last.map(({ actionId, attempt }) => ({
         action_id: actionId,
         attempt_number: attempt.attempt,
@@ -149,8 +150,8 @@ export const makeAttempts = (sql: SqlClient.SqlClient, readJson: JsonReader) => 
         cluster: attempt.cluster ?? null,
         cache_status: attempt.cacheStatus,
         logs_available: attempt.logsAvailable ? 1 : 0,
-        updated_at: iso(now),
-        created_at: iso(now)
+        updated_at: stamp,
+        created_at: stamp
       }))
       const changed = Object.keys(rows[0]!).filter((column) =>
         column !== "action_id" && column !== "attempt_number" && column !== "created_at"
@@ -176,7 +177,7 @@ export const makeAttempts = (sql: SqlClient.SqlClient, readJson: JsonReader) => 
             phase: phaseColumn(transition.phase),
             start_time: iso(transition.startTime),
             end_time: optionalIso(transition.endTime),
-            created_at: iso(now)
+            created_at: stamp
           }))
         )
       )
@@ -188,7 +189,7 @@ export const makeAttempts = (sql: SqlClient.SqlClient, readJson: JsonReader) => 
             seq,
             occurred_at: iso(event.occurredAt),
             message: event.message,
-            created_at: iso(now)
+            created_at: stamp
           }))
         )
       )
