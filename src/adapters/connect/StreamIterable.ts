@@ -95,6 +95,7 @@ export const streamIterable = <O, E, R>(options: {
     })
     const read = (toPull: Effect.Effect<Chunk.Chunk<O>, Option.Option<E>, R>) =>
       mapFailure(Effect.catchAll(toPull, (failure) => (Option.isNone(failure) ? Effect.succeed(end) : Effect.fail(failure.value))))
+    const open = Effect.flatMap(opening, (toPull) => (pull = read(toPull)))
 
     const next = (): Promise<IteratorResult<O>> => {
       if (index < buffered.length) {
@@ -129,9 +130,10 @@ export const streamIterable = <O, E, R>(options: {
           else reject(Cause.squash(exit.cause))
         }
         const start = () => {
-          const step = pull ?? Effect.flatMap(opening, (toPull) => (pull = read(toPull)))
-          // Given to each pull rather than as a stream stage: a stage would be one more executor per stream.
-          const fiber = runFork(options.pullGate === true ? Effect.provideService(step, PullGate, gate) : step)
+          // The gate is given to the pull that opens the stream (its source registers then), not as a stream
+          // stage (one more executor per stream) nor to every pull (a copy of the runtime's context each).
+          const step = pull ?? (options.pullGate === true ? Effect.provideService(open, PullGate, gate) : open)
+          const fiber = runFork(step)
           running = fiber
           fiber.addObserver((exit) => {
             if (running === fiber) running = undefined

@@ -65,16 +65,16 @@ export const makeEvents = (
    * other, and two batches for one attempt would each rebuild it without the other's events. Taken in one
    * order, so never a deadlock. SQLite runs one writer at a time anyway.
    */
-  const lock = (keys: ReadonlyArray<ActionKey>): Effect.Effect<void, SqlError> => {
-    const ids = Array.from(new Set(keys.map((key) => lockId(key)))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    return sql.onDialectOrElse({
-      pg: () =>
-        ids.length === 0
+  const lock = (keys: ReadonlyArray<ActionKey>): Effect.Effect<void, SqlError> =>
+    sql.onDialectOrElse({
+      pg: () => {
+        const ids = Array.from(new Set(keys.map((key) => lockId(key)))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+        return ids.length === 0
           ? Effect.void
-          : Effect.asVoid(sql`SELECT pg_advisory_xact_lock(id) FROM unnest(${`{${ids.join(",")}}`}::bigint[]) AS id`),
+          : Effect.asVoid(sql`SELECT pg_advisory_xact_lock(id) FROM unnest(${`{${ids.join(",")}}`}::bigint[]) AS id`)
+      },
       orElse: () => Effect.void
     })
-  }
 
   /** Inserts the events not stored yet; the first one stored under a key wins. */
   const append = (
