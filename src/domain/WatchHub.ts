@@ -1,4 +1,4 @@
-import { Cause, Deferred, Effect, Exit, Option, Queue, Scope, Stream } from "effect"
+import { Cause, Channel, Chunk, Deferred, Effect, Exit, Option, Queue, Scope, Stream } from "effect"
 import { type Change, ChangeFeed } from "../ports/ChangeFeed.js"
 import { PullGate } from "../ports/PullGate.js"
 import { StoreUnavailable } from "../ports/RunStore.js"
@@ -99,6 +99,9 @@ interface Hub<M> {
   readonly ready: Deferred.Deferred<void, unknown>
   readonly scope: Scope.CloseableScope
 }
+
+/** What a watcher's pull gives once its stream has ended. */
+const end = Symbol("end")
 
 const interrupted = (reason: string) =>
   new StoreUnavailable({ reason: `change notifications were interrupted (${reason}); watch again` })
@@ -226,8 +229,11 @@ export const makeWatchHubs = Effect.gen(function*() {
       )
     })
 
-  const watch = <M, E, F, G>(setup: Effect.Effect<WatchPlan<M, E, F>, G>): Stream.Stream<M, E | F | G | WatchFailure> =>
-    Stream.unwrapScoped(Effect.gen(function*() {
+  /** One watcher: joins its hub, reads its first messages; the pull that gives its next message or the end. */
+  const open = <M, E, F, G>(
+    setup: Effect.Effect<WatchPlan<M, E, F>, G>
+  ): Effect.Effect<Effect.Effect<M | typeof end, E | WatchFailure>, E | F | G, Scope.Scope> =>
+    Effect.gen(function*() {
       const plan = yield* setup
       const wake = yield* Queue.sliding<void>(1)
       // For a puller that waits outside the stream (see PullGate): settles at the next wake-up.
@@ -268,6 +274,7 @@ export const makeWatchHubs = Effect.gen(function*() {
         ended = plan.last?.(message) ?? false
         return Effect.succeed(message)
       }
+      const finished = Effect.succeed(end)
       // A pull would not wait when it has a message, the end or a failure to give.
       const waits = () => !ended && first.length === 0 && failure === undefined && plan.pending.isEmpty()
       const gate = yield* Effect.serviceOption(PullGate)
@@ -284,16 +291,36 @@ export const makeWatchHubs = Effect.gen(function*() {
         yield* Effect.addFinalizer(() => Effect.sync(unregister))
       }
       // One pull per message (no stream stages per message: a hub may have a thousand watchers).
-      const pull: Effect.Effect<M, Option.Option<E | WatchFailure>> = Effect.suspend(() => {
-        if (ended) return Effect.fail(Option.none())
+      const pull: Effect.Effect<M | typeof end, E | WatchFailure> = Effect.suspend(() => {
+        if (ended) return finished
         const early = first.shift()
         if (early !== undefined) return emit(early)
-        if (failure !== undefined) return Effect.failCause(Cause.map(failure as Cause.Cause<E | WatchFailure>, Option.some))
+        if (failure !== undefined) return Effect.failCause(failure as Cause.Cause<E | WatchFailure>)
         const message = plan.pending.take()
         return message !== undefined ? emit(message) : Effect.zipRight(Queue.take(wake), pull)
       })
-      return Stream.repeatEffectOption(pull)
-    }))
+      return pull
+    })
+
+  /**
+   * A watcher's stream, as one channel with nothing kept per message but the message: its scope (the hub it
+   * joined) opens on the first pull and closes with the stream, and each pull runs `pull` once. Built from
+   * channel steps rather than stream combinators (`unwrapScoped`, `repeatEffectOption`), each of which is an
+   * executor with its own state per open stream and allocations per message that live until the next one.
+   */
+  const watch = <M, E, F, G>(setup: Effect.Effect<WatchPlan<M, E, F>, G>): Stream.Stream<M, E | F | G | WatchFailure> =>
+    Stream.fromChannel(Channel.flatMap(Channel.fromEffect(Scope.make()), (scope) =>
+      Channel.ensuringWith(
+        Channel.flatMap(Channel.fromEffect(Scope.extend(open(setup), scope)), (pull) => {
+          const again = () => next
+          const next: Channel.Channel<Chunk.Chunk<M>, unknown, E | WatchFailure> = Channel.flatMap(
+            Channel.fromEffect(pull),
+            (message) => (message === end ? Channel.void : Channel.flatMap(Channel.write(Chunk.of(message)), again))
+          )
+          return next
+        }),
+        (exit) => Scope.close(scope, exit)
+      )))
 
   return { watch }
 })

@@ -62,16 +62,16 @@ export const makeEffectHandlers = <R>(options: {
     })))
 
   /** Runs `start`, then its stream, pulled as Connect asks; failures are mapped and logged once. */
-  const guardStream = <O, E>(
-    start: Effect.Effect<Stream.Stream<O, E, R>, E, R>,
+  const guardStream = <A, E, O = A>(
+    start: Effect.Effect<Stream.Stream<A, E, R>, E, R>,
     context: HandlerContext,
-    pullGate = false
+    hub?: { readonly each: (element: A) => O }
   ): AsyncIterable<O> => {
     const requestId = requestIdOf(context)
-    return streamIterable({
+    return streamIterable<A, E, R, O>({
       runtime,
       open: start,
-      pullGate,
+      ...(hub === undefined ? {} : { pullGate: true, each: hub.each }),
       failed: mapped<E>(context, requestId),
       signal: context.signal,
       stops,
@@ -97,22 +97,39 @@ export const makeEffectHandlers = <R>(options: {
     throw failure.error
   }
 
+  /** The request validated (unless told not to), then the handler's stream, built when the stream opens with
+   * no stream stage of its own (each stage is kept per open stream). */
+  const opened = <I extends DescMessage, A, E>(
+    request: MessageShape<I>,
+    context: HandlerContext,
+    validate: boolean,
+    fn: (request: MessageShape<I>, context: HandlerContext) => Stream.Stream<A, E, R>
+  ) =>
+    Effect.zipRight(
+      Effect.zipRight(gate, validate ? validateRequest(context.method.input as I, request) : Effect.void),
+      Effect.sync(() => fn(request, context))
+    )
+
   const serverStream = <I extends DescMessage, O extends DescMessage, E>(
     _method: DescMethodServerStreaming<I, O>,
     fn: ServerStreamFn<I, O, E, R>,
-    // pullGate: every message of the stream comes from one source, one for one (see streamIterable).
-    options: { readonly validate: boolean; readonly pullGate?: boolean } = { validate: true }
+    options: { readonly validate: boolean } = { validate: true }
   ) =>
   (request: MessageShape<I>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
-    guardStream(
-      Effect.zipRight(
-        Effect.zipRight(gate, options.validate ? validateRequest(context.method.input as I, request) : Effect.void),
-        // Built when the stream opens, with no stream stage of its own (each stage is kept per open stream).
-        Effect.sync(() => fn(request, context))
-      ),
-      context,
-      options.pullGate
-    )
+    guardStream(opened(request, context, options.validate, fn), context)
+
+  /**
+   * A stream whose every element comes from one watch hub, one for one (see `streamIterable`'s pull gate): it
+   * waits outside Effect between elements, and `message` makes each element the message it goes out as when
+   * Connect takes it, with no stream stage per open stream.
+   */
+  const hubStream = <I extends DescMessage, O extends DescMessage, A, E>(
+    _method: DescMethodServerStreaming<I, O>,
+    fn: (request: MessageShape<I>, context: HandlerContext) => Stream.Stream<A, E, R>,
+    message: (element: A, context: HandlerContext) => MessageInitShape<O>
+  ) =>
+  (request: MessageShape<I>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
+    guardStream(opened(request, context, true, fn), context, { each: (element: A) => message(element, context) })
 
   const bidiStream = <I extends DescMessage, O extends DescMessage, E>(
     _method: DescMethodBiDiStreaming<I, O>,
@@ -159,7 +176,7 @@ export const makeEffectHandlers = <R>(options: {
   /** A service of the runtime, for handlers that build streams (no per-message stage to reach it). */
   const get = <I extends R, S>(tag: Context.Tag<I, S>): S => Context.get(runtime.context as Context.Context<I>, tag)
 
-  return { unary, serverStream, bidiStream, service, get }
+  return { unary, serverStream, hubStream, bidiStream, service, get }
 }
 
 export type EffectHandlers<R> = ReturnType<typeof makeEffectHandlers<R>>

@@ -22,9 +22,11 @@ const end = Symbol("end")
  * and never calls the iterator's `return()`) or `return()` interrupts the pull and closes the stream's scope;
  * at shutdown the pending `next()` rejects with `stopped()`.
  */
-export const streamIterable = <O, E, R>(options: {
+export const streamIterable = <A, E, R, O = A>(options: {
   readonly runtime: Runtime.Runtime<R>
-  readonly open: Effect.Effect<Stream.Stream<O, E, R>, E, R>
+  readonly open: Effect.Effect<Stream.Stream<A, E, R>, E, R>
+  /** Each element as the message it goes out as, when Connect takes it (no stream stage per open stream). */
+  readonly each?: (element: A) => O
   readonly failed: (cause: Cause.Cause<E>) => Effect.Effect<never, unknown>
   readonly signal: AbortSignal
   readonly stops: StopRegistry
@@ -35,10 +37,11 @@ export const streamIterable = <O, E, R>(options: {
     const { runtime, signal, stops } = options
     const runFork = Runtime.runFork(runtime)
     let scope: Scope.CloseableScope | undefined
-    let pull: Effect.Effect<Chunk.Chunk<O> | typeof end, unknown, R> | undefined
-    let buffered: ReadonlyArray<O> = []
+    let pull: Effect.Effect<Chunk.Chunk<A> | typeof end, unknown, R> | undefined
+    let buffered: ReadonlyArray<A> = []
+    const each = options.each ?? ((element: A) => element as unknown as O)
     let index = 0
-    let running: Fiber.RuntimeFiber<Chunk.Chunk<O> | typeof end, unknown> | undefined
+    let running: Fiber.RuntimeFiber<Chunk.Chunk<A> | typeof end, unknown> | undefined
     // Waiting outside the stream for its source (see PullGate): the wait a finish must end.
     let gated = false
     let finished = false
@@ -70,7 +73,7 @@ export const streamIterable = <O, E, R>(options: {
       if (open !== undefined) runFork(Scope.close(open, Exit.void))
     }
     const cancel = () => finish()
-    let settle: ((exit: Exit.Exit<Chunk.Chunk<O> | typeof end, unknown>) => void) | undefined
+    let settle: ((exit: Exit.Exit<Chunk.Chunk<A> | typeof end, unknown>) => void) | undefined
     // At shutdown the pending `next()`, or else the next one, fails with the shutdown's failure (mapped and
     // logged like any other): an unfinished stream never ends cleanly then.
     let stoppedWith: Promise<IteratorResult<O>> | undefined
@@ -93,16 +96,16 @@ export const streamIterable = <O, E, R>(options: {
       scope = created
       return mapFailure(Effect.flatMap(options.open, (stream) => Scope.extend(Stream.toPull(stream), created)))
     })
-    const read = (toPull: Effect.Effect<Chunk.Chunk<O>, Option.Option<E>, R>) =>
+    const read = (toPull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R>) =>
       mapFailure(Effect.catchAll(toPull, (failure) => (Option.isNone(failure) ? Effect.succeed(end) : Effect.fail(failure.value))))
     const open = Effect.flatMap(opening, (toPull) => (pull = read(toPull)))
 
     const next = (): Promise<IteratorResult<O>> => {
       if (index < buffered.length) {
-        const value = buffered[index++]!
+        const element = buffered[index++]!
         // Not kept while the stream waits for its next message (a watch's last message can be large).
         if (index === buffered.length) buffered = []
-        return Promise.resolve({ done: false, value })
+        return Promise.resolve({ done: false, value: each(element) })
       }
       if (finished) return stoppedWith ?? Promise.resolve({ done: true, value: undefined })
       if (pull === undefined && running === undefined) {

@@ -105,32 +105,37 @@ const actionsMessage = sharedMessages(WatchActionsResponseSchema, (entries: Read
 
 /** RunService's Watch RPCs: requests mapped to the `Watches` streams, each message built by the shared builders. */
 export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<ServiceImpl<typeof RunService>> => {
-  // These streams are a hub's messages mapped one for one (see Watches): Connect may wait outside them.
-  const pullGate = { validate: true, pullGate: true }
   const watch = <A, E>(f: (watches: Watches["Type"]) => Stream.Stream<A, E>) => f(handlers.get(Watches))
+  // Run details, action details and actions are a hub's messages as they are (see Watches): hub streams.
   return {
-  watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, (request, context) =>
-    watch((watches) => watches.runDetails(runKey(request.runId))).pipe(
-      Stream.map((details) => runDetailsMessage(details, isBinary(context)))
-    ), pullGate),
+  watchRunDetails: handlers.hubStream(
+    RunService.method.watchRunDetails,
+    (request) => watch((watches) => watches.runDetails(runKey(request.runId))),
+    (details, context) => runDetailsMessage(details, isBinary(context))
+  ),
 
-  watchActionDetails: handlers.serverStream(RunService.method.watchActionDetails, (request, context) =>
-    watch((watches) => watches.actionDetails(actionKey(request.actionId))).pipe(
-      Stream.map((details) => actionDetailsMessage(details, isBinary(context)))
-    ), pullGate),
+  watchActionDetails: handlers.hubStream(
+    RunService.method.watchActionDetails,
+    (request) => watch((watches) => watches.actionDetails(actionKey(request.actionId))),
+    (details, context) => actionDetailsMessage(details, isBinary(context))
+  ),
 
   watchRuns: handlers.serverStream(RunService.method.watchRuns, (request) =>
     watch((watches) => watches.runs(runTarget(request))).pipe(
       Stream.map((views) => ({ runs: views.map((view) => buildRun(view)) }))
     )),
 
-  watchActions: handlers.serverStream(RunService.method.watchActions, (request, context) =>
-    watch((watches) =>
-      watches.actions(
-        runKey(request.runId),
-        request.filter.map((filter) => ({ function: filter.function, field: filter.field, values: filter.values }))
-      )
-    ).pipe(Stream.map((entries) => actionsMessage(entries, isBinary(context)))), pullGate),
+  watchActions: handlers.hubStream(
+    RunService.method.watchActions,
+    (request) =>
+      watch((watches) =>
+        watches.actions(
+          runKey(request.runId),
+          request.filter.map((filter) => ({ function: filter.function, field: filter.field, values: filter.values }))
+        )
+      ),
+    (entries, context) => actionsMessage(entries, isBinary(context))
+  ),
 
   watchClusterEvents: handlers.serverStream(RunService.method.watchClusterEvents, (request) =>
     watch((watches) => watches.clusterEvents(actionKey(request.id), request.attempt)).pipe(
