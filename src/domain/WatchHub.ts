@@ -231,18 +231,22 @@ export const makeWatchHubs = Effect.gen(function*() {
 
   /** One watcher: joins its hub, reads its first messages; the pull that gives its next message or the end. */
   const open = <M, E, F, G>(
-    setup: Effect.Effect<WatchPlan<M, E, F>, G>
-  ): Effect.Effect<Effect.Effect<M | typeof end, E | WatchFailure>, E | F | G, Scope.Scope> =>
+    setup: Effect.Effect<WatchPlan<M, E, F>, G>,
+    scope: Scope.Scope
+  ): Effect.Effect<Effect.Effect<M | typeof end, E | WatchFailure>, E | F | G> =>
     Effect.gen(function*() {
       const plan = yield* setup
-      const wake = yield* Queue.sliding<void>(1)
-      // For a puller that waits outside the stream (see PullGate): settles at the next wake-up.
-      let woken: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined
+      // Whoever waits for this watcher's next message: a pull inside the stream, or a puller outside it (see
+      // PullGate). Called once, at the next wake-up.
+      let resumePull: ((effect: Effect.Effect<void>) => void) | undefined
+      let onReady: (() => void) | undefined
       const wakeUp = () => {
-        wake.unsafeOffer(undefined)
-        const waiting = woken
-        woken = undefined
-        waiting?.resolve()
+        const resume = resumePull
+        const ready = onReady
+        resumePull = undefined
+        onReady = undefined
+        resume?.(Effect.void)
+        ready?.()
       }
       let failure: Cause.Cause<unknown> | undefined
       // Until the first read starts, every hub read is older than it: nothing is kept.
@@ -262,10 +266,9 @@ export const makeWatchHubs = Effect.gen(function*() {
           wakeUp()
         }
       }
-      const hub = yield* Effect.acquireRelease(
-        join(plan.key, plan.spec, listener),
-        (joined) => leave(plan.key, joined, listener)
-      )
+      // Finalizers go on the watcher's scope as they are (not `acquireRelease`, which keeps the fiber's refs).
+      const hub = yield* Effect.uninterruptible(Effect.tap(join(plan.key, plan.spec, listener), (joined) =>
+        Scope.addFinalizer(scope, leave(plan.key, joined, listener))))
       yield* Deferred.await(hub.ready).pipe(Effect.catchAllCause((cause) => Effect.failCause(cause as Cause.Cause<E>)))
       since = ++reads
       const first = Array.from(yield* plan.first)
@@ -279,17 +282,20 @@ export const makeWatchHubs = Effect.gen(function*() {
       const waits = () => !ended && first.length === 0 && failure === undefined && plan.pending.isEmpty()
       const gate = yield* Effect.serviceOption(PullGate)
       if (Option.isSome(gate)) {
-        const unregister = gate.value.register(() => {
-          if (!waits()) return undefined
-          if (woken === undefined) {
-            let resolve: () => void = () => undefined
-            const promise = new Promise<void>((settle) => (resolve = settle))
-            woken = { promise, resolve }
-          }
-          return woken.promise
+        const unregister = gate.value.register((ready) => {
+          if (!waits()) return false
+          onReady = ready
+          return true
         })
-        yield* Effect.addFinalizer(() => Effect.sync(unregister))
+        yield* Scope.addFinalizer(scope, Effect.sync(unregister))
       }
+      const wake = Effect.async<void>((resume) => {
+        if (!waits()) return resume(Effect.void)
+        resumePull = resume
+        return Effect.sync(() => {
+          resumePull = undefined
+        })
+      })
       // One pull per message (no stream stages per message: a hub may have a thousand watchers).
       const pull: Effect.Effect<M | typeof end, E | WatchFailure> = Effect.suspend(() => {
         if (ended) return finished
@@ -297,7 +303,7 @@ export const makeWatchHubs = Effect.gen(function*() {
         if (early !== undefined) return emit(early)
         if (failure !== undefined) return Effect.failCause(failure as Cause.Cause<E | WatchFailure>)
         const message = plan.pending.take()
-        return message !== undefined ? emit(message) : Effect.zipRight(Queue.take(wake), pull)
+        return message !== undefined ? emit(message) : Effect.zipRight(wake, pull)
       })
       return pull
     })
@@ -311,7 +317,7 @@ export const makeWatchHubs = Effect.gen(function*() {
   const watch = <M, E, F, G>(setup: Effect.Effect<WatchPlan<M, E, F>, G>): Stream.Stream<M, E | F | G | WatchFailure> =>
     Stream.fromChannel(Channel.flatMap(Channel.fromEffect(Scope.make()), (scope) =>
       Channel.ensuringWith(
-        Channel.flatMap(Channel.fromEffect(Scope.extend(open(setup), scope)), (pull) => {
+        Channel.flatMap(Channel.fromEffect(open(setup, scope)), (pull) => {
           const again = () => next
           const next: Channel.Channel<Chunk.Chunk<M>, unknown, E | WatchFailure> = Channel.flatMap(
             Channel.fromEffect(pull),

@@ -8,6 +8,7 @@ export interface StopRegistry {
 }
 
 const end = Symbol("end")
+const interrupted = Exit.interrupt(FiberId.none)
 
 /**
  * What a streaming handler returns to Connect: the stream is pulled when Connect asks for the next element
@@ -38,13 +39,17 @@ export const streamIterable = <A, E, R, O = A>(options: {
     const runFork = Runtime.runFork(runtime)
     let scope: Scope.CloseableScope | undefined
     let pull: Effect.Effect<Chunk.Chunk<A> | typeof end, unknown, R> | undefined
-    let buffered: ReadonlyArray<A> = []
-    const each = options.each ?? ((element: A) => element as unknown as O)
+    const drained: ReadonlyArray<A> = []
+    let buffered = drained
     let index = 0
+    const each = options.each ?? ((element: A) => element as unknown as O)
+    // A pull in flight, or a wait outside the stream for its source (see PullGate).
     let running: Fiber.RuntimeFiber<Chunk.Chunk<A> | typeof end, unknown> | undefined
-    // Waiting outside the stream for its source (see PullGate): the wait a finish must end.
     let gated = false
     let finished = false
+    // The pending `next()`, settled by a pull's exit, a finish or a stop.
+    let resolveNext: ((result: IteratorResult<O> | Promise<IteratorResult<O>>) => void) | undefined
+    let rejectNext: ((error: unknown) => void) | undefined
     const sources = new Set<WhenReady>()
     const gate = PullGate.of({
       register: (whenReady) => {
@@ -52,37 +57,58 @@ export const streamIterable = <A, E, R, O = A>(options: {
         return () => sources.delete(whenReady)
       }
     })
-    // With more than one source, one of them may have something while another would wait: no gating then.
-    const ready = (): Promise<void> | undefined => {
-      if (sources.size !== 1) return undefined
-      for (const whenReady of sources) return whenReady()
-    }
 
     const finish = () => {
       if (finished) return
       finished = true
       signal.removeEventListener("abort", cancel)
       stops.delete(stop)
-      running?.unsafeInterruptAsFork(FiberId.none)
-      if (gated) {
-        gated = false
-        settle?.(Exit.interrupt(FiberId.none))
-      }
+      gated = false
+      const fiber = running
+      running = undefined
+      fiber?.unsafeInterruptAsFork(FiberId.none)
+      settle(interrupted)
       const open = scope
       scope = undefined
       if (open !== undefined) runFork(Scope.close(open, Exit.void))
     }
     const cancel = () => finish()
-    let settle: ((exit: Exit.Exit<Chunk.Chunk<A> | typeof end, unknown>) => void) | undefined
+    const settle = (exit: Exit.Exit<Chunk.Chunk<A> | typeof end, unknown>): void => {
+      const resolve = resolveNext
+      const reject = rejectNext
+      resolveNext = undefined
+      rejectNext = undefined
+      if (resolve === undefined || reject === undefined) return
+      if (Exit.isSuccess(exit)) {
+        if (exit.value === end) {
+          finish()
+          return resolve({ done: true, value: undefined })
+        }
+        buffered = Chunk.toReadonlyArray(exit.value)
+        index = 0
+        return resolve(next())
+      }
+      finish()
+      if (Cause.isInterruptedOnly(exit.cause)) resolve({ done: true, value: undefined })
+      else reject(Cause.squash(exit.cause))
+    }
     // At shutdown the pending `next()`, or else the next one, fails with the shutdown's failure (mapped and
     // logged like any other): an unfinished stream never ends cleanly then.
     let stoppedWith: Promise<IteratorResult<O>> | undefined
     const stop = () => {
-      const pending = settle
-      settle = undefined
+      const resolve = resolveNext
+      const reject = rejectNext
+      resolveNext = undefined
+      rejectNext = undefined
       finish()
       const failing = runFork(options.stopped())
-      if (pending !== undefined) return failing.addObserver(pending)
+      if (resolve !== undefined && reject !== undefined) {
+        return failing.addObserver((exit) => {
+          resolveNext = resolve
+          rejectNext = reject
+          settle(exit)
+        })
+      }
       stoppedWith = new Promise((_, reject) =>
         failing.addObserver((exit) => reject(Exit.isFailure(exit) ? Cause.squash(exit.cause) : new Error("stopped")))
       )
@@ -98,13 +124,40 @@ export const streamIterable = <A, E, R, O = A>(options: {
     })
     const read = (toPull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R>) =>
       mapFailure(Effect.catchAll(toPull, (failure) => (Option.isNone(failure) ? Effect.succeed(end) : Effect.fail(failure.value))))
+    // The gate is given to the pull that opens the stream (its source registers then), not as a stream stage
+    // (one more executor per stream) nor to every pull (a copy of the runtime's context each).
     const open = Effect.flatMap(opening, (toPull) => (pull = read(toPull)))
+    const opened = options.pullGate === true ? Effect.provideService(open, PullGate, gate) : open
+
+    // One function each per stream, none per message: an open stream waits about as long as its messages are
+    // apart, so whatever a wait allocates outlives V8's young generation.
+    const pulled = (exit: Exit.Exit<Chunk.Chunk<A> | typeof end, unknown>) => {
+      // A pull that a finish interrupted has nothing left to settle.
+      if (running === undefined) return
+      running = undefined
+      settle(exit)
+    }
+    const start = () => {
+      running = runFork(pull ?? opened)
+      running.addObserver(pulled)
+    }
+    const ready = () => {
+      if (!gated) return
+      gated = false
+      start()
+    }
+    // With more than one source, one of them may have something while another would wait: no gating then.
+    const waits = (): boolean => {
+      if (pull === undefined || sources.size !== 1) return false
+      for (const whenReady of sources) return whenReady(ready)
+      return false
+    }
 
     const next = (): Promise<IteratorResult<O>> => {
       if (index < buffered.length) {
         const element = buffered[index++]!
         // Not kept while the stream waits for its next message (a watch's last message can be large).
-        if (index === buffered.length) buffered = []
+        if (index === buffered.length) buffered = drained
         return Promise.resolve({ done: false, value: each(element) })
       }
       if (finished) return stoppedWith ?? Promise.resolve({ done: true, value: undefined })
@@ -117,40 +170,10 @@ export const streamIterable = <A, E, R, O = A>(options: {
         stops.add(stop)
       }
       return new Promise<IteratorResult<O>>((resolve, reject) => {
-        settle = (exit) => {
-          settle = undefined
-          if (Exit.isSuccess(exit)) {
-            if (exit.value === end) {
-              finish()
-              return resolve({ done: true, value: undefined })
-            }
-            buffered = Chunk.toReadonlyArray(exit.value)
-            index = 0
-            return resolve(next())
-          }
-          finish()
-          if (Cause.isInterruptedOnly(exit.cause)) resolve({ done: true, value: undefined })
-          else reject(Cause.squash(exit.cause))
-        }
-        const start = () => {
-          // The gate is given to the pull that opens the stream (its source registers then), not as a stream
-          // stage (one more executor per stream) nor to every pull (a copy of the runtime's context each).
-          const step = pull ?? (options.pullGate === true ? Effect.provideService(open, PullGate, gate) : open)
-          const fiber = runFork(step)
-          running = fiber
-          fiber.addObserver((exit) => {
-            if (running === fiber) running = undefined
-            settle?.(exit)
-          })
-        }
-        const waiting = pull === undefined ? undefined : ready()
-        if (waiting === undefined) return start()
-        gated = true
-        waiting.then(() => {
-          if (!gated) return
-          gated = false
-          start()
-        })
+        resolveNext = resolve
+        rejectNext = reject
+        if (waits()) gated = true
+        else start()
       })
     }
 

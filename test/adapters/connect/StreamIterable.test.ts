@@ -56,22 +56,18 @@ const gatedSource = (registrations = 1) => {
   const items: Array<string> = []
   let pulls = 0
   let wake: (() => void) | undefined
-  let woken: { promise: Promise<void>; resolve: () => void } | undefined
+  let onReady: (() => void) | undefined
   const push = (item: string) => {
     items.push(item)
     wake?.()
-    const waiting = woken
-    woken = undefined
-    waiting?.resolve()
+    const ready = onReady
+    onReady = undefined
+    ready?.()
   }
-  const whenReady = () => {
-    if (items.length > 0) return undefined
-    if (woken === undefined) {
-      let resolve: () => void = () => undefined
-      const promise = new Promise<void>((settle) => (resolve = settle))
-      woken = { promise, resolve }
-    }
-    return woken.promise
+  const whenReady = (ready: () => void) => {
+    if (items.length > 0) return false
+    onReady = ready
+    return true
   }
   const take: Effect.Effect<string> = Effect.suspend(() => {
     const item = items.shift()
@@ -87,7 +83,7 @@ const gatedSource = (registrations = 1) => {
     const gate = yield* Effect.serviceOption(PullGate)
     if (Option.isSome(gate)) {
       for (let i = 0; i < registrations; i++) {
-        const unregister = gate.value.register(() => whenReady())
+        const unregister = gate.value.register((ready) => whenReady(ready))
         yield* Effect.addFinalizer(() => Effect.sync(unregister))
       }
     }
