@@ -18,6 +18,11 @@ export interface HubSpec<M, E> {
   readonly start: Effect.Effect<void, E>
   /** The messages a batch of changes makes (none when nothing a watcher sees changed). */
   readonly update: (changes: ReadonlyArray<Change>) => Effect.Effect<ReadonlyArray<M>, E>
+  /**
+   * True when `update`'s messages are the whole state, as a watcher's `first` are: a watcher that joins while
+   * nothing changed since the hub's latest read started begins with that read instead of one of its own.
+   */
+  readonly whole?: boolean
 }
 
 /** What one watcher keeps of the messages it has not sent yet. */
@@ -98,6 +103,17 @@ interface Hub<M> {
   readonly listeners: Set<Listener<M>>
   readonly ready: Deferred.Deferred<void, unknown>
   readonly scope: Scope.CloseableScope
+  /** Changes the hub has heard: a read is current while this has not moved since it started. */
+  changes: number
+  /** With `whole` specs, the newest current read (its number and messages); none after a change. */
+  latest: { readonly sequence: number; readonly messages: ReadonlyArray<M> } | undefined
+}
+
+/** Keeps a read that started at `changes` and `sequence` as the hub's latest, if nothing changed since. */
+const keepLatest = <M>(hub: Hub<M>, changes: number, sequence: number, messages: ReadonlyArray<M>) => {
+  if (hub.changes === changes && (hub.latest === undefined || hub.latest.sequence < sequence)) {
+    hub.latest = { sequence, messages }
+  }
 }
 
 /** What a watcher's pull gives once its stream has ended. */
@@ -168,6 +184,8 @@ export const makeWatchHubs = Effect.gen(function*() {
         const changeKey = spec.keyOf(change)
         if (changeKey === undefined) return
         pending.set(changeKey, change)
+        hub.changes++
+        hub.latest = undefined
         wake.unsafeOffer(undefined)
       }
       yield* Effect.acquireRelease(
@@ -188,7 +206,10 @@ export const makeWatchHubs = Effect.gen(function*() {
         const batch = Array.from(pending.values())
         pending.clear()
         const sequence = ++reads
-        for (const message of yield* spec.update(batch)) {
+        const changes = hub.changes
+        const messages = yield* spec.update(batch)
+        if (spec.whole === true) keepLatest(hub, changes, sequence, messages)
+        for (const message of messages) {
           for (const listener of hub.listeners) listener.deliver(sequence, message)
         }
       }
@@ -207,7 +228,9 @@ export const makeWatchHubs = Effect.gen(function*() {
       const hub: Hub<M> = {
         listeners: new Set([listener]),
         ready: yield* Deferred.make<void, unknown>(),
-        scope: yield* Scope.make()
+        scope: yield* Scope.make(),
+        changes: 0,
+        latest: undefined
       }
       hubs.set(key, hub as Hub<unknown>)
       // Joining is uninterruptible (an acquire); the hub itself must stop when its last watcher leaves.
@@ -235,7 +258,8 @@ export const makeWatchHubs = Effect.gen(function*() {
     scope: Scope.Scope
   ): Effect.Effect<Effect.Effect<M | typeof end, E | WatchFailure>, E | F | G> =>
     Effect.gen(function*() {
-      const plan = yield* setup
+      // Only what the watcher needs while open is kept (not its plan: the spec and first read go once used).
+      const { first: readFirst, key, last, pending, spec } = yield* setup
       // Whoever waits for this watcher's next message: a pull inside the stream, or a puller outside it (see
       // PullGate). Called once, at the next wake-up.
       let resumePull: ((effect: Effect.Effect<void>) => void) | undefined
@@ -254,7 +278,7 @@ export const makeWatchHubs = Effect.gen(function*() {
       const listener: Listener<M> = {
         deliver: (sequence, message) => {
           if (failure !== undefined || sequence <= since) return
-          if (!plan.pending.add(message)) {
+          if (!pending.add(message)) {
             failure = Cause.fail(
               new ResourceExhausted({ message: `the watcher fell more than ${bufferSize} updates behind; watch again` })
             )
@@ -267,19 +291,30 @@ export const makeWatchHubs = Effect.gen(function*() {
         }
       }
       // Finalizers go on the watcher's scope as they are (not `acquireRelease`, which keeps the fiber's refs).
-      const hub = yield* Effect.uninterruptible(Effect.tap(join(plan.key, plan.spec, listener), (joined) =>
-        Scope.addFinalizer(scope, leave(plan.key, joined, listener))))
+      const hub = yield* Effect.uninterruptible(Effect.tap(join(key, spec, listener), (joined) =>
+        Scope.addFinalizer(scope, leave(key, joined, listener))))
       yield* Deferred.await(hub.ready).pipe(Effect.catchAllCause((cause) => Effect.failCause(cause as Cause.Cause<E>)))
-      since = ++reads
-      const first = Array.from(yield* plan.first)
+      // The hub's latest read when nothing changed since it started (watchers of one run opening together
+      // share one read, and each message of it is built and encoded once for them all), else a read of its own.
+      const latest = spec.whole === true ? hub.latest : undefined
+      let first: Array<M>
+      if (latest !== undefined) {
+        since = latest.sequence
+        first = Array.from(latest.messages)
+      } else {
+        since = ++reads
+        const changes = hub.changes
+        first = Array.from(yield* readFirst)
+        if (spec.whole === true) keepLatest(hub, changes, since, Array.from(first))
+      }
       let ended = false
       const emit = (message: M) => {
-        ended = plan.last?.(message) ?? false
+        ended = last?.(message) ?? false
         return Effect.succeed(message)
       }
       const finished = Effect.succeed(end)
       // A pull would not wait when it has a message, the end or a failure to give.
-      const waits = () => !ended && first.length === 0 && failure === undefined && plan.pending.isEmpty()
+      const waits = () => !ended && first.length === 0 && failure === undefined && pending.isEmpty()
       const gate = yield* Effect.serviceOption(PullGate)
       if (Option.isSome(gate)) {
         const unregister = gate.value.register((ready) => {
@@ -302,7 +337,7 @@ export const makeWatchHubs = Effect.gen(function*() {
         const early = first.shift()
         if (early !== undefined) return emit(early)
         if (failure !== undefined) return Effect.failCause(failure as Cause.Cause<E | WatchFailure>)
-        const message = plan.pending.take()
+        const message = pending.take()
         return message !== undefined ? emit(message) : Effect.zipRight(wake, pull)
       })
       return pull

@@ -150,7 +150,8 @@ export const make = Effect.gen(function*() {
         route: `action/${text}`,
         keyOf: (change: Change) => (actionKeyText(change.action) === text ? "" : undefined),
         start: Effect.void,
-        update: () => once
+        update: () => once,
+        whole: true
       },
       first: once,
       pending: latestOnly<A>(),
