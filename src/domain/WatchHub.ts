@@ -107,6 +107,14 @@ interface Hub<M> {
   changes: number
   /** With `whole` specs, the newest current read (its number and messages); none after a change. */
   latest: { readonly sequence: number; readonly messages: ReadonlyArray<M> } | undefined
+  /** With `whole` specs, a watcher's first read still running: watchers that join meanwhile may wait for it. */
+  reading: Reading<M> | undefined
+}
+
+interface Reading<M> {
+  readonly sequence: number
+  readonly changes: number
+  readonly done: Deferred.Deferred<ReadonlyArray<M>, unknown>
 }
 
 /** Keeps a read that started at `changes` and `sequence` as the hub's latest, if nothing changed since. */
@@ -230,7 +238,8 @@ export const makeWatchHubs = Effect.gen(function*() {
         ready: yield* Deferred.make<void, unknown>(),
         scope: yield* Scope.make(),
         changes: 0,
-        latest: undefined
+        latest: undefined,
+        reading: undefined
       }
       hubs.set(key, hub as Hub<unknown>)
       // Joining is uninterruptible (an acquire); the hub itself must stop when its last watcher leaves.
@@ -250,6 +259,32 @@ export const makeWatchHubs = Effect.gen(function*() {
         Scope.close(hub.scope, Exit.void),
         idle === undefined ? Effect.void : Scope.close(idle, Exit.void)
       )
+    })
+
+  /** The hub's latest read, or the first read another watcher is running, if nothing changes until it is done. */
+  const sharedRead = <M>(hub: Hub<M>) =>
+    Effect.suspend(() => {
+      if (hub.latest !== undefined) return Effect.succeed(hub.latest)
+      const reading = hub.reading
+      if (reading === undefined || reading.changes !== hub.changes) return Effect.succeed(undefined)
+      return Effect.map(Effect.exit(Deferred.await(reading.done)), (exit) =>
+        Exit.isSuccess(exit) && hub.changes === reading.changes
+          ? { sequence: reading.sequence, messages: exit.value }
+          : undefined)
+    })
+
+  /** A watcher's own first read, which watchers joining meanwhile may wait for; kept as the hub's latest. */
+  const ownRead = <M, F>(hub: Hub<M>, sequence: number, read: Effect.Effect<ReadonlyArray<M>, F>) =>
+    Effect.flatMap(Deferred.make<ReadonlyArray<M>, unknown>(), (done) => {
+      const reading: Reading<M> = { sequence, changes: hub.changes, done }
+      hub.reading = reading
+      // Settled however the read ends (a failure or an interruption too): no watcher waits for it in vain.
+      return Effect.onExit(read, (exit) =>
+        Effect.suspend(() => {
+          if (hub.reading === reading) hub.reading = undefined
+          if (Exit.isSuccess(exit)) keepLatest(hub, reading.changes, sequence, exit.value)
+          return Deferred.done(done, exit)
+        }))
     })
 
   /** One watcher: joins its hub, reads its first messages; the pull that gives its next message or the end. */
@@ -294,18 +329,17 @@ export const makeWatchHubs = Effect.gen(function*() {
       const hub = yield* Effect.uninterruptible(Effect.tap(join(key, spec, listener), (joined) =>
         Scope.addFinalizer(scope, leave(key, joined, listener))))
       yield* Deferred.await(hub.ready).pipe(Effect.catchAllCause((cause) => Effect.failCause(cause as Cause.Cause<E>)))
-      // The hub's latest read when nothing changed since it started (watchers of one run opening together
-      // share one read, and each message of it is built and encoded once for them all), else a read of its own.
-      const latest = spec.whole === true ? hub.latest : undefined
+      // The hub's latest read, or another watcher's first read still running, when nothing changed since it
+      // started (watchers of one run opening together share one read, and each message of it is built and
+      // encoded once for them all); else a read of its own.
+      const shared = spec.whole === true ? yield* sharedRead(hub) : undefined
       let first: Array<M>
-      if (latest !== undefined) {
-        since = latest.sequence
-        first = Array.from(latest.messages)
+      if (shared !== undefined) {
+        since = shared.sequence
+        first = Array.from(shared.messages)
       } else {
         since = ++reads
-        const changes = hub.changes
-        first = Array.from(yield* readFirst)
-        if (spec.whole === true) keepLatest(hub, changes, since, Array.from(first))
+        first = Array.from(spec.whole === true ? yield* ownRead(hub, since, readFirst) : yield* readFirst)
       }
       let ended = false
       const emit = (message: M) => {
