@@ -275,17 +275,20 @@ export const makeWatchHubs = Effect.gen(function*() {
 
   /** A watcher's own first read, which watchers joining meanwhile may wait for; kept as the hub's latest. */
   const ownRead = <M, F>(hub: Hub<M>, sequence: number, read: Effect.Effect<ReadonlyArray<M>, F>) =>
-    Effect.flatMap(Deferred.make<ReadonlyArray<M>, unknown>(), (done) => {
-      const reading: Reading<M> = { sequence, changes: hub.changes, done }
-      hub.reading = reading
-      // Settled however the read ends (a failure or an interruption too): no watcher waits for it in vain.
-      return Effect.onExit(read, (exit) =>
-        Effect.suspend(() => {
-          if (hub.reading === reading) hub.reading = undefined
-          if (Exit.isSuccess(exit)) keepLatest(hub, reading.changes, sequence, exit.value)
-          return Deferred.done(done, exit)
-        }))
-    })
+    // Settled however the read ends (a failure or an interruption too, even one before it starts): no watcher
+    // waits for it in vain.
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Deferred.make<ReadonlyArray<M>, unknown>(), (done) => {
+        const reading: Reading<M> = { sequence, changes: hub.changes, done }
+        hub.reading = reading
+        return Effect.onExit(restore(read), (exit) =>
+          Effect.suspend(() => {
+            if (hub.reading === reading) hub.reading = undefined
+            if (Exit.isSuccess(exit)) keepLatest(hub, reading.changes, sequence, exit.value)
+            return Deferred.done(done, exit)
+          }))
+      })
+    )
 
   /** One watcher: joins its hub, reads its first messages; the pull that gives its next message or the end. */
   const open = <M, E, F, G>(

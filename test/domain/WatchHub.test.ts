@@ -127,6 +127,21 @@ describe("WatchHub", () => {
       expect(yield* Fiber.join(three)).toBe(1)
     }).pipe(Effect.provide(layer)))
 
+  it.scopedLive("a watcher waiting for another's first read reads for itself when that one is cancelled", () =>
+    Effect.gen(function*() {
+      const { watch } = yield* makeWatchHubs
+      const firsts = yield* Effect.makeLatch(false)
+      const subject = entity(true, Effect.void, firsts.await)
+      const one = yield* Effect.fork(Effect.flatMap(watcher(watch(subject.plan)), (pull) => pull))
+      yield* Effect.sleep("20 millis")
+      const two = yield* Effect.fork(Effect.flatMap(watcher(watch(subject.plan)), (pull) => pull))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(one)
+      yield* firsts.open
+      expect(yield* Fiber.join(two)).toBe(0)
+      expect(subject.reads()).toBe(1)
+    }).pipe(Effect.provide(layer)))
+
   it.scopedLive("without `whole`, every watcher reads its own first state", () =>
     Effect.gen(function*() {
       const { watch } = yield* makeWatchHubs
