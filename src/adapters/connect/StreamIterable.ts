@@ -153,12 +153,26 @@ export const streamIterable = <A, E, R, O = A>(options: {
       return false
     }
 
+    // A message that cannot be made ends the stream as a defect, mapped and logged like any other failure.
+    const failed = (error: unknown): Promise<IteratorResult<O>> => {
+      finish()
+      return new Promise((_, reject) =>
+        runFork(options.failed(Cause.die(error))).addObserver((exit) =>
+          reject(Exit.isFailure(exit) ? Cause.squash(exit.cause) : error)
+        )
+      )
+    }
+
     const next = (): Promise<IteratorResult<O>> => {
       if (index < buffered.length) {
         const element = buffered[index++]!
         // Not kept while the stream waits for its next message (a watch's last message can be large).
         if (index === buffered.length) buffered = drained
-        return Promise.resolve({ done: false, value: each(element) })
+        try {
+          return Promise.resolve({ done: false, value: each(element) })
+        } catch (error) {
+          return failed(error)
+        }
       }
       if (finished) return stoppedWith ?? Promise.resolve({ done: true, value: undefined })
       if (pull === undefined && running === undefined) {

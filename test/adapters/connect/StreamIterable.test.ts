@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Option, Stream } from "effect"
+import { Cause, Deferred, Effect, Option, Stream } from "effect"
 import { streamIterable } from "../../../src/adapters/connect/StreamIterable.js"
 import { PullGate } from "../../../src/ports/PullGate.js"
 
@@ -31,6 +31,31 @@ describe("streamIterable", () => {
         yield* Deferred.await(released).pipe(Effect.timeout("5 seconds"))
         expect(stops.size).toBe(0)
       }
+    }))
+
+  it.live("an element that cannot be made a message fails the stream through `failed` and closes its scope", () =>
+    Effect.gen(function*() {
+      const stops = new Set<() => void>()
+      const released = yield* Deferred.make<void>()
+      const runtime = yield* Effect.runtime<never>()
+      const iterator = streamIterable({
+        runtime,
+        open: Effect.succeed(Stream.concat(Stream.make("ok", "bad"), Stream.never).pipe(Stream.ensuring(Deferred.succeed(released, undefined)))),
+        each: (element: string) => {
+          if (element === "bad") throw new Error("cannot build")
+          return element.toUpperCase()
+        },
+        failed: (cause) => Effect.fail(new Error(`mapped: ${Cause.pretty(cause)}`)),
+        signal: new AbortController().signal,
+        stops,
+        stopped: () => Effect.fail(new Error("shutting down"))
+      })[Symbol.asyncIterator]()
+      expect(yield* Effect.promise(() => iterator.next())).toEqual({ done: false, value: "OK" })
+      const failure = yield* Effect.promise(() => iterator.next().then(() => undefined, (error: unknown) => error))
+      expect(String(failure)).toContain("mapped")
+      expect(String(failure)).toContain("cannot build")
+      yield* Deferred.await(released).pipe(Effect.timeout("5 seconds"))
+      expect(stops.size).toBe(0)
     }))
 
   it.live("a client cancel closes the stream's scope and ends the iterator", () =>
