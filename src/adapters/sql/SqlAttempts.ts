@@ -6,47 +6,72 @@ import type { AttemptRecord } from "../../domain/Records.js"
 import { bytes, frameRepeated, jsonArray, type JsonReader, payloadFrom, payloadList } from "./SqlPayloads.js"
 import { dateOf, iso, phaseOfColumn } from "./SqlRows.js"
 
-/** `action_attempts` with their `phase_transitions` and `cluster_events`, for one action (by its row id). */
+// `action_attempts` with their `phase_transitions` and `cluster_events`, for one action (by its row id).
 
-interface AttemptRow {
-  readonly id: number
-  readonly attempt_number: number
-  readonly phase: string
-  readonly start_time: string | null
-  readonly end_time: string | null
-  readonly outputs: unknown
-  readonly outputs_pb: Uint8Array | null
-  readonly log_info: unknown
-  readonly log_info_pb: Uint8Array | null
-  readonly log_context: unknown
-  readonly log_context_pb: Uint8Array | null
-  readonly error_info: unknown
-  readonly error_info_pb: Uint8Array | null
-  readonly cluster: string | null
-  readonly cache_status: number
-  readonly logs_available: number
+/**
+ * An attempt as one element of the JSON array `column` reads: its columns, then its phase transitions
+ * and its cluster events, each in order. Binary columns come as hex (JSON has no bytes), JSON columns as text.
+ */
+type AttemptJson = [
+  attempt_number: number,
+  phase: string,
+  start_time: string | null,
+  end_time: string | null,
+  cluster: string | null,
+  cache_status: number,
+  logs_available: number,
+  outputs_pb: string | null,
+  outputs: string | null,
+  log_info_pb: string | null,
+  log_info: string | null,
+  log_context_pb: string | null,
+  log_context: string | null,
+  error_info_pb: string | null,
+  error_info: string | null,
+  transitions: ReadonlyArray<[phase: string, start_time: string, end_time: string | null]>,
+  events: ReadonlyArray<[occurred_at: string, message: string]>
+]
+
+/** How each database builds JSON: SQLite's JSON functions, Postgres's `json_*` ones. */
+interface JsonDialect {
+  readonly list: (item: string, order: string) => string
+  readonly tuple: (items: ReadonlyArray<string>) => string
+  readonly nested: (subquery: string) => string
+  readonly hex: (column: string) => string
+  readonly text: (column: string) => string
 }
 
-interface TransitionRow {
-  readonly attempt_id: number
-  readonly phase: string
-  readonly start_time: string
-  readonly end_time: string | null
+const sqliteJson: JsonDialect = {
+  list: (item, order) => `json_group_array(${item} ORDER BY ${order})`,
+  tuple: (items) => `json_array(${items.join(", ")})`,
+  // json() marks a subquery's text as JSON, so it nests as an array and not as a string.
+  nested: (subquery) => `json((${subquery}))`,
+  hex: (column) => `CASE WHEN ${column} IS NULL THEN NULL ELSE hex(${column}) END`,
+  text: (column) => column
 }
 
-/** A phase transition (kind 0) or a cluster event (kind 1). */
-interface PartRow {
-  readonly kind: number
-  readonly attempt_id: number
-  readonly text: string
-  readonly at: string
-  readonly end_time: string | null
+const pgJson: JsonDialect = {
+  list: (item, order) => `COALESCE(json_agg(${item} ORDER BY ${order}), '[]'::json)`,
+  tuple: (items) => `json_build_array(${items.join(", ")})`,
+  nested: (subquery) => `(${subquery})`,
+  hex: (column) => `encode(${column}, 'hex')`,
+  // JSONB would nest as a value; as text it reads as stored.
+  text: (column) => `${column}::text`
 }
 
-interface ClusterEventRow {
-  readonly attempt_id: number
-  readonly occurred_at: string
-  readonly message: string
+/** The attempts of the action aliased `action`, in order, as one JSON array (see `AttemptJson`). */
+const attemptsJson = (d: JsonDialect, action: string): string => {
+  const transitions = `SELECT ${d.list(d.tuple(["p.phase", "p.start_time", "p.end_time"]), "p.seq, p.id")}
+    FROM phase_transitions p WHERE p.attempt_id = t.id`
+  const events = `SELECT ${d.list(d.tuple(["e.occurred_at", "e.message"]), "e.seq, e.id")}
+    FROM cluster_events e WHERE e.attempt_id = t.id`
+  const payload = (name: string) => [d.hex(`t.${name}_pb`), d.text(`t.${name}`)]
+  const attempt = d.tuple([
+    "t.attempt_number", "t.phase", "t.start_time", "t.end_time", "t.cluster", "t.cache_status", "t.logs_available",
+    ...payload("outputs"), ...payload("log_info"), ...payload("log_context"), ...payload("error_info"),
+    d.nested(transitions), d.nested(events)
+  ])
+  return `(SELECT ${d.list(attempt, "t.attempt_number")} FROM action_attempts t WHERE t.action_id = ${action}.id)`
 }
 
 const optionalDate = (text: string | null) => (text === null ? undefined : dateOf(text))
@@ -57,58 +82,47 @@ const payloadColumns = (name: string, payload: AttemptRecord["outputs"]) => ({
   [`${name}_pb`]: payload === undefined ? null : bytes(payload.binary)
 })
 
+const binaryOfHex = (hex: string | null): Uint8Array | null => (hex === null ? null : Buffer.from(hex, "hex"))
+
 export const makeAttempts = (sql: SqlClient.SqlClient, readJson: JsonReader) => {
-  const attemptOf = (
-    row: AttemptRow,
-    transitions: ReadonlyArray<TransitionRow>,
-    events: ReadonlyArray<ClusterEventRow>
-  ): AttemptRecord => ({
-    attempt: row.attempt_number,
-    phase: phaseOfColumn(row.phase),
-    startTime: optionalDate(row.start_time),
-    endTime: optionalDate(row.end_time),
-    outputs: payloadFrom(row.outputs, row.outputs_pb, readJson),
-    logInfo: payloadList(row.log_info, row.log_info_pb),
-    logContext: payloadFrom(row.log_context, row.log_context_pb, readJson),
-    errorInfo: payloadFrom(row.error_info, row.error_info_pb, readJson),
-    cluster: row.cluster ?? undefined,
-    cacheStatus: row.cache_status,
-    logsAvailable: row.logs_available !== 0,
-    phaseTransitions: transitions.filter((t) => t.attempt_id === row.id).map((t) => ({
-      phase: phaseOfColumn(t.phase),
-      startTime: dateOf(t.start_time),
-      endTime: optionalDate(t.end_time)
+  const dialect = sql.onDialectOrElse({ pg: () => pgJson, orElse: () => sqliteJson })
+
+  /**
+   * A column of the statement's action `action` (an alias): its attempts with their transitions and cluster
+   * events, so that one statement reads an action or a run with its attempts (`parse` reads it).
+   */
+  const column = (action: string): Statement.Fragment => sql.literal(attemptsJson(dialect, action))
+
+  const attemptOf = (item: AttemptJson): AttemptRecord => ({
+    attempt: item[0],
+    phase: phaseOfColumn(item[1]),
+    startTime: optionalDate(item[2]),
+    endTime: optionalDate(item[3]),
+    cluster: item[4] ?? undefined,
+    cacheStatus: item[5],
+    logsAvailable: item[6] !== 0,
+    outputs: payloadFrom(item[8], binaryOfHex(item[7]), readJson),
+    logInfo: payloadList(item[10], binaryOfHex(item[9])),
+    logContext: payloadFrom(item[12], binaryOfHex(item[11]), readJson),
+    errorInfo: payloadFrom(item[14], binaryOfHex(item[13]), readJson),
+    phaseTransitions: item[15].map(([phase, start, end]) => ({
+      phase: phaseOfColumn(phase),
+      startTime: dateOf(start),
+      endTime: optionalDate(end)
     })),
-    clusterEvents: events.filter((e) => e.attempt_id === row.id).map((e) => ({
-      occurredAt: dateOf(e.occurred_at),
-      message: e.message
-    }))
+    clusterEvents: item[16].map(([occurredAt, message]) => ({ occurredAt: dateOf(occurredAt), message }))
   })
 
-  /** The attempts of an action by number; only the latest when `latestOnly`. */
-  const read = (actionId: number, latestOnly = false): Effect.Effect<Array<AttemptRecord>, SqlError> =>
-    Effect.gen(function*() {
-      const rows = yield* sql<AttemptRow>`SELECT * FROM action_attempts WHERE action_id = ${actionId}
-        ORDER BY attempt_number ${sql.literal(latestOnly ? "DESC LIMIT 1" : "ASC")}`
-      if (rows.length === 0) return []
-      const ids = rows.map((row) => row.id)
-      // Transitions and cluster events in one statement (kind 0 and 1), each in order.
-      const parts = yield* sql<PartRow>`SELECT 0 AS kind, attempt_id, seq, id, phase AS text, start_time AS at, end_time
-        FROM phase_transitions WHERE attempt_id IN ${sql.in(ids)}
-        UNION ALL SELECT 1 AS kind, attempt_id, seq, id, message AS text, occurred_at AS at, NULL AS end_time
-        FROM cluster_events WHERE attempt_id IN ${sql.in(ids)}
-        ORDER BY kind, attempt_id, seq, id`
-      const transitions: Array<TransitionRow> = []
-      const events: Array<ClusterEventRow> = []
-      for (const part of parts) {
-        if (Number(part.kind) === 0) {
-          transitions.push({ attempt_id: part.attempt_id, phase: part.text, start_time: part.at, end_time: part.end_time })
-        } else {
-          events.push({ attempt_id: part.attempt_id, occurred_at: part.at, message: part.text })
-        }
-      }
-      return rows.map((row) => attemptOf(row, transitions, events))
-    })
+  /** The attempts a `column` holds. */
+  const parse = (value: unknown): Array<AttemptRecord> =>
+    (JSON.parse(readJson(value)) as ReadonlyArray<AttemptJson>).map(attemptOf)
+
+  /** The attempts of an action (by its row id), in order. */
+  const read = (actionId: number): Effect.Effect<Array<AttemptRecord>, SqlError> =>
+    Effect.map(
+      sql<{ attempt_list: unknown }>`SELECT ${column("a")} AS attempt_list FROM actions a WHERE a.id = ${actionId}`,
+      (rows) => (rows[0] === undefined ? [] : parse(rows[0].attempt_list))
+    )
 
   /** Inserts rows in statements of at most ~30000 parameters (SQLite binds at most 32766). */
   const insertRows = <A extends object>(
@@ -199,5 +213,5 @@ export const makeAttempts = (sql: SqlClient.SqlClient, readJson: JsonReader) => 
   const write = (actionId: number, attempt: AttemptRecord, now: Date): Effect.Effect<void, SqlError> =>
     writeAll([{ actionId, attempt }], now)
 
-  return { read, write, writeAll }
+  return { column, parse, read, write, writeAll }
 }

@@ -133,8 +133,11 @@ const viewColumns = (listed: boolean) =>
     ...runColumnNames.map((name) => column("r", name, `run_${name}`, listed))
   ].join(", ")
 
+/** The columns of `selectViews`. */
+export const viewColumnList = viewColumns(false)
+
 /** Actions `a` joined to their runs `r`, the run's columns prefixed `run_` so they don't collide. */
-export const selectViews = `SELECT ${viewColumns(false)} FROM actions a JOIN runs r ON r.id = a.run_id`
+export const selectViews = `SELECT ${viewColumnList} FROM actions a JOIN runs r ON r.id = a.run_id`
 
 /** `selectViews` for lists: the specs left out. */
 export const selectListedViews = `SELECT ${viewColumns(true)} FROM actions a JOIN runs r ON r.id = a.run_id`

@@ -25,6 +25,7 @@ import {
   taskOfRow,
   type TaskRow,
   taskRow,
+  viewColumnList,
   viewOfRow,
   type ViewRow
 } from "./SqlRows.js"
@@ -49,6 +50,13 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   ): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable> =>
     refail(sql.withTransaction(body)).pipe(Effect.withSpan(`SqlRunStore.${name}`))
 
+  /** A statement that reads and no more: one statement is consistent on its own, so no transaction. */
+  const read = <A, E>(
+    name: string,
+    body: Effect.Effect<A, E | SqlError>
+  ): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable> =>
+    refail(body).pipe(Effect.withSpan(`SqlRunStore.${name}`))
+
   const viewRowOf = (key: RunKey) =>
     sql<ViewRow>`${sql.literal(selectViews)} WHERE r.project = ${key.project} AND r.domain = ${key.domain}
       AND r.name = ${key.name} AND a.name = r.root_action_name`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
@@ -58,10 +66,6 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const actionRowOf = (key: ActionKey) =>
     sql<ActionRow>`SELECT * FROM actions WHERE project = ${key.run.project} AND domain = ${key.run.domain}
       AND run_name = ${key.run.name} AND name = ${key.name}`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
-
-  const actionIdOf = (key: ActionKey) =>
-    sql<{ id: number }>`SELECT id FROM actions WHERE project = ${key.run.project} AND domain = ${key.run.domain}
-      AND run_name = ${key.run.name} AND name = ${key.name}`.pipe(Effect.map((rows) => Option.fromNullable(rows[0]?.id)))
 
   const existing = (key: RunKey) =>
     Effect.flatMap(readView(key), (view) =>
@@ -91,7 +95,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     )
 
   const findRunByRequestId: RunStore["Type"]["findRunByRequestId"] = (requestId, since) =>
-    transaction(
+    read(
       "findRunByRequestId",
       sql<ViewRow>`${sql.literal(selectViews)} WHERE r.request_id = ${requestId} AND r.created_at >= ${iso(since)}
         AND a.name = r.root_action_name ORDER BY r.created_at DESC LIMIT 1`.pipe(
@@ -146,13 +150,13 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
       )
     )
 
-  const getRun: RunStore["Type"]["getRun"] = (key) => transaction("getRun", readView(key))
+  const getRun: RunStore["Type"]["getRun"] = (key) => read("getRun", readView(key))
 
   const getAction: RunStore["Type"]["getAction"] = (key) =>
-    transaction("getAction", Effect.map(actionRowOf(key), (row) => Option.map(row, (r) => actionOfRow(r, readJson))))
+    read("getAction", Effect.map(actionRowOf(key), (row) => Option.map(row, (r) => actionOfRow(r, readJson))))
 
   const getTask: RunStore["Type"]["getTask"] = (key: TaskKey) =>
-    transaction(
+    read(
       "getTask",
       sql<TaskRow>`SELECT * FROM tasks WHERE project = ${key.project} AND domain = ${key.domain}
         AND name = ${key.name} AND version = ${key.version}`.pipe(
@@ -160,32 +164,40 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
       )
     )
 
-  /** A run's or an action's row and the action's attempts, read in one transaction; None without the row. */
-  const withAttempts = <Row extends { readonly id: number }, A>(
-    name: string,
-    row: Effect.Effect<Option.Option<Row>, SqlError>,
+  /** A row read with its action's attempts as `attempt_list` (`attempts.column` of the action `a`): one statement. */
+  type WithAttempts<Row> = Row & { readonly attempt_list: unknown }
+
+  const withAttempts = <Row, A>(
+    rows: Effect.Effect<ReadonlyArray<WithAttempts<Row>>, SqlError>,
     build: (found: Row, attempts: ReadonlyArray<AttemptRecord>) => A
-  ) =>
-    transaction(
-      name,
-      Effect.flatMap(row, (found) =>
-        Option.match(found, {
-          onNone: () => Effect.succeedNone,
-          onSome: (value) => Effect.map(attempts.read(value.id), (list) => Option.some(build(value, list)))
-        }))
-    )
+  ) => Effect.map(rows, ([row]) => row === undefined ? Option.none() : Option.some(build(row, attempts.parse(row.attempt_list))))
 
   const getRunDetails: RunStore["Type"]["getRunDetails"] = (key) =>
-    withAttempts("getRunDetails", viewRowOf(key), (row, list) => ({ view: viewOfRow(row, readJson), attempts: list }))
+    read(
+      "getRunDetails",
+      withAttempts(
+        sql<WithAttempts<ViewRow>>`SELECT ${sql.literal(viewColumnList)}, ${attempts.column("a")} AS attempt_list
+          FROM actions a JOIN runs r ON r.id = a.run_id WHERE r.project = ${key.project} AND r.domain = ${key.domain}
+          AND r.name = ${key.name} AND a.name = r.root_action_name`,
+        (row, list) => ({ view: viewOfRow(row, readJson), attempts: list })
+      )
+    )
+
+  const actionWithAttempts = (key: ActionKey) =>
+    sql<WithAttempts<ActionRow>>`SELECT a.*, ${attempts.column("a")} AS attempt_list FROM actions a
+      WHERE a.project = ${key.run.project} AND a.domain = ${key.run.domain} AND a.run_name = ${key.run.name}
+      AND a.name = ${key.name}`
 
   const getActionDetails: RunStore["Type"]["getActionDetails"] = (key) =>
-    withAttempts("getActionDetails", actionRowOf(key), (row, list) => ({ action: actionOfRow(row, readJson), attempts: list }))
+    read(
+      "getActionDetails",
+      withAttempts(actionWithAttempts(key), (row, list) => ({ action: actionOfRow(row, readJson), attempts: list }))
+    )
 
   const listAttempts: RunStore["Type"]["listAttempts"] = (key) =>
-    transaction(
+    read(
       "listAttempts",
-      Effect.flatMap(actionIdOf(key), (id) =>
-        Option.match(id, { onNone: () => Effect.succeed([]), onSome: (found) => attempts.read(found) }))
+      Effect.map(withAttempts(actionWithAttempts(key), (_, list) => list), Option.getOrElse(() => []))
     )
 
   const putAttempts: RunStore["Type"]["putAttempts"] = (key, list) =>
@@ -207,14 +219,14 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   }
 
   const listRuns: RunStore["Type"]["listRuns"] = (scope, query) =>
-    transaction(
+    read(
       "listRuns",
       Effect.map(listings.runs(scope, query), (rows) =>
         page(rows.map((row) => viewOfRow(row, readJson)), query.limit, (view) => cursorOf(query.order, view.root, view.run)))
     )
 
   const listActions: RunStore["Type"]["listActions"] = (run, query) =>
-    transaction(
+    read(
       "listActions",
       Effect.map(listings.actions(run, query), (rows) =>
         page(rows.map((row) => actionOfRow(row, readJson)), query.limit, (action) => cursorOf(query.order, action)))
@@ -241,7 +253,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
           const row = Option.getOrThrow(yield* actionRowOf({ run: target.run, name }))
           const aborted = abortAction(actionOfRow(row, readJson), record, now)
           yield* sql`UPDATE actions SET ${sql.update(actionStateRow(aborted))} WHERE id = ${row.id}`
-          const [latest] = yield* attempts.read(row.id, true)
+          const latest = (yield* attempts.read(row.id)).at(-1)
           if (latest !== undefined) {
             const closed = abortAttempt(latest, now)
             if (closed !== latest) yield* attempts.write(row.id, closed, now)
