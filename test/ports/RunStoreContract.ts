@@ -202,6 +202,27 @@ export const runStoreContract = (backend: Backend<RunStore>): void => {
       expect(comparable(yield* store.listAttempts(key))).toStrictEqual(comparable([one, two, three]))
     })))
 
+  it.effect("attempts read back as written: any text in events, an empty payload, no transitions or events", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const view = runView()
+      const key = view.root.key
+      yield* store.createRun({ view, task: undefined })
+      const message = "quote \" backslash \\ newline \n tab \t unicode é 漢字 🚀 </script> \u2028"
+      const written = [
+        attempt(1, {
+          phase: ActionPhase.FAILED,
+          errorInfo: { binary: new Uint8Array(), json: "{}" },
+          clusterEvents: [{ occurredAt: at(150), message }, { occurredAt: at(150), message: "" }]
+        }),
+        attempt(2, { outputs: undefined, logInfo: [], phaseTransitions: [], clusterEvents: [] })
+      ]
+      yield* store.putAttempts(key, written)
+      expect(comparable(yield* store.listAttempts(key))).toStrictEqual(comparable(written))
+      const details = yield* store.getActionDetails(key)
+      expect(comparable(Option.map(details, (found) => found.attempts))).toStrictEqual(comparable(Option.some(written)))
+    })))
+
   it.effect("putAttempts replaces the given attempt numbers and keeps the others", () =>
     provided(Effect.gen(function*() {
       const store = yield* RunStore
