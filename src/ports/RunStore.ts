@@ -26,8 +26,8 @@ export type AbortOutcome =
   | { readonly _tag: "Aborted"; readonly aborted: ReadonlyArray<ActionKey> }
 
 /**
- * Runs, actions, attempts and tasks. Every method is one transaction; a failure to reach the database is
- * `StoreUnavailable`, anything else unexpected is a defect.
+ * Runs, actions, attempts and tasks. Every method is atomic: it reads one consistent state and writes all or
+ * nothing. A failure to reach the database is `StoreUnavailable`, anything else unexpected is a defect.
  */
 export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
   /** Writes the run, its root action and (when given) its task spec in one transaction; `RunExists` when the

@@ -31,7 +31,10 @@ import {
 } from "./SqlRows.js"
 import { refail } from "./SqlStoreErrors.js"
 
-/** One store for SQLite and Postgres; every method is one transaction, every value a bound parameter. */
+/**
+ * One store for SQLite and Postgres: every write is one transaction, every read one statement (consistent on its
+ * own), every value a bound parameter.
+ */
 export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   // Both databases hand JSON columns over as text (see SqlClients).
