@@ -6,6 +6,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { type ConfigError, Context, Duration, Effect, Layer, Redacted } from "effect"
 import pg from "pg"
 import { type PgExtraOptions, parseExtraOptions } from "./PgOptions.js"
+import { preparedQuery } from "./SqlPrepared.js"
 
 export interface SqliteOptions {
   readonly file: string
@@ -90,6 +91,10 @@ const layerPool = (settings: PoolSettings): Layer.Layer<PgClient.PgClient | SqlC
         })
         // An idle connection lost with its server is reported here; without a listener the process would crash.
         pool.on("error", () => undefined)
+        pool.on("connect", (client) => {
+          const query = client.query.bind(client) as (...args: ReadonlyArray<unknown>) => unknown
+          Object.assign(client, { query: (...args: ReadonlyArray<unknown>) => query(...preparedQuery(args)) })
+        })
         return pool
       }),
       (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption("2 seconds"))

@@ -8,6 +8,7 @@ import type { ActionPhase } from "../../domain/Phase.js"
 import type { AttemptRecord } from "../../domain/Records.js"
 import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
 import { makeAttempts } from "./SqlAttempts.js"
+import { preparedMarker } from "./SqlPrepared.js"
 import { makeNotice } from "./SqlChangeNotices.js"
 import { makeEvents } from "./SqlEvents.js"
 import { makeListings } from "./SqlListQuery.js"
@@ -45,6 +46,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const notice = yield* makeNotice
   // Not FOR UPDATE: that would also block the foreign-key checks of attempt inserts under an event batch's
   // lock, and an abort and a batch would deadlock.
+  // Marks a statement whose text never varies for Postgres to prepare once per connection (see SqlClients).
+  const prepared = sql.literal(preparedMarker)
   const lockRows = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE", orElse: () => "" }))
 
   const transaction = <A, E>(
@@ -61,14 +64,16 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     refail(body).pipe(Effect.withSpan(`SqlRunStore.${name}`))
 
   const viewRowOf = (key: RunKey) =>
-    sql<ViewRow>`${sql.literal(selectViews)} WHERE r.project = ${key.project} AND r.domain = ${key.domain}
+    sql<ViewRow>`${prepared} ${sql.literal(selectViews)} WHERE r.project = ${key.project} AND r.domain = ${key.domain}
       AND r.name = ${key.name} AND a.name = r.root_action_name`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
 
   const readView = (key: RunKey) => Effect.map(viewRowOf(key), Option.map((row) => viewOfRow(row, readJson)))
 
   const actionRowOf = (key: ActionKey) =>
-    sql<ActionRow>`SELECT * FROM actions WHERE project = ${key.run.project} AND domain = ${key.run.domain}
-      AND run_name = ${key.run.name} AND name = ${key.name}`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
+    sql<ActionRow>`${prepared} SELECT * FROM actions WHERE project = ${key.run.project}
+      AND domain = ${key.run.domain} AND run_name = ${key.run.name} AND name = ${key.name}`.pipe(
+      Effect.map((rows) => Option.fromNullable(rows[0]))
+    )
 
   const existing = (key: RunKey) =>
     Effect.flatMap(readView(key), (view) =>
@@ -161,7 +166,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const getTask: RunStore["Type"]["getTask"] = (key: TaskKey) =>
     read(
       "getTask",
-      sql<TaskRow>`SELECT * FROM tasks WHERE project = ${key.project} AND domain = ${key.domain}
+      sql<TaskRow>`${prepared} SELECT * FROM tasks WHERE project = ${key.project} AND domain = ${key.domain}
         AND name = ${key.name} AND version = ${key.version}`.pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => taskOfRow(row, readJson)))
       )
@@ -173,21 +178,24 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const withAttempts = <Row, A>(
     rows: Effect.Effect<ReadonlyArray<WithAttempts<Row>>, SqlError>,
     build: (found: Row, attempts: ReadonlyArray<AttemptRecord>) => A
-  ) => Effect.map(rows, ([row]) => row === undefined ? Option.none() : Option.some(build(row, attempts.parse(row.attempt_list))))
+  ) =>
+    Effect.map(rows, ([row]) =>
+      row === undefined ? Option.none() : Option.some(build(row, attempts.parse(row.attempt_list))))
 
   const getRunDetails: RunStore["Type"]["getRunDetails"] = (key) =>
     read(
       "getRunDetails",
       withAttempts(
-        sql<WithAttempts<ViewRow>>`SELECT ${sql.literal(viewColumnList)}, ${attempts.column("a")} AS attempt_list
-          FROM actions a JOIN runs r ON r.id = a.run_id WHERE r.project = ${key.project} AND r.domain = ${key.domain}
-          AND r.name = ${key.name} AND a.name = r.root_action_name`,
+        sql<WithAttempts<ViewRow>>`${prepared} SELECT ${sql.literal(viewColumnList)},
+          ${attempts.column("a")} AS attempt_list FROM actions a JOIN runs r ON r.id = a.run_id
+          WHERE r.project = ${key.project} AND r.domain = ${key.domain} AND r.name = ${key.name}
+          AND a.name = r.root_action_name`,
         (row, list) => ({ view: viewOfRow(row, readJson), attempts: list })
       )
     )
 
   const actionWithAttempts = (key: ActionKey) =>
-    sql<WithAttempts<ActionRow>>`SELECT a.*, ${attempts.column("a")} AS attempt_list FROM actions a
+    sql<WithAttempts<ActionRow>>`${prepared} SELECT a.*, ${attempts.column("a")} AS attempt_list FROM actions a
       WHERE a.project = ${key.run.project} AND a.domain = ${key.run.domain} AND a.run_name = ${key.run.name}
       AND a.name = ${key.name}`
 

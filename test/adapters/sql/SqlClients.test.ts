@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Redacted, Schedule } from "effect"
 import { layerPostgres, layerPostgresUrl, layerSqlite } from "../../../src/adapters/sql/SqlClients.js"
+import { preparedMarker } from "../../../src/adapters/sql/SqlPrepared.js"
 import { freshPostgresUrl, freshSqliteFile, layerTestSqlite, postgresAdminUrl } from "../../support/TestDatabases.js"
 
 const optionsFor = (url: string, extraOptions: string, maxOpenConnections = 4) => {
@@ -106,5 +107,22 @@ describe.skipIf(postgresAdminUrl() === undefined)("SqlClients [postgres]", () =>
         )
         expect(yield* again).toEqual([{ one: 1 }])
       }).pipe(Effect.provide(layerPostgresUrl(url)))
+    }).pipe(Effect.scoped))
+
+  it.effect("runs a statement marked prepared as a named prepared statement, the others unnamed", () =>
+    Effect.gen(function*() {
+      const { url } = yield* freshPostgresUrl
+      const names = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.gen(function*() {
+          // One connection, so that the session asked below is the one that ran the statements.
+          for (const value of [1, 2, 3]) {
+            expect(yield* sql`${sql.literal(preparedMarker)} SELECT ${value}::int AS n`).toEqual([{ n: value }])
+            yield* sql`SELECT ${value}::int AS unmarked`
+          }
+          return yield* sql<{ name: string; statement: string }>`SELECT name, statement FROM pg_prepared_statements`
+        })).pipe(Effect.provide(layerPostgres(optionsFor(url, "", 1))))
+      expect(names).toHaveLength(1)
+      expect(names[0]?.name).toMatch(/^runs_[0-9a-f]{32}$/)
+      expect(names[0]?.statement).toBe(`${preparedMarker} SELECT $1::int AS n`)
     }).pipe(Effect.scoped))
 })
