@@ -142,6 +142,12 @@ export const selectViews = `SELECT ${viewColumnList} FROM actions a JOIN runs r 
 /** `selectViews` for lists: the specs left out. */
 export const selectListedViews = `SELECT ${viewColumns(true)} FROM actions a JOIN runs r ON r.id = a.run_id`
 
+/** The columns `actionOfRow` reads, of actions `a`. */
+export const actionColumnList = actionColumnNames.map((name) => `a.${name}`).join(", ")
+
+/** The columns `taskOfRow` reads. */
+export const taskColumnList = "org, project, domain, name, version, spec, spec_pb, created_at"
+
 /** Actions `a` for lists: the specs left out. */
 export const selectListedActions = `SELECT ${actionColumnNames.map((name) => column("a", name, name, true)).join(", ")}
   FROM actions a`

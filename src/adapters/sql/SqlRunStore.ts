@@ -15,6 +15,7 @@ import { makeListings } from "./SqlListQuery.js"
 import { insertRequest } from "./SqlOutbox.js"
 import { jsonFromText } from "./SqlPayloads.js"
 import {
+  actionColumnList,
   actionFieldsRow,
   actionOfRow,
   type ActionRow,
@@ -23,6 +24,7 @@ import {
   iso,
   runRow,
   selectViews,
+  taskColumnList,
   taskOfRow,
   type TaskRow,
   taskRow,
@@ -46,7 +48,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const notice = yield* makeNotice
   // Not FOR UPDATE: that would also block the foreign-key checks of attempt inserts under an event batch's
   // lock, and an abort and a batch would deadlock.
-  // Marks a statement whose text never varies for Postgres to prepare once per connection (see SqlClients).
+  // Marks a statement whose text never varies for Postgres to prepare once per connection (see SqlPrepared).
+  // Such statements name their columns, so a column added by a later migration leaves their result type as it was.
   const prepared = sql.literal(preparedMarker)
   const lockRows = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE", orElse: () => "" }))
 
@@ -70,8 +73,9 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const readView = (key: RunKey) => Effect.map(viewRowOf(key), Option.map((row) => viewOfRow(row, readJson)))
 
   const actionRowOf = (key: ActionKey) =>
-    sql<ActionRow>`${prepared} SELECT * FROM actions WHERE project = ${key.run.project}
-      AND domain = ${key.run.domain} AND run_name = ${key.run.name} AND name = ${key.name}`.pipe(
+    sql<ActionRow>`${prepared} SELECT ${sql.literal(actionColumnList)} FROM actions a
+      WHERE a.project = ${key.run.project} AND a.domain = ${key.run.domain} AND a.run_name = ${key.run.name}
+      AND a.name = ${key.name}`.pipe(
       Effect.map((rows) => Option.fromNullable(rows[0]))
     )
 
@@ -166,8 +170,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const getTask: RunStore["Type"]["getTask"] = (key: TaskKey) =>
     read(
       "getTask",
-      sql<TaskRow>`${prepared} SELECT * FROM tasks WHERE project = ${key.project} AND domain = ${key.domain}
-        AND name = ${key.name} AND version = ${key.version}`.pipe(
+      sql<TaskRow>`${prepared} SELECT ${sql.literal(taskColumnList)} FROM tasks WHERE project = ${key.project}
+        AND domain = ${key.domain} AND name = ${key.name} AND version = ${key.version}`.pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => taskOfRow(row, readJson)))
       )
     )
@@ -195,7 +199,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     )
 
   const actionWithAttempts = (key: ActionKey) =>
-    sql<WithAttempts<ActionRow>>`${prepared} SELECT a.*, ${attempts.column("a")} AS attempt_list FROM actions a
+    sql<WithAttempts<ActionRow>>`${prepared} SELECT ${sql.literal(actionColumnList)},
+      ${attempts.column("a")} AS attempt_list FROM actions a
       WHERE a.project = ${key.run.project} AND a.domain = ${key.run.domain} AND a.run_name = ${key.run.name}
       AND a.name = ${key.name}`
 

@@ -9,7 +9,7 @@ import type { ListFilter, RunScope } from "../../../src/domain/ListQuery.js"
 import { ActionPhase } from "../../../src/domain/Phase.js"
 import { RunStore } from "../../../src/ports/RunStore.js"
 import { describeBackends, sqlBackends } from "../../support/backends.js"
-import { at, attempt, comparable, filter, listQuery, payload, runView } from "../../support/Fixtures.js"
+import { at, attempt, comparable, filter, listQuery, payload, runView, taskRecord } from "../../support/Fixtures.js"
 import { freshSqliteFile } from "../../support/TestDatabases.js"
 
 type Client = Layer.Layer<SqlClient.SqlClient, unknown>
@@ -44,6 +44,28 @@ const planOf = (sql: SqlClient.SqlClient, statement: { compile: () => readonly [
 const fullScanOrSort = /SCAN a\b|Seq Scan|USE TEMP B-TREE FOR ORDER BY|(^|-> +)Sort +\(/m
 
 describeBackends("SqlRunStore", sqlBackends(), (backend) => {
+  it.effect("reads go on working after a migration adds columns while the service runs (prepared statements)", () =>
+    withStore(backend.layer, Effect.gen(function*() {
+      const store = yield* RunStore
+      const sql = yield* SqlClient.SqlClient
+      const view = runView()
+      const task = taskRecord()
+      yield* store.createRun({ view, task })
+      // Each read many times at once, so that every pooled connection has prepared it.
+      const readAll = Effect.all([
+        Effect.all(Array.from({ length: 12 }, () => store.getRun(view.run.key)), { concurrency: "unbounded" }),
+        Effect.all(Array.from({ length: 12 }, () => store.getAction(view.root.key)), { concurrency: "unbounded" }),
+        Effect.all(Array.from({ length: 12 }, () => store.getActionDetails(view.root.key)), { concurrency: "unbounded" }),
+        Effect.all(Array.from({ length: 12 }, () => store.getRunDetails(view.run.key)), { concurrency: "unbounded" }),
+        Effect.all(Array.from({ length: 12 }, () => store.getTask(task.key)), { concurrency: "unbounded" })
+      ])
+      const before = yield* readAll
+      for (const table of ["runs", "actions", "tasks"]) yield* sql`ALTER TABLE ${sql(table)} ADD COLUMN added TEXT`
+      const after = yield* readAll
+      expect(comparable(after)).toStrictEqual(comparable(before))
+      expect(after[4][0]).toMatchObject({ _tag: "Some" })
+    })))
+
   it.effect("stores readable JSON beside the binary; log info as a framed repeated field and a JSON array", () =>
     withStore(backend.layer, Effect.gen(function*() {
       const store = yield* RunStore
