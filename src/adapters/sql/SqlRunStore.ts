@@ -8,12 +8,12 @@ import type { ActionPhase } from "../../domain/Phase.js"
 import type { AttemptRecord } from "../../domain/Records.js"
 import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
 import { makeAttempts } from "./SqlAttempts.js"
-import { preparedMarker } from "./SqlPrepared.js"
 import { makeNotice } from "./SqlChangeNotices.js"
 import { makeEvents } from "./SqlEvents.js"
 import { makeListings } from "./SqlListQuery.js"
 import { insertRequest } from "./SqlOutbox.js"
 import { jsonFromText } from "./SqlPayloads.js"
+import { preparedMarker } from "./SqlPrepared.js"
 import {
   actionColumnList,
   actionFieldsRow,
@@ -46,11 +46,11 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const listings = makeListings(sql)
   const events = makeEvents(sql, readJson, attempts)
   const notice = yield* makeNotice
-  // Not FOR UPDATE: that would also block the foreign-key checks of attempt inserts under an event batch's
-  // lock, and an abort and a batch would deadlock.
   // Marks a statement whose text never varies for Postgres to prepare once per connection (see SqlPrepared).
   // Such statements name their columns, so a column added by a later migration leaves their result type as it was.
   const prepared = sql.literal(preparedMarker)
+  // Not FOR UPDATE: that would also block the foreign-key checks of attempt inserts under an event batch's
+  // lock, and an abort and a batch would deadlock.
   const lockRows = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE", orElse: () => "" }))
 
   const transaction = <A, E>(
