@@ -52,12 +52,14 @@ describeBackends("SqlRunStore", sqlBackends(), (backend) => {
       const task = taskRecord()
       yield* store.createRun({ view, task })
       // Each read many times at once, so that every pooled connection has prepared it.
+      const many = <A, E>(read: Effect.Effect<A, E>) =>
+        Effect.all(Array.from({ length: 12 }, () => read), { concurrency: "unbounded" })
       const readAll = Effect.all([
-        Effect.all(Array.from({ length: 12 }, () => store.getRun(view.run.key)), { concurrency: "unbounded" }),
-        Effect.all(Array.from({ length: 12 }, () => store.getAction(view.root.key)), { concurrency: "unbounded" }),
-        Effect.all(Array.from({ length: 12 }, () => store.getActionDetails(view.root.key)), { concurrency: "unbounded" }),
-        Effect.all(Array.from({ length: 12 }, () => store.getRunDetails(view.run.key)), { concurrency: "unbounded" }),
-        Effect.all(Array.from({ length: 12 }, () => store.getTask(task.key)), { concurrency: "unbounded" })
+        many(store.getRun(view.run.key)),
+        many(store.getAction(view.root.key)),
+        many(store.getActionDetails(view.root.key)),
+        many(store.getRunDetails(view.run.key)),
+        many(store.getTask(task.key))
       ])
       const before = yield* readAll
       for (const table of ["runs", "actions", "tasks"]) yield* sql`ALTER TABLE ${sql(table)} ADD COLUMN added TEXT`
