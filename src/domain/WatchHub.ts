@@ -345,9 +345,13 @@ export const makeWatchHubs = Effect.gen(function*() {
         first = Array.from(spec.whole === true ? yield* ownRead(hub, since, readFirst) : yield* readFirst)
       }
       let ended = false
-      const emit = (message: M) => {
-        ended = last?.(message) ?? false
-        return Effect.succeed(message)
+      // The next message when there is one to give now: the first read's, else (unless it failed) a change's.
+      // The end and a failure are a pull's to give.
+      const takeReady = (): M | undefined => {
+        if (ended) return undefined
+        const message = first.shift() ?? (failure === undefined ? pending.take() : undefined)
+        if (message !== undefined) ended = last?.(message) ?? false
+        return message
       }
       const finished = Effect.succeed(end)
       // A pull would not wait when it has a message, the end or a failure to give.
@@ -358,7 +362,7 @@ export const makeWatchHubs = Effect.gen(function*() {
           if (!waits()) return false
           onReady = ready
           return true
-        })
+        }, takeReady)
         yield* Scope.addFinalizer(scope, Effect.sync(unregister))
       }
       const wake = Effect.async<void>((resume) => {
@@ -370,12 +374,11 @@ export const makeWatchHubs = Effect.gen(function*() {
       })
       // One pull per message (no stream stages per message: a hub may have a thousand watchers).
       const pull: Effect.Effect<M | typeof end, E | WatchFailure> = Effect.suspend(() => {
+        const message = takeReady()
+        if (message !== undefined) return Effect.succeed(message)
         if (ended) return finished
-        const early = first.shift()
-        if (early !== undefined) return emit(early)
         if (failure !== undefined) return Effect.failCause(failure as Cause.Cause<E | WatchFailure>)
-        const message = pending.take()
-        return message !== undefined ? emit(message) : Effect.zipRight(wake, pull)
+        return Effect.zipRight(wake, pull)
       })
       return pull
     })

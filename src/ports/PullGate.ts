@@ -7,6 +7,13 @@ import { Context } from "effect"
 export type WhenReady = (ready: () => void) => boolean
 
 /**
+ * The source's next message when it has one to give now, taken without pulling the stream (no fiber, no stream
+ * step); undefined when it has none (the end and failures only a pull gives). A source's messages are never
+ * undefined.
+ */
+export type TakeReady = () => unknown
+
+/**
  * Given by whoever pulls a long-lived stream (the Connect bridge) to the sources in it: a source that would
  * wait in its pull (a watcher between changes) registers its `WhenReady`, so the puller can wait outside the
  * stream and pull only when something is there. A pull parked inside a stream holds its whole state (fiber,
@@ -14,6 +21,9 @@ export type WhenReady = (ready: () => void) => boolean
  * source does not register, pulls simply wait inside.
  */
 export class PullGate extends Context.Tag("runs/PullGate")<PullGate, {
-  /** Registers a source of the stream; the returned function unregisters it (when the source ends). */
-  readonly register: (whenReady: WhenReady) => () => void
+  /**
+   * Registers a source of the stream, with `take` when it can hand over a ready message itself; the returned
+   * function unregisters it (when the source ends).
+   */
+  readonly register: (whenReady: WhenReady, take?: TakeReady) => () => void
 }>() {}

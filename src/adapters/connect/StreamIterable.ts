@@ -1,5 +1,5 @@
 import { Cause, Chunk, Effect, Exit, type Fiber, FiberId, Option, Runtime, Scope, Stream } from "effect"
-import { PullGate, type WhenReady } from "../../ports/PullGate.js"
+import { PullGate, type TakeReady, type WhenReady } from "../../ports/PullGate.js"
 
 /** Streams that end when the server shuts down: each registers how to stop it, and leaves when it ends. */
 export interface StopRegistry {
@@ -16,9 +16,10 @@ const interrupted = Exit.interrupt(FiberId.none)
  * with no fiber of its own between pulls. With `pullGate`, the stream is given a `PullGate`: when its one source
  * registered and says a pull would wait, the iterator waits for that source's promise before pulling, so an open
  * stream that waits for its next change holds a promise, not a parked pull (whose fiber and stream stages would
- * outlive V8's young generation and fill the old one). Only for a stream whose every message comes from that
- * source, one for one: a stage that ends the stream or emits on its own would not be pulled while the source
- * waits. `open` builds the stream (its first pull runs it); `failed` maps and logs a failure, and what
+ * outlive V8's young generation and fill the old one), and a message the source has ready is taken from it
+ * without a pull when it offers `take`. Only for a stream whose every message comes from that source, one for
+ * one: a stage that ends the stream or emits on its own would not be pulled while the source waits (nor would a
+ * stage that changes messages see the taken ones). `open` builds the stream (its first pull runs it); `failed` maps and logs a failure, and what
  * it fails with rejects the pending `next()`. The request's signal (connect-node aborts it on a client cancel
  * and never calls the iterator's `return()`) or `return()` interrupts the pull and closes the stream's scope;
  * at shutdown the pending `next()` rejects with `stopped()`.
@@ -50,10 +51,11 @@ export const streamIterable = <A, E, R, O = A>(options: {
     // The pending `next()`, settled by a pull's exit, a finish or a stop.
     let resolveNext: ((result: IteratorResult<O> | Promise<IteratorResult<O>>) => void) | undefined
     let rejectNext: ((error: unknown) => void) | undefined
-    const sources = new Set<WhenReady>()
+    // Each source's way to say whether a pull would wait, and to hand over a ready message if it can.
+    const sources = new Map<WhenReady, TakeReady | undefined>()
     const gate = PullGate.of({
-      register: (whenReady) => {
-        sources.add(whenReady)
+      register: (whenReady, take) => {
+        sources.set(whenReady, take)
         return () => sources.delete(whenReady)
       }
     })
@@ -144,13 +146,25 @@ export const streamIterable = <A, E, R, O = A>(options: {
     const ready = () => {
       if (!gated) return
       gated = false
-      start()
+      const element = taken()
+      if (element === undefined) return start()
+      const resolve = resolveNext
+      resolveNext = undefined
+      rejectNext = undefined
+      resolve?.(emit(element))
     }
     // With more than one source, one of them may have something while another would wait: no gating then.
     const waits = (): boolean => {
       if (pull === undefined || sources.size !== 1) return false
-      for (const whenReady of sources) return whenReady(ready)
+      for (const whenReady of sources.keys()) return whenReady(ready)
       return false
+    }
+    // The one source's ready message, taken without a pull: a stream whose every message is that source's
+    // (the gate's condition) gives it next anyway, and a watcher that is behind then costs no fiber a message.
+    const taken = (): A | undefined => {
+      if (pull === undefined || sources.size !== 1) return undefined
+      for (const take of sources.values()) return take?.() as A | undefined
+      return undefined
     }
 
     // A message that cannot be made ends the stream as a defect, mapped and logged like any other failure.
@@ -163,18 +177,24 @@ export const streamIterable = <A, E, R, O = A>(options: {
       )
     }
 
+    const emit = (element: A): Promise<IteratorResult<O>> => {
+      try {
+        return Promise.resolve({ done: false, value: each(element) })
+      } catch (error) {
+        return failed(error)
+      }
+    }
+
     const next = (): Promise<IteratorResult<O>> => {
       if (index < buffered.length) {
         const element = buffered[index++]!
         // Not kept while the stream waits for its next message (a watch's last message can be large).
         if (index === buffered.length) buffered = drained
-        try {
-          return Promise.resolve({ done: false, value: each(element) })
-        } catch (error) {
-          return failed(error)
-        }
+        return emit(element)
       }
       if (finished) return stoppedWith ?? Promise.resolve({ done: true, value: undefined })
+      const element = taken()
+      if (element !== undefined) return emit(element)
       if (pull === undefined && running === undefined) {
         if (signal.aborted) {
           finish()

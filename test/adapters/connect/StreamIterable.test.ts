@@ -77,7 +77,7 @@ describe("streamIterable", () => {
  * A source that registers with the PullGate (when given one) and counts its pulls: `push` adds an element,
  * a pull with nothing there waits inside the stream.
  */
-const gatedSource = (registrations = 1) => {
+const gatedSource = (registrations = 1, offersTake = false) => {
   const items: Array<string> = []
   let pulls = 0
   let wake: (() => void) | undefined
@@ -108,7 +108,7 @@ const gatedSource = (registrations = 1) => {
     const gate = yield* Effect.serviceOption(PullGate)
     if (Option.isSome(gate)) {
       for (let i = 0; i < registrations; i++) {
-        const unregister = gate.value.register((ready) => whenReady(ready))
+        const unregister = gate.value.register((ready) => whenReady(ready), offersTake ? () => items.shift() : undefined)
         yield* Effect.addFinalizer(() => Effect.sync(unregister))
       }
     }
@@ -146,6 +146,25 @@ describe("streamIterable with a pull gate", () => {
       source.push("b")
       expect(yield* Effect.promise(() => next)).toEqual({ done: false, value: "b" })
       expect(source.pulls()).toBe(pullsBefore + 1)
+    }))
+
+  it.live("takes what a source that offers `take` has ready without a pull, also once it has waited outside", () =>
+    Effect.gen(function*() {
+      const source = gatedSource(1, true)
+      const iterator = yield* gatedIterable(source.stream, new Set())
+      source.push("a")
+      expect(yield* Effect.promise(() => iterator.next())).toEqual({ done: false, value: "a" })
+      const pullsBefore = source.pulls()
+      source.push("b")
+      source.push("c")
+      expect(yield* Effect.promise(() => iterator.next())).toEqual({ done: false, value: "b" })
+      expect(yield* Effect.promise(() => iterator.next())).toEqual({ done: false, value: "c" })
+      expect(source.pulls()).toBe(pullsBefore)
+      const next = iterator.next()
+      expect(yield* Effect.promise(() => settledSoon(next))).toBe(false)
+      source.push("d")
+      expect(yield* Effect.promise(() => next)).toEqual({ done: false, value: "d" })
+      expect(source.pulls()).toBe(pullsBefore)
     }))
 
   it.live("with two sources registered, pulls at once (one may have something while the other waits)", () =>
