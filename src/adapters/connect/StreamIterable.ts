@@ -19,10 +19,10 @@ const interrupted = Exit.interrupt(FiberId.none)
  * outlive V8's young generation and fill the old one), and a message the source has ready is taken from it
  * without a pull when it offers `take`. Only for a stream whose every message comes from that source, one for
  * one: a stage that ends the stream or emits on its own would not be pulled while the source waits (nor would a
- * stage that changes messages see the taken ones). `open` builds the stream (its first pull runs it); `failed` maps and logs a failure, and what
- * it fails with rejects the pending `next()`. The request's signal (connect-node aborts it on a client cancel
- * and never calls the iterator's `return()`) or `return()` interrupts the pull and closes the stream's scope;
- * at shutdown the pending `next()` rejects with `stopped()`.
+ * stage that changes messages see the taken ones). `open` builds the stream (its first pull runs it); `failed`
+ * maps and logs a failure, and what it fails with rejects the pending `next()`. The request's signal
+ * (connect-node aborts it on a client cancel and never calls the iterator's `return()`) or `return()` interrupts
+ * the pull and closes the stream's scope; at shutdown the pending `next()` rejects with `stopped()`.
  */
 export const streamIterable = <A, E, R, O = A>(options: {
   readonly runtime: Runtime.Runtime<R>
