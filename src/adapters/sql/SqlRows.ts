@@ -143,7 +143,7 @@ export const selectViews = `SELECT ${viewColumnList} FROM actions a JOIN runs r 
 export const selectListedViews = `SELECT ${viewColumns(true)} FROM actions a JOIN runs r ON r.id = a.run_id`
 
 /** The columns `actionOfRow` reads, of actions `a`. */
-export const actionColumnList = actionColumnNames.map((name) => `a.${name}`).join(", ")
+export const actionColumnList = actionColumnNames.map((name) => column("a", name, name, false)).join(", ")
 
 /** The columns `taskOfRow` reads. */
 export const taskColumnList = "org, project, domain, name, version, spec, spec_pb, created_at"
