@@ -80,7 +80,7 @@ export const make: Effect.Effect<Outbox["Type"], never, SqlClient.SqlClient> = E
   const run = <A>(name: string, effect: Effect.Effect<A, SqlError>): Effect.Effect<A, OutboxUnavailable> =>
     refail(effect).pipe(
       Effect.mapError((error) => new OutboxUnavailable({ reason: error.reason })),
-      Effect.withSpan(`SqlOutbox.${name}`)
+      Effect.withSpan(`SqlOutbox.${name}`, { captureStackTrace: false })
     )
 
   const settle = (name: string, claim: Claim, changes: Record<string, string | null>) =>

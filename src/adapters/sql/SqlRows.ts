@@ -145,6 +145,9 @@ export const selectListedViews = `SELECT ${viewColumns(true)} FROM actions a JOI
 /** The columns `actionOfRow` reads, of actions `a`. */
 export const actionColumnList = actionColumnNames.map((name) => column("a", name, name, false)).join(", ")
 
+/** The same, unqualified: for `RETURNING`. */
+export const actionColumnNameList = actionColumnNames.join(", ")
+
 /** The columns `taskOfRow` reads. */
 export const taskColumnList = "org, project, domain, name, version, spec, spec_pb, created_at"
 

@@ -16,6 +16,7 @@ import { jsonFromText } from "./SqlPayloads.js"
 import { preparedMarker } from "./SqlPrepared.js"
 import {
   actionColumnList,
+  actionColumnNameList,
   actionFieldsRow,
   actionOfRow,
   type ActionRow,
@@ -52,19 +53,24 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   // Not FOR UPDATE: that would also block the foreign-key checks of attempt inserts under an event batch's
   // lock, and an abort and a batch would deadlock.
   const lockRows = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE", orElse: () => "" }))
+  // The same for the action `a` of a statement that joins others, whose rows stay unlocked.
+  const lockActionRow = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE OF a", orElse: () => "" }))
+
+  // No stack trace per call: nothing reads one (no exporter), and taking it is a cost on every store call.
+  const span = (name: string) => Effect.withSpan(`SqlRunStore.${name}`, { captureStackTrace: false })
 
   const transaction = <A, E>(
     name: string,
     body: Effect.Effect<A, E | SqlError>
   ): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable> =>
-    refail(sql.withTransaction(body)).pipe(Effect.withSpan(`SqlRunStore.${name}`))
+    refail(sql.withTransaction(body)).pipe(span(name))
 
   /** A statement that reads and no more: one statement is consistent on its own, so no transaction. */
   const read = <A, E>(
     name: string,
     body: Effect.Effect<A, E | SqlError>
   ): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable> =>
-    refail(body).pipe(Effect.withSpan(`SqlRunStore.${name}`))
+    refail(body).pipe(span(name))
 
   const viewRowOf = (key: RunKey) =>
     sql<ViewRow>`${prepared} ${sql.literal(selectViews)} WHERE r.project = ${key.project} AND r.domain = ${key.domain}
@@ -139,17 +145,21 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     transaction(
       "updateAction",
       Effect.gen(function*() {
-        const [row] = yield* sql<ActionRow>`SELECT * FROM actions WHERE project = ${key.run.project}
-          AND domain = ${key.run.domain} AND run_name = ${key.run.name} AND name = ${key.name} ${lockRows}`
+        // The action, locked (its row only), with its run's root phase; the update answers the row as stored.
+        const [row] = yield* sql<ActionRow & { readonly root_phase: number | null }>`SELECT
+          ${sql.literal(actionColumnList)}, root.phase_number AS root_phase
+          FROM actions a JOIN runs r ON r.id = a.run_id
+          LEFT JOIN actions root ON root.run_id = a.run_id AND root.name = r.root_action_name
+          WHERE a.project = ${key.run.project} AND a.domain = ${key.run.domain} AND a.run_name = ${key.run.name}
+          AND a.name = ${key.name} ${lockActionRow}`
         if (row === undefined) return { _tag: "Missing" } as const
         const current = actionOfRow(row, readJson)
-        const [root] = yield* sql<{ phase_number: number }>`SELECT a.phase_number FROM runs r
-          JOIN actions a ON a.run_id = r.id AND a.name = r.root_action_name WHERE r.id = ${row.run_id}`
-        const next = apply(current, { rootPhase: (root?.phase_number ?? current.phase) as ActionPhase })
+        const next = apply(current, { rootPhase: (row.root_phase ?? current.phase) as ActionPhase })
         if (next === undefined) return { _tag: "Unchanged", action: current } as const
-        yield* sql`UPDATE actions SET ${sql.update(actionFieldsRow(next))} WHERE id = ${row.id}`
+        const [saved] = yield* sql<ActionRow>`UPDATE actions SET ${sql.update(actionFieldsRow(next))}
+          WHERE id = ${row.id} RETURNING ${sql.literal(actionColumnNameList)}`
+        if (saved === undefined) return yield* Effect.dieMessage("an updated action row was not returned")
         yield* notice(sql, [{ action: key, kind: "updated" }])
-        const saved = Option.getOrThrow(yield* actionRowOf(key))
         return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
       })
     )
