@@ -247,6 +247,16 @@ export const actionFieldsRow = (action: ActionRecord) => {
   }
 }
 
+const sameColumnValue = (a: unknown, b: unknown): boolean =>
+  a === b || (a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0)
+
+/**
+ * The columns of `next` whose values differ from those of `current` (rows of the same shape), so that an update
+ * writes only those: a status update then leaves an action's spec as it is stored instead of sending it again.
+ */
+export const changedColumns = <Row extends Record<string, unknown>>(current: Row, next: Row): Partial<Row> =>
+  Object.fromEntries(Object.entries(next).filter(([column, value]) => !sameColumnValue(current[column], value))) as Partial<Row>
+
 export const actionRow = (action: ActionRecord, runId: number) => ({
   project: action.key.run.project,
   domain: action.key.run.domain,

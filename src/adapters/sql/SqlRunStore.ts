@@ -22,6 +22,7 @@ import {
   type ActionRow,
   actionRow,
   actionStateRow,
+  changedColumns,
   iso,
   runRow,
   selectViews,
@@ -156,7 +157,10 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
         const current = actionOfRow(row, readJson)
         const next = apply(current, { rootPhase: (row.root_phase ?? current.phase) as ActionPhase })
         if (next === undefined) return { _tag: "Unchanged", action: current } as const
-        const [saved] = yield* sql<ActionRow>`UPDATE actions SET ${sql.update(actionFieldsRow(next))}
+        const columns = changedColumns(actionFieldsRow(current), actionFieldsRow(next))
+        // Every column as stored already: what is stored is what apply returned.
+        if (Object.keys(columns).length === 0) return { _tag: "Updated", action: current } as const
+        const [saved] = yield* sql<ActionRow>`UPDATE actions SET ${sql.update(columns)}
           WHERE id = ${row.id} RETURNING ${sql.literal(actionColumnNameList)}`
         if (saved === undefined) return yield* Effect.dieMessage("an updated action row was not returned")
         yield* notice(sql, [{ action: key, kind: "updated" }])

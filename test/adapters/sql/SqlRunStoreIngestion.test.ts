@@ -1,13 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Exit, Layer, Option } from "effect"
 import { runMigrations } from "../../../src/adapters/sql/SqlMigrations.js"
 import * as SqlRunStore from "../../../src/adapters/sql/SqlRunStore.js"
 import type { RebuildAttempt } from "../../../src/domain/Events.js"
 import { ActionPhase } from "../../../src/domain/Phase.js"
 import { RunStore } from "../../../src/ports/RunStore.js"
 import { describeBackends, sqlBackends } from "../../support/backends.js"
-import { at, attempt, childAction, runView, storedEvent } from "../../support/Fixtures.js"
+import { at, attempt, childAction, payload, runView, storedEvent } from "../../support/Fixtures.js"
 
 type Client = Layer.Layer<SqlClient.SqlClient, unknown>
 
@@ -74,6 +74,38 @@ describeBackends("SqlRunStore ingestion", sqlBackends(), (backend) => {
       expect(yield* columns).toEqual([{ phase: "PHASE_FAILED", phase_number: 6, duration_ms: 3000 }])
       yield* set(ActionPhase.QUEUED, undefined)
       expect(yield* columns).toEqual([{ phase: "PHASE_QUEUED", phase_number: 1, duration_ms: null }])
+    })))
+
+  it.effect("updateAction writes only the columns apply changes: a status update leaves the spec as stored", () =>
+    withStore(backend.layer, Effect.gen(function*() {
+      const store = yield* RunStore
+      const sql = yield* SqlClient.SqlClient
+      const view = runView({ phase: ActionPhase.QUEUED })
+      yield* store.createRun({ view, task: undefined })
+      // A trigger that refuses any UPDATE naming a spec column in its SET list.
+      if (backend.name === "postgres") {
+        yield* sql.unsafe(`CREATE FUNCTION refuse_spec_write() RETURNS trigger LANGUAGE plpgsql AS
+          $$ BEGIN RAISE EXCEPTION 'spec written'; END $$`)
+        yield* sql.unsafe(`CREATE TRIGGER spec_kept BEFORE UPDATE OF task_spec, task_spec_pb ON actions
+          FOR EACH ROW EXECUTE FUNCTION refuse_spec_write()`)
+      } else {
+        yield* sql.unsafe(`CREATE TRIGGER spec_kept BEFORE UPDATE OF task_spec, task_spec_pb ON actions
+          BEGIN SELECT RAISE(ABORT, 'spec written'); END`)
+      }
+      const running = yield* store.updateAction(view.root.key, (current) => ({
+        ...current,
+        phase: ActionPhase.RUNNING,
+        startedAt: at(5),
+        updatedAt: at(5)
+      }))
+      expect(running._tag).toBe("Updated")
+      expect(Option.getOrThrow(yield* store.getAction(view.root.key)).phase).toBe(ActionPhase.RUNNING)
+      // The trigger does refuse a write of the spec, so the update above did not name it.
+      const respecified = yield* Effect.exit(store.updateAction(view.root.key, (current) => ({
+        ...current,
+        spec: { kind: "task", payload: payload({ taskTemplate: { id: { name: "other" } } }) }
+      })))
+      expect(Exit.isFailure(respecified)).toBe(true)
     })))
 
   it.effect("a batch over more runs and actions than one statement can name is split, not refused", () =>
