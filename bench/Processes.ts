@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { build } from "esbuild"
-import { readFileSync, writeFileSync } from "node:fs"
+import { createWriteStream, readFileSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { join } from "node:path"
 
@@ -24,7 +24,7 @@ export const freePort = () =>
     })
   })
 
-const launch = (args: ReadonlyArray<string>, cwd: string): Child => {
+const launch = (args: ReadonlyArray<string>, cwd: string, log?: string): Child => {
   const child = spawn(process.execPath, args, { cwd, env: process.env, stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   const keep = (chunk: unknown) => {
@@ -32,6 +32,11 @@ const launch = (args: ReadonlyArray<string>, cwd: string): Child => {
   }
   child.stdout?.on("data", keep)
   child.stderr?.on("data", keep)
+  if (log !== undefined) {
+    const file = createWriteStream(log, { flags: "a" })
+    child.stdout?.on("data", (chunk) => file.write(chunk))
+    child.once("exit", () => file.end())
+  }
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   return {
     process: child,
@@ -49,9 +54,12 @@ const launch = (args: ReadonlyArray<string>, cwd: string): Child => {
 /** Node options for the service only, from `BENCH_SERVICE_NODE_ARGS` (e.g. `--cpu-prof --cpu-prof-dir=prof`). */
 const serviceNodeArgs = (process.env["BENCH_SERVICE_NODE_ARGS"] ?? "").split(/\s+/).filter((arg) => arg !== "")
 
+/** A file the service's standard output is appended to, from `BENCH_SERVICE_LOG` (e.g. with `--trace-gc`). */
+const serviceLog = process.env["BENCH_SERVICE_LOG"]
+
 /** The built service (`node dist/runs-service.mjs`), as it runs in production. */
 export const startService = (configFile: string, cwd: string) =>
-  launch([...serviceNodeArgs, join(root, "dist", "runs-service.mjs"), "--config", configFile], cwd)
+  launch([...serviceNodeArgs, join(root, "dist", "runs-service.mjs"), "--config", configFile], cwd, serviceLog)
 
 /**
  * A TypeScript program of the bench compiled to one ES module in `dir`, as the service is (`npm run build`), so
