@@ -255,7 +255,9 @@ const sameColumnValue = (a: unknown, b: unknown): boolean =>
  * writes only those: a status update then leaves an action's spec as it is stored instead of sending it again.
  */
 export const changedColumns = <Row extends Record<string, unknown>>(current: Row, next: Row): Partial<Row> =>
-  Object.fromEntries(Object.entries(next).filter(([column, value]) => !sameColumnValue(current[column], value))) as Partial<Row>
+  Object.fromEntries(
+    Object.entries(next).filter(([column, value]) => !sameColumnValue(current[column], value))
+  ) as Partial<Row>
 
 export const actionRow = (action: ActionRecord, runId: number) => ({
   project: action.key.run.project,
