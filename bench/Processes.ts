@@ -57,9 +57,30 @@ const serviceNodeArgs = (process.env["BENCH_SERVICE_NODE_ARGS"] ?? "").split(/\s
 /** A file the service's standard output is appended to, from `BENCH_SERVICE_LOG` (e.g. with `--trace-gc`). */
 const serviceLog = process.env["BENCH_SERVICE_LOG"]
 
-/** The built service (`node dist/runs-service.mjs`), as it runs in production. */
+/**
+ * The node options of an npm script of this project's package.json, one that runs `node <options> <file> ...`:
+ * the words between `node` and the file it runs.
+ */
+export const scriptNodeOptions = (name: string): ReadonlyArray<string> => {
+  const scripts: Record<string, string> = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts
+  const words = (scripts[name] ?? "").split(/\s+/)
+  const file = words.findIndex((word) => /\.m?[jt]s$/.test(word))
+  if (words[0] !== "node" || file < 0) {
+    throw new Error(`npm script "${name}" is not "node <options> <file>": ${scripts[name]}`)
+  }
+  return words.slice(1, file)
+}
+
+/**
+ * The built service as it runs in production (`npm run serve`: `node`, the script's options such as the heap
+ * limit, then `dist/runs-service.mjs`), with the options of `BENCH_SERVICE_NODE_ARGS` after them.
+ */
 export const startService = (configFile: string, cwd: string) =>
-  launch([...serviceNodeArgs, join(root, "dist", "runs-service.mjs"), "--config", configFile], cwd, serviceLog)
+  launch(
+    [...scriptNodeOptions("serve"), ...serviceNodeArgs, join(root, "dist", "runs-service.mjs"), "--config", configFile],
+    cwd,
+    serviceLog
+  )
 
 /**
  * A TypeScript program of the bench compiled to one ES module in `dir`, as the service is (`npm run build`), so

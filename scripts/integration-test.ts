@@ -8,6 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import pg from "pg"
+import { scriptNodeOptions } from "../bench/Processes.js"
 
 const root = join(import.meta.dirname, "..")
 const postgres = process.argv.includes("--postgres")
@@ -49,7 +50,11 @@ const node = (args: ReadonlyArray<string>, options: Parameters<typeof spawn>[2])
 if (postgres) await ensurePostgresDatabase()
 const port = await freePort()
 const log = openSync(logFile, "a")
-const service = node(["src/app/main.ts", "--config", postgres ? "config-postgres.yaml" : "config.yaml"], {
+// As `npm start` runs it: node with that script's options (the heap limit, tsx).
+const config = postgres ? "config-postgres.yaml" : "config.yaml"
+const serviceArgs = [...scriptNodeOptions("start"), "src/app/main.ts", "--config", config]
+const service = spawn(process.execPath, serviceArgs, {
+  cwd: root,
   env: {
     ...process.env,
     RUNS_SERVER_PORT: String(port),

@@ -1,5 +1,6 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, Layer, Option } from "effect"
+import { getHeapStatistics } from "node:v8"
 import { loadConfig } from "./Config.js"
 
 const startupMessage = (cause: Cause.Cause<unknown>): string => {
@@ -10,6 +11,8 @@ const startupMessage = (cause: Cause.Cause<unknown>): string => {
   return message.replace(/\s*\n\s*/g, " ")
 }
 
+const heapLimitMb = () => Math.round(getHeapStatistics().heap_size_limit / 1024 / 1024)
+
 // The configuration is checked before the rest of the service is even loaded, so a bad value stops at once.
 const main = Effect.gen(function*() {
   const { config, warnings } = yield* loadConfig({ argv: process.argv.slice(2), env: process.env, cwd: process.cwd() })
@@ -18,7 +21,9 @@ const main = Effect.gen(function*() {
   // No tracer exports spans, so they would only cost time (each Effect.fn call captures a stack trace).
   const app = Layer.mergeAll(
     appLayer(config),
-    Layer.effectDiscard(Effect.forEach(warnings, (warning) => Effect.logWarning(warning), { discard: true }))
+    Layer.effectDiscard(Effect.forEach(warnings, (warning) => Effect.logWarning(warning), { discard: true })),
+    // The heap limit comes from node's command line (npm start and npm run serve set it; README, Performance).
+    Layer.effectDiscard(Effect.logInfo(`node ${process.version}, heap limit ${heapLimitMb()} MB`))
   ).pipe(Layer.provide(layerLogger(config.logger)), Layer.provide(Layer.setTracerEnabled(false)))
   return yield* Layer.launch(app)
 })

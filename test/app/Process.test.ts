@@ -45,6 +45,10 @@ describe("the service process", () => {
       expect(code).toBe(0)
       expect(Date.now() - stopping).toBeLessThan(5000)
       expect(service.output()).toContain("closing the database")
+      // npm start's --max-old-space-size=1024, plus V8's young generation.
+      const heapLimit = Number(/heap limit (\d+) MB/.exec(service.output())?.[1])
+      expect(heapLimit).toBeGreaterThanOrEqual(1024)
+      expect(heapLimit).toBeLessThan(1200)
     })), 30_000)
 
   it.live("uses the file given with --config", () =>

@@ -4,6 +4,7 @@ import { createRequire } from "node:module"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Schedule } from "effect"
+import { scriptNodeOptions } from "../../bench/Processes.js"
 
 const root = join(import.meta.dirname, "..", "..")
 const tsxLoader = pathToFileURL(createRequire(join(root, "package.json")).resolve("tsx")).href
@@ -24,7 +25,10 @@ export const freePort = Effect.async<number>((resume) => {
   })
 })
 
-/** Starts the service as `npm start` does (`node --import tsx src/app/main.ts`); killed with the scope. */
+/** The node options of `npm start`, with tsx resolved from the project (the service runs in other folders). */
+const startOptions = scriptNodeOptions("start").map((option) => option === "tsx" ? tsxLoader : option)
+
+/** Starts the service as `npm start` does (`node <its options> src/app/main.ts`); killed with the scope. */
 export const startService = (options: {
   readonly args?: ReadonlyArray<string>
   readonly env?: Record<string, string>
@@ -34,7 +38,7 @@ export const startService = (options: {
     Effect.sync((): ServiceProcess => {
       const child = spawn(
         process.execPath,
-        ["--import", tsxLoader, join(root, "src", "app", "main.ts"), ...(options.args ?? [])],
+        [...startOptions, join(root, "src", "app", "main.ts"), ...(options.args ?? [])],
         { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] }
       )
       let output = ""
