@@ -1,3 +1,6 @@
+/** A clock that the threads of a process share: milliseconds since the epoch, with fractions. */
+export const clock = () => performance.timeOrigin + performance.now()
+
 /** Latency samples in milliseconds, and the figures a scenario reports from them. */
 export class Samples {
   private values = new Float64Array(1024)

@@ -1,11 +1,13 @@
 import type { DescService } from "@bufbuild/protobuf"
 import { type Client, createClient } from "@connectrpc/connect"
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node"
-import { setMaxListeners } from "node:events"
+import { availableParallelism } from "node:os"
+import { Worker } from "node:worker_threads"
 import { InternalRunService } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
-import { closedLoop, type LoadFigures, paced, Samples } from "./Measure.js"
+import { clock, closedLoop, type LoadFigures, paced, Samples } from "./Measure.js"
 import { actionId, attemptEvents, createRunRequest, listRunsRequest, projects, runId } from "./Requests.js"
+import type { FromWorker, ToWorker, WatchKind, WatchWorkerData } from "./WatchWorker.js"
 
 /** How hard and how long each scenario loads its target. */
 export interface LoadSettings {
@@ -122,7 +124,7 @@ export interface WatchFigures {
   readonly firstError: string | undefined
 }
 
-interface WatchPlan<M> {
+interface WatchPlan {
   readonly streams: number
   readonly updatesPerSecond: number
   readonly seconds: number
@@ -130,99 +132,102 @@ interface WatchPlan<M> {
   readonly entities: ReadonlyArray<string>
   /** How many streams watch each entity. */
   readonly watchersPerEntity: number
-  readonly open: (runs: Client<typeof RunService>, stream: number, signal: AbortSignal) => AsyncIterable<M>
-  /** The attempt counts a message shows, by entity. */
-  readonly seen: (message: M) => ReadonlyArray<readonly [string, number]>
+  readonly watch: WatchKind
   readonly update: (internal: Client<typeof InternalRunService>, entity: string, attempts: number) => Promise<unknown>
 }
 
+/** The threads a watch scenario's streams are spread over: one per core, as the load for 1,000 streams needs. */
+const watchThreads = Math.max(1, availableParallelism())
+
 /**
- * Opens the streams, waits for each one's first message, then sends status updates at a steady rate, each
- * raising one entity's attempt count, and measures from the moment an update is sent until a stream shows it
- * (a later state counts for every update it includes). `sample` runs while the updates flow.
+ * Opens the streams (in worker threads, `workerFile`), waits for each one's first message, then sends status
+ * updates at a steady rate, each raising one entity's attempt count, and measures from the moment an update is
+ * sent until a stream shows it (a later state counts for every update it includes). `whileLoaded` runs while the
+ * updates flow.
  */
-const watchLoad = async <M>(baseUrl: string, plan: WatchPlan<M>, whileLoaded: () => () => number) => {
-  const perConnection = 100
-  const watchers = connections(RunService, baseUrl, Math.ceil(plan.streams / perConnection))
+const watchLoad = async (baseUrl: string, plan: WatchPlan, whileLoaded: () => () => number, workerFile: string) => {
+  const delivered = new Int32Array(new SharedArrayBuffer(4 * watchThreads))
+  // Each entity's attempt count starts at 1 and rises by one an update.
+  const stride = Math.ceil(plan.seconds * plan.updatesPerSecond / plan.entities.length) + 2
+  const sentAt = new BigInt64Array(new SharedArrayBuffer(8 * stride * plan.entities.length))
+  const workers = Array.from({ length: watchThreads }, (_, slot) => {
+    const streams = Array.from({ length: plan.streams }, (_, stream) => stream).filter((s) => s % watchThreads === slot)
+    const data: WatchWorkerData = {
+      baseUrl,
+      watch: plan.watch,
+      streams,
+      perConnection: 100,
+      delivered,
+      slot,
+      entities: plan.entities,
+      sentAt,
+      stride
+    }
+    return new Worker(workerFile, { workerData: data })
+  })
+  const messages = (worker: Worker, type: FromWorker["type"]) =>
+    new Promise<FromWorker>((resolve, reject) => {
+      const onMessage = (message: FromWorker) => {
+        if (message.type === "failed" && type === "ready") reject(new Error(message.error))
+        else if (message.type === type) resolve(message)
+        else return
+        worker.off("message", onMessage)
+      }
+      worker.on("message", onMessage)
+      worker.once("error", reject)
+    })
   const { clients: [internal], close: closeInternal } = connections(InternalRunService, baseUrl, 1)
-  const abort = new AbortController()
-  setMaxListeners(0, abort.signal)
-  const samples = new Samples()
-  const sent = new Map<string, Array<number>>(plan.entities.map((entity) => [entity, [] as Array<number>]))
-  let delivered = 0
   let errors = 0
   let firstError: string | undefined
   const fail = (error: unknown) => {
-    if (abort.signal.aborted) return
     errors += 1
     firstError ??= error instanceof Error ? error.message : String(error)
   }
-  let ready = 0
-  let allReady: () => void = () => undefined
-  let notReady: (error: unknown) => void = () => undefined
-  const readyAll = new Promise<void>((resolve, reject) => {
-    allReady = resolve
-    notReady = reject
-  })
-  const streams = Array.from({ length: plan.streams }, async (_, stream) => {
-    const last = new Map<string, number>()
-    let first = true
-    try {
-      for await (const message of plan.open(watchers.clients[Math.floor(stream / perConnection)]!, stream, abort.signal)) {
-        const now = performance.now()
-        for (const [entity, attempts] of plan.seen(message)) {
-          const times = sent.get(entity)
-          const before = last.get(entity) ?? attempts
-          if (times !== undefined && !first) {
-            for (let shown = before + 1; shown <= attempts; shown++) {
-              const at = times[shown]
-              if (at !== undefined) {
-                samples.add(now - at)
-                delivered += 1
-              }
-            }
-          }
-          last.set(entity, Math.max(before, attempts))
-        }
-        if (first) {
-          first = false
-          if (++ready === plan.streams) allReady()
-        }
-      }
-    } catch (error) {
-      fail(error)
-      // A stream that fails before its first message would leave the scenario waiting for it.
-      if (first) notReady(error)
-    }
-  })
   const timeout = (ms: number, what: string) =>
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} after ${ms} ms`)), ms).unref())
+  const deliveredSoFar = () => delivered.reduce((sum, _, slot) => sum + Atomics.load(delivered, slot), 0)
+  let results: Array<Promise<FromWorker>> = []
   try {
-    await Promise.race([readyAll, timeout(120_000, `only ${ready} of ${plan.streams} streams had their first message`)])
+    await Promise.race([
+      Promise.all(workers.map((worker) => messages(worker, "ready"))),
+      timeout(120_000, `not all of the ${plan.streams} streams had their first message`)
+    ])
     const stopSampling = whileLoaded()
     const counts = new Map(plan.entities.map((entity) => [entity, 1]))
     let updates = 0
     const start = performance.now()
     await paced(1000 / plan.updatesPerSecond, plan.seconds * 1000, (sequence) => {
-      const entity = plan.entities[sequence % plan.entities.length]!
+      const index = sequence % plan.entities.length
+      const entity = plan.entities[index]!
       const attempts = counts.get(entity)! + 1
       counts.set(entity, attempts)
-      sent.get(entity)![attempts] = performance.now()
+      Atomics.store(sentAt, index * stride + attempts, BigInt(Math.round(clock() * 1000)))
       updates += 1
       plan.update(internal!, entity, attempts).catch(fail)
     })
     const expected = updates * plan.watchersPerEntity
     const deadline = performance.now() + 5000
-    while (delivered < expected && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    while (deliveredSoFar() < expected && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
     const elapsed = (performance.now() - start) / 1000
     const peak = stopSampling()
+    results = workers.map((worker) => messages(worker, "done"))
+    for (const worker of workers) worker.postMessage({ type: "stop" } satisfies ToWorker)
+    const samples = new Samples()
+    for (const result of await Promise.all(results)) {
+      if (result.type !== "done") continue
+      for (const value of result.samples) samples.add(value)
+      errors += result.errors
+      firstError ??= result.firstError
+    }
     return {
       figures: {
         streams: plan.streams,
         updates,
         expected,
-        delivered,
-        throughput: delivered / elapsed,
+        delivered: deliveredSoFar(),
+        throughput: deliveredSoFar() / elapsed,
         p50Ms: samples.percentile(0.5),
         p99Ms: samples.percentile(0.99),
         errors,
@@ -231,9 +236,7 @@ const watchLoad = async <M>(baseUrl: string, plan: WatchPlan<M>, whileLoaded: ()
       peakRssMb: peak
     }
   } finally {
-    abort.abort()
-    await Promise.allSettled(streams)
-    watchers.close()
+    await Promise.allSettled(workers.map((worker) => worker.terminate()))
     closeInternal()
   }
 }
@@ -244,7 +247,8 @@ const running = 4
 export const watchRunDetails = async (
   baseUrl: string,
   options: { readonly streams: number; readonly runs: number; readonly updatesPerSecond: number; readonly seconds: number },
-  whileLoaded: () => () => number
+  whileLoaded: () => () => number,
+  workerFile: string
 ) => {
   const names = Array.from({ length: options.runs }, (_, i) => `watched-${i}`)
   const runs = client(RunService, baseUrl)
@@ -257,16 +261,10 @@ export const watchRunDetails = async (
     seconds: options.seconds,
     entities: names,
     watchersPerEntity: options.streams / options.runs,
-    open: (client, stream, signal) =>
-      client.watchRunDetails({ runId: runId(projects.watch, names[stream % names.length]!) }, { signal }),
-    seen: (message) => {
-      const action = message.details?.action
-      const run = action?.id?.run?.name
-      return run === undefined ? [] : [[run, action?.status?.attempts ?? 0]]
-    },
+    watch: { kind: "runDetails", project: projects.watch, names },
     update: (internal, run, attempts) =>
       internal.updateActionStatus({ actionId: actionId(projects.watch, run, "a0"), status: { phase: running, attempts } })
-  }, whileLoaded)
+  }, whileLoaded, workerFile)
 }
 
 export const watchedTreeRunName = "watched-tree"
@@ -305,7 +303,8 @@ export const firstMessages = async <M>(
 export const watchActions = async (
   baseUrl: string,
   options: { readonly streams: number; readonly children: number; readonly updatesPerSecond: number; readonly seconds: number },
-  whileLoaded: () => () => number
+  whileLoaded: () => () => number,
+  workerFile: string
 ) => {
   const run = watchedTreeRunName
   await client(RunService, baseUrl).createRun(createRunRequest(projects.watch, run))
@@ -317,13 +316,8 @@ export const watchActions = async (
     seconds: options.seconds,
     entities: names,
     watchersPerEntity: options.streams,
-    open: (client, _stream, signal) => client.watchActions({ runId: runId(projects.watch, run) }, { signal }),
-    seen: (message) =>
-      message.enrichedActions.flatMap((enriched) => {
-        const name = enriched.action?.id?.name
-        return name === undefined ? [] : [[name, enriched.action?.status?.attempts ?? 0] as const]
-      }),
+    watch: { kind: "actions", project: projects.watch, run },
     update: (internal, name, attempts) =>
       internal.updateActionStatus({ actionId: actionId(projects.watch, run, name), status: { phase: running, attempts } })
-  }, whileLoaded)
+  }, whileLoaded, workerFile)
 }

@@ -333,6 +333,8 @@ const watchRow = (name: string, result: { figures: Scenarios.WatchFigures; peakR
  */
 const watchScenarios = async (context: Context) => {
   if (!selected("watches")) return
+  // The streams' side of the load runs in worker threads, bundled like the echo server (Scenarios.watchLoad).
+  const workerFile = await buildProgram("WatchWorker.ts", work)
   const sampler = () => peakRss(context.service.pid)
   // The echo server's peak too: what this machine's Node and connect-node take to hold the same streams.
   const echoSampler = () => peakRss(context.echo.pid)
@@ -350,14 +352,14 @@ const watchScenarios = async (context: Context) => {
   const w = plan.watchRuns
   const runs = await watchPair(
     `WatchRunDetails: ${count(w.streams)} streams, ${w.runs} runs, ${w.updatesPerSecond} updates/s`,
-    (url, whileLoaded) => Scenarios.watchRunDetails(url, w, whileLoaded)
+    (url, whileLoaded) => Scenarios.watchRunDetails(url, w, whileLoaded, workerFile)
   )
   check("WatchRunDetails delivery p99 ms", runs.figures.p99Ms, "<= 100", runs.figures.p99Ms <= 100)
   check("WatchRunDetails server peak RSS MB", runs.peakRssMb, "<= 300", runs.peakRssMb <= 300)
   const a = plan.watchActions
   const actions = await watchPair(
     `WatchActions: ${count(a.streams)} streams, 1 run, ${a.updatesPerSecond} updates/s`,
-    (url, whileLoaded) => Scenarios.watchActions(url, a, whileLoaded)
+    (url, whileLoaded) => Scenarios.watchActions(url, a, whileLoaded, workerFile)
   )
   check("WatchActions delivery p99 ms", actions.figures.p99Ms, "<= 250", actions.figures.p99Ms <= 250)
 }

@@ -1,0 +1,144 @@
+// One thread of the watch scenarios' streams (bundled by `buildProgram` and run as a worker thread of the bench).
+// The streams of a scenario are split over a few threads so that decoding 10,000 messages a second does not
+// queue them in the load generator itself: with every stream on the bench's main thread, that thread ran at 100 %
+// of a core and the latencies it measured were its own backlog, for the echo as much as for the service.
+import { setMaxListeners } from "node:events"
+import { parentPort, workerData } from "node:worker_threads"
+import {
+  RunService,
+  type WatchActionsResponse,
+  type WatchRunDetailsResponse
+} from "#gen/flyteidl2/workflow/run_service_pb.js"
+import { clock } from "./Measure.js"
+import { runId } from "./Requests.js"
+import { connections } from "./Scenarios.js"
+
+/** What a stream watches: the runs' details (stream `i` watches run `names[i % names.length]`) or one run's actions. */
+export type WatchKind =
+  | { readonly kind: "runDetails"; readonly project: string; readonly names: ReadonlyArray<string> }
+  | { readonly kind: "actions"; readonly project: string; readonly run: string }
+
+export interface WatchWorkerData {
+  readonly baseUrl: string
+  readonly watch: WatchKind
+  /** The scenario's stream numbers this thread opens. */
+  readonly streams: ReadonlyArray<number>
+  readonly perConnection: number
+  /** Updates shown, one counter per thread (`Atomics`), so that the main thread can tell when all came. */
+  readonly delivered: Int32Array
+  readonly slot: number
+  /** The entities updates go to; an update is an entity's index and its new attempt count. */
+  readonly entities: ReadonlyArray<string>
+  /**
+   * When each update was sent (`clock()` in microseconds; 0 before), at `entity * stride + attempts`. The main
+   * thread writes it before it sends the update, so a stream cannot show an update whose time is not there yet,
+   * as it could if the time came in a message to this thread.
+   */
+  readonly sentAt: BigInt64Array
+  readonly stride: number
+}
+
+/** Main thread to worker. */
+export type ToWorker = { readonly type: "stop" }
+
+/** Worker to main thread. */
+export type FromWorker =
+  | { readonly type: "ready" }
+  | { readonly type: "failed"; readonly error: string }
+  | {
+    readonly type: "done"
+    readonly samples: Float64Array
+    readonly errors: number
+    readonly firstError: string | undefined
+  }
+
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/** The attempt counts a message shows, by entity (run or child action). */
+type Seen = ReadonlyArray<readonly [string, number]>
+
+const runDetailsSeen = (message: WatchRunDetailsResponse): Seen => {
+  const action = message.details?.action
+  const name = action?.id?.run?.name
+  return name === undefined ? [] : [[name, action?.status?.attempts ?? 0]]
+}
+
+const actionsSeen = (message: WatchActionsResponse): Seen =>
+  message.enrichedActions.flatMap(({ action }) => {
+    const name = action?.id?.name
+    return name === undefined ? [] : [[name, action?.status?.attempts ?? 0] as const]
+  })
+
+const run = async (data: WatchWorkerData, port: NonNullable<typeof parentPort>) => {
+  const { watch } = data
+  const clients = connections(RunService, data.baseUrl, Math.ceil(data.streams.length / data.perConnection))
+  const abort = new AbortController()
+  setMaxListeners(0, abort.signal)
+  const entityIndex = new Map(data.entities.map((entity, index) => [entity, index]))
+  const sentAt = (entity: number, attempts: number) =>
+    attempts < data.stride ? Number(Atomics.load(data.sentAt, entity * data.stride + attempts)) / 1000 : 0
+  const samples: Array<number> = []
+  let errors = 0
+  let firstError: string | undefined
+  let ready = 0
+  let stopped = false
+
+  const consume = async <M>(messages: AsyncIterable<M>, seen: (message: M) => Seen) => {
+    const last = new Map<string, number>()
+    let first = true
+    try {
+      for await (const message of messages) {
+        const now = clock()
+        let shownUpdates = 0
+        for (const [entity, attempts] of seen(message)) {
+          const before = last.get(entity) ?? attempts
+          const index = entityIndex.get(entity)
+          if (index !== undefined && !first) {
+            // A later state counts for every update it includes.
+            for (let shown = before + 1; shown <= attempts; shown++) {
+              const at = sentAt(index, shown)
+              if (at > 0) {
+                samples.push(now - at)
+                shownUpdates += 1
+              }
+            }
+          }
+          last.set(entity, Math.max(before, attempts))
+        }
+        if (shownUpdates > 0) Atomics.add(data.delivered, data.slot, shownUpdates)
+        if (first) {
+          first = false
+          if (++ready === data.streams.length) port.postMessage({ type: "ready" } satisfies FromWorker)
+        }
+      }
+    } catch (error) {
+      if (stopped) return
+      errors += 1
+      firstError ??= describe(error)
+      // A stream that fails before its first message would leave the scenario waiting for it.
+      if (first) port.postMessage({ type: "failed", error: describe(error) } satisfies FromWorker)
+    }
+  }
+
+  const signal = abort.signal
+  const streams = data.streams.map((stream, index) => {
+    const client = clients.clients[Math.floor(index / data.perConnection)]!
+    if (watch.kind === "actions") {
+      return consume(client.watchActions({ runId: runId(watch.project, watch.run) }, { signal }), actionsSeen)
+    }
+    const run = runId(watch.project, watch.names[stream % watch.names.length]!)
+    return consume(client.watchRunDetails({ runId: run }, { signal }), runDetailsSeen)
+  })
+
+  port.once("message", async (_stop: ToWorker) => {
+    stopped = true
+    abort.abort()
+    await Promise.allSettled(streams)
+    clients.close()
+    const values = Float64Array.from(samples)
+    port.postMessage({ type: "done", samples: values, errors, firstError } satisfies FromWorker, [values.buffer])
+    port.close()
+  })
+}
+
+if (parentPort !== null) void run(workerData as WatchWorkerData, parentPort)
