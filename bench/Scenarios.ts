@@ -137,7 +137,7 @@ interface WatchPlan {
 }
 
 /** The threads a watch scenario's streams are spread over: one per core, as the load for 1,000 streams needs. */
-const watchThreads = Math.max(1, availableParallelism())
+const cores = Math.max(1, availableParallelism())
 
 /**
  * Opens the streams (in worker threads, `workerFile`), waits for each one's first message, then sends status
@@ -146,6 +146,7 @@ const watchThreads = Math.max(1, availableParallelism())
  * updates flow.
  */
 const watchLoad = async (baseUrl: string, plan: WatchPlan, whileLoaded: () => () => number, workerFile: string) => {
+  const watchThreads = Math.min(cores, plan.streams)
   const delivered = new Int32Array(new SharedArrayBuffer(4 * watchThreads))
   // Each entity's attempt count starts at 1 and rises by one an update.
   const stride = Math.ceil(plan.seconds * plan.updatesPerSecond / plan.entities.length) + 2
@@ -186,7 +187,6 @@ const watchLoad = async (baseUrl: string, plan: WatchPlan, whileLoaded: () => ()
   const timeout = (ms: number, what: string) =>
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} after ${ms} ms`)), ms).unref())
   const deliveredSoFar = () => delivered.reduce((sum, _, slot) => sum + Atomics.load(delivered, slot), 0)
-  let results: Array<Promise<FromWorker>> = []
   try {
     await Promise.race([
       Promise.all(workers.map((worker) => messages(worker, "ready"))),
@@ -212,7 +212,7 @@ const watchLoad = async (baseUrl: string, plan: WatchPlan, whileLoaded: () => ()
     }
     const elapsed = (performance.now() - start) / 1000
     const peak = stopSampling()
-    results = workers.map((worker) => messages(worker, "done"))
+    const results = workers.map((worker) => messages(worker, "done"))
     for (const worker of workers) worker.postMessage({ type: "stop" } satisfies ToWorker)
     const samples = new Samples()
     for (const result of await Promise.all(results)) {
