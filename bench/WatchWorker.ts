@@ -1,5 +1,5 @@
 // One thread of the watch scenarios' streams (bundled by `buildProgram` and run as a worker thread of the bench).
-// The streams of a scenario are split over a few threads so that decoding 10,000 messages a second does not
+// The streams of a scenario are split over threads, one per core, so that decoding 10,000 messages a second does not
 // queue them in the load generator itself: with every stream on the bench's main thread, that thread ran at 100 %
 // of a core and the latencies it measured were its own backlog, for the echo as much as for the service.
 import { setMaxListeners } from "node:events"
@@ -126,8 +126,8 @@ const run = async (data: WatchWorkerData, port: NonNullable<typeof parentPort>) 
     if (watch.kind === "actions") {
       return consume(client.watchActions({ runId: runId(watch.project, watch.run) }, { signal }), actionsSeen)
     }
-    const run = runId(watch.project, watch.names[stream % watch.names.length]!)
-    return consume(client.watchRunDetails({ runId: run }, { signal }), runDetailsSeen)
+    const watched = runId(watch.project, watch.names[stream % watch.names.length]!)
+    return consume(client.watchRunDetails({ runId: watched }, { signal }), runDetailsSeen)
   })
 
   port.once("message", async (_stop: ToWorker) => {

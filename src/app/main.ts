@@ -22,7 +22,7 @@ const main = Effect.gen(function*() {
   const app = Layer.mergeAll(
     appLayer(config),
     Layer.effectDiscard(Effect.forEach(warnings, (warning) => Effect.logWarning(warning), { discard: true })),
-    // The heap limit comes from node's command line (npm start and npm run serve set it; README, Performance).
+    // The heap limit comes from node's command line: npm start and npm run serve set it (README, "Heap limit").
     Layer.effectDiscard(Effect.logInfo(`node ${process.version}, heap limit ${heapLimitMb()} MB`))
   ).pipe(Layer.provide(layerLogger(config.logger)), Layer.provide(Layer.setTracerEnabled(false)))
   return yield* Layer.launch(app)
