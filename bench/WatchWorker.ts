@@ -1,17 +1,27 @@
 // One thread of the watch scenarios' streams (bundled by `buildProgram` and run as a worker thread of the bench).
-// The streams of a scenario are split over threads, one per core, so that decoding 10,000 messages a second does not
+// The streams of a scenario are split over threads, one per core, so that reading 10,000 messages a second does not
 // queue them in the load generator itself: with every stream on the bench's main thread, that thread ran at 100 %
-// of a core and the latencies it measured were its own backlog, for the echo as much as for the service.
+// of a core and the latencies it measured were its own backlog, for the echo as much as for the service. Each
+// stream reads only the fields it needs off the wire (`WireStream`): decoding every message whole through
+// Connect's client kept the threads at about one core between them.
 import { setMaxListeners } from "node:events"
 import { parentPort, workerData } from "node:worker_threads"
+import { ActionIdentifierSchema, RunIdentifierSchema } from "#gen/flyteidl2/common/identifier_pb.js"
+import {
+  ActionDetailsSchema,
+  ActionSchema,
+  ActionStatusSchema,
+  EnrichedActionSchema,
+  RunDetailsSchema
+} from "#gen/flyteidl2/workflow/run_definition_pb.js"
 import {
   RunService,
-  type WatchActionsResponse,
-  type WatchRunDetailsResponse
+  WatchActionsResponseSchema,
+  WatchRunDetailsResponseSchema
 } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { clock } from "./Measure.js"
 import { runId } from "./Requests.js"
-import { connections } from "./Scenarios.js"
+import { serverStream, session, WireFields } from "./WireStream.js"
 
 /** What a stream watches: the runs' details (stream `i` watches run `names[i % names.length]`) or one run's actions. */
 export type WatchKind =
@@ -57,21 +67,28 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
 /** The attempt counts a message shows, by entity (run or child action). */
 type Seen = ReadonlyArray<readonly [string, number]>
 
-const runDetailsSeen = (message: WatchRunDetailsResponse): Seen => {
-  const action = message.details?.action
-  const name = action?.id?.run?.name
-  return name === undefined ? [] : [[name, action?.status?.attempts ?? 0]]
+// An action's name and attempt count, from the fields the generated schemas number.
+const attemptsOf = (status: WireFields | undefined) => status?.uint32(ActionStatusSchema.field.attempts.number) ?? 0
+
+const runDetailsSeen = (message: WireFields): Seen => {
+  const action = message.message(WatchRunDetailsResponseSchema.field.details.number)
+    ?.message(RunDetailsSchema.field.action.number)
+  const name = action?.message(ActionDetailsSchema.field.id.number)
+    ?.message(ActionIdentifierSchema.field.run.number)
+    ?.string(RunIdentifierSchema.field.name.number)
+  return name === undefined ? [] : [[name, attemptsOf(action?.message(ActionDetailsSchema.field.status.number))]]
 }
 
-const actionsSeen = (message: WatchActionsResponse): Seen =>
-  message.enrichedActions.flatMap(({ action }) => {
-    const name = action?.id?.name
-    return name === undefined ? [] : [[name, action?.status?.attempts ?? 0] as const]
+const actionsSeen = (message: WireFields): Seen =>
+  message.messages(WatchActionsResponseSchema.field.enrichedActions.number).flatMap((enriched) => {
+    const action = enriched.message(EnrichedActionSchema.field.action.number)
+    const name = action?.message(ActionSchema.field.id.number)?.string(ActionIdentifierSchema.field.name.number)
+    return name === undefined ? [] : [[name, attemptsOf(action?.message(ActionSchema.field.status.number))] as const]
   })
 
-const run = async (data: WatchWorkerData, port: NonNullable<typeof parentPort>) => {
+const run = (data: WatchWorkerData, port: NonNullable<typeof parentPort>) => {
   const { watch } = data
-  const clients = connections(RunService, data.baseUrl, Math.ceil(data.streams.length / data.perConnection))
+  const sessions = Array.from({ length: Math.ceil(data.streams.length / data.perConnection) }, () => session(data.baseUrl))
   const abort = new AbortController()
   setMaxListeners(0, abort.signal)
   const entityIndex = new Map(data.entities.map((entity, index) => [entity, index]))
@@ -83,34 +100,37 @@ const run = async (data: WatchWorkerData, port: NonNullable<typeof parentPort>) 
   let ready = 0
   let stopped = false
 
-  const consume = async <M>(messages: AsyncIterable<M>, seen: (message: M) => Seen) => {
+  /** Follows one stream, timing each update a message shows; `open` calls the method with the message handler. */
+  const follow = async (open: (onMessage: (bytes: Uint8Array) => void) => Promise<void>, seen: (message: WireFields) => Seen) => {
     const last = new Map<string, number>()
     let first = true
-    try {
-      for await (const message of messages) {
-        const now = clock()
-        let shownUpdates = 0
-        for (const [entity, attempts] of seen(message)) {
-          const before = last.get(entity) ?? attempts
-          const index = entityIndex.get(entity)
-          if (index !== undefined && !first) {
-            // A later state counts for every update it includes.
-            for (let shown = before + 1; shown <= attempts; shown++) {
-              const at = sentAt(index, shown)
-              if (at > 0) {
-                samples.push(now - at)
-                shownUpdates += 1
-              }
+    const onMessage = (bytes: Uint8Array) => {
+      const now = clock()
+      let shownUpdates = 0
+      for (const [entity, attempts] of seen(new WireFields(bytes))) {
+        const before = last.get(entity) ?? attempts
+        const index = entityIndex.get(entity)
+        if (index !== undefined && !first) {
+          // A later state counts for every update it includes.
+          for (let shown = before + 1; shown <= attempts; shown++) {
+            const at = sentAt(index, shown)
+            if (at > 0) {
+              samples.push(now - at)
+              shownUpdates += 1
             }
           }
-          last.set(entity, Math.max(before, attempts))
         }
-        if (shownUpdates > 0) Atomics.add(data.delivered, data.slot, shownUpdates)
-        if (first) {
-          first = false
-          if (++ready === data.streams.length) port.postMessage({ type: "ready" } satisfies FromWorker)
-        }
+        last.set(entity, Math.max(before, attempts))
       }
+      if (shownUpdates > 0) Atomics.add(data.delivered, data.slot, shownUpdates)
+      if (first) {
+        first = false
+        if (++ready === data.streams.length) port.postMessage({ type: "ready" } satisfies FromWorker)
+      }
+    }
+    try {
+      await open(onMessage)
+      if (!stopped) throw new Error("the stream ended")
     } catch (error) {
       if (stopped) return
       errors += 1
@@ -122,19 +142,20 @@ const run = async (data: WatchWorkerData, port: NonNullable<typeof parentPort>) 
 
   const signal = abort.signal
   const streams = data.streams.map((stream, index) => {
-    const client = clients.clients[Math.floor(index / data.perConnection)]!
+    const on = sessions[Math.floor(index / data.perConnection)]!
     if (watch.kind === "actions") {
-      return consume(client.watchActions({ runId: runId(watch.project, watch.run) }, { signal }), actionsSeen)
+      const request = { runId: runId(watch.project, watch.run) }
+      return follow((onMessage) => serverStream(on, RunService.method.watchActions, request, signal, onMessage), actionsSeen)
     }
-    const watched = runId(watch.project, watch.names[stream % watch.names.length]!)
-    return consume(client.watchRunDetails({ runId: watched }, { signal }), runDetailsSeen)
+    const request = { runId: runId(watch.project, watch.names[stream % watch.names.length]!) }
+    return follow((onMessage) => serverStream(on, RunService.method.watchRunDetails, request, signal, onMessage), runDetailsSeen)
   })
 
   port.once("message", async (_stop: ToWorker) => {
     stopped = true
     abort.abort()
     await Promise.allSettled(streams)
-    clients.close()
+    for (const opened of sessions) opened.close()
     const values = Float64Array.from(samples)
     port.postMessage({ type: "done", samples: values, errors, firstError } satisfies FromWorker, [values.buffer])
     port.close()
