@@ -1,5 +1,5 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf"
-import { timestampFromDate } from "@bufbuild/protobuf/wkt"
+import type { Timestamp } from "@bufbuild/protobuf/wkt"
 import { ActionIdentifierSchema } from "#gen/flyteidl2/common/identifier_pb.js"
 import { EnrichedIdentitySchema } from "#gen/flyteidl2/common/identity_pb.js"
 import { LogContextSchema, TaskLogSchema } from "#gen/flyteidl2/core/execution_pb.js"
@@ -7,12 +7,14 @@ import { OutputReferencesSchema } from "#gen/flyteidl2/task/common_pb.js"
 import { RunSpecSchema } from "#gen/flyteidl2/task/run_pb.js"
 import { TaskSpecSchema, TraceSpecSchema } from "#gen/flyteidl2/task/task_definition_pb.js"
 import {
-  type ActionAttemptSchema,
+  type ActionAttempt,
   type ActionDetailsSchema,
   type ActionMetadataSchema,
   type ActionSchema,
-  type ActionStatusSchema,
+  type ActionStatus as ActionStatusMessage,
+  type ClusterEvent,
   ErrorInfoSchema,
+  type PhaseTransition,
   type RunDetailsSchema,
   type RunSchema
 } from "#gen/flyteidl2/workflow/run_definition_pb.js"
@@ -25,8 +27,19 @@ import { fromPayload, type PayloadReader } from "./ProtoCodec.js"
 /**
  * The one set of builders every RPC answers with: Run, Action, ActionDetails, RunDetails. Every identifier
  * carries the org stored with the run.
+ *
+ * The messages a response has many of (timestamps, statuses, attempts with their transitions and cluster events)
+ * are built as whole messages, typed by the generated types (which name every field they must have), and not as
+ * init shapes: Connect passes a handler's answer through `create`, which takes a message as it is but walks an
+ * init shape field by field by reflection, and a run's details have about 150 timestamps and 100 other messages.
  */
-const timestamp = (date: Date) => timestampFromDate(date)
+
+/** `timestampFromDate`'s message, built directly (the same seconds and nanos). */
+export const timestamp = (date: Date): Timestamp => {
+  const ms = date.getTime()
+  const seconds = Math.floor(ms / 1000)
+  return { $typeName: "google.protobuf.Timestamp", seconds: BigInt(seconds), nanos: (ms - seconds * 1000) * 1_000_000 }
+}
 
 export const actionId = (key: ActionKey, org: string) =>
   create(ActionIdentifierSchema, {
@@ -34,7 +47,8 @@ export const actionId = (key: ActionKey, org: string) =>
     name: key.name
   })
 
-const buildStatus = (status: ActionStatus): MessageInitShape<typeof ActionStatusSchema> => ({
+const buildStatus = (status: ActionStatus): ActionStatusMessage => ({
+  $typeName: "flyteidl2.workflow.ActionStatus",
   phase: status.phase,
   startTime: timestamp(status.startTime),
   ...(status.endTime === undefined ? {} : { endTime: timestamp(status.endTime) }),
@@ -83,7 +97,8 @@ export const buildAction = (
 
 export const buildRun = (view: RunView): MessageInitShape<typeof RunSchema> => ({ action: buildAction(view.root) })
 
-const buildAttempt = (attempt: AttemptRecord, read: PayloadReader): MessageInitShape<typeof ActionAttemptSchema> => ({
+const buildAttempt = (attempt: AttemptRecord, read: PayloadReader): ActionAttempt => ({
+  $typeName: "flyteidl2.workflow.ActionAttempt",
   phase: attempt.phase,
   ...(attempt.startTime === undefined ? {} : { startTime: timestamp(attempt.startTime) }),
   ...(attempt.endTime === undefined ? {} : { endTime: timestamp(attempt.endTime) }),
@@ -93,11 +108,13 @@ const buildAttempt = (attempt: AttemptRecord, read: PayloadReader): MessageInitS
   ...(attempt.outputs === undefined ? {} : { outputs: read(OutputReferencesSchema, attempt.outputs) }),
   logsAvailable: attempt.logsAvailable,
   cacheStatus: attempt.cacheStatus,
-  clusterEvents: attempt.clusterEvents.map((event) => ({
+  clusterEvents: attempt.clusterEvents.map((event): ClusterEvent => ({
+    $typeName: "flyteidl2.workflow.ClusterEvent",
     occurredAt: timestamp(event.occurredAt),
     message: event.message
   })),
-  phaseTransitions: attempt.phaseTransitions.map((transition) => ({
+  phaseTransitions: attempt.phaseTransitions.map((transition): PhaseTransition => ({
+    $typeName: "flyteidl2.workflow.PhaseTransition",
     phase: transition.phase,
     startTime: timestamp(transition.startTime),
     ...(transition.endTime === undefined ? {} : { endTime: timestamp(transition.endTime) })
