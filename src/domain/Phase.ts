@@ -28,10 +28,12 @@ export const phaseName = (phase: ActionPhase): PhaseName => names[phase]
 /** The seed's storage form: `PHASE_QUEUED`, ... */
 export const phaseColumn = (phase: ActionPhase): string => `PHASE_${phaseName(phase)}`
 
-export const phaseFromColumn = (text: string): ActionPhase | undefined => {
-  const name = text.startsWith("PHASE_") ? text.slice("PHASE_".length) : text
-  return name in ActionPhase ? ActionPhase[name as PhaseName] : undefined
-}
+// Every phase by both spellings a column may hold (`PHASE_QUEUED` and `QUEUED`): stores read one per row.
+const byColumn = new Map<string, ActionPhase>(
+  Object.entries(ActionPhase).flatMap(([name, n]) => [[name, n], [`PHASE_${name}`, n]])
+)
+
+export const phaseFromColumn = (text: string): ActionPhase | undefined => byColumn.get(text)
 
 export const isTerminal = (phase: ActionPhase): boolean =>
   phase === ActionPhase.SUCCEEDED || phase === ActionPhase.FAILED || phase === ActionPhase.ABORTED ||

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { StatusReport } from "../../src/domain/Events.js"
-import { ActionPhase, ActionType, phaseName, RunSource } from "../../src/domain/Phase.js"
+import { ActionPhase, ActionType, phaseColumn, phaseFromColumn, phaseName, RunSource } from "../../src/domain/Phase.js"
 import { applyStatus, isLaterPhase, phaseOrder, type StatusContext } from "../../src/domain/PhaseRules.js"
 import type { ActionRecord } from "../../src/domain/Records.js"
 
@@ -196,5 +196,17 @@ describe("PhaseRules", () => {
     const current = action({ phase: ActionPhase.SUCCEEDED, endedAt: t(50) })
     expect(applyStatus(current, report({ phase: ActionPhase.RUNNING, attempts: 5, startTime: t(1) }), running))
       .toBeUndefined()
+  })
+})
+
+describe("phase columns", () => {
+  it("read back every phase from both spellings, and nothing else", () => {
+    for (const phase of Object.values(ActionPhase)) {
+      expect(phaseFromColumn(phaseColumn(phase))).toBe(phase)
+      expect(phaseFromColumn(phaseName(phase))).toBe(phase)
+    }
+    for (const text of ["", "PHASE_", "running", "PHASE_running", "toString", "PHASE_constructor", "__proto__", "4"]) {
+      expect(phaseFromColumn(text)).toBeUndefined()
+    }
   })
 })
