@@ -1,5 +1,5 @@
 import { Clock, Duration, Effect, Option } from "effect"
-import { BlobStore } from "../ports/BlobStore.js"
+import { BlobStore, type StagedBlob } from "../ports/BlobStore.js"
 import { ChangeFeed } from "../ports/ChangeFeed.js"
 import { Payloads } from "../ports/Payloads.js"
 import { RunExists, RunStore } from "../ports/RunStore.js"
@@ -81,16 +81,20 @@ export const createRun = Effect.fn("Runs.create")(function*(request: CreateRunRe
   const runSpec = yield* payloads.effectiveRunSpec(request.runSpec, storagePrefix)
   const locations = runLocations(storagePrefix, key)
 
+  // The inputs file is written beside its place and moved there inside the run's transaction, once the name is
+  // known to be free: of two requests racing for a name, the one that creates the run is the one whose inputs
+  // are kept. The scope drops a file that was not moved.
   let inputUri: string
+  let inputs: StagedBlob | undefined
   if (request.inputs.kind === "offloaded") {
     inputUri = offloadedInputsUri(request.inputs.uri)
   } else {
-    const inputs = yield* payloads.inputsWithDefaults(
+    const withDefaults = yield* payloads.inputsWithDefaults(
       request.inputs.kind === "inline" ? request.inputs.inputs : undefined,
       taskSpec
     )
     inputUri = locations.inlineInputsUri
-    yield* blobs.write(inputUri, inputs.binary)
+    inputs = yield* Effect.acquireRelease(blobs.stage(inputUri, withDefaults.binary), (staged) => staged.discard)
   }
 
   const org = request.id.org
@@ -143,11 +147,11 @@ export const createRun = Effect.fn("Runs.create")(function*(request: CreateRunRe
     ? { key: description.task, org: description.task.org, spec: taskSpec, createdAt: now }
     : undefined
   const feed = yield* ChangeFeed
-  return yield* store.createRun({ view, task }).pipe(
+  return yield* store.createRun({ view, task, beforeCommit: inputs?.publish }).pipe(
     Effect.tap((created) => feed.publish([{ action: created.root.key, kind: "created" }])),
     Effect.catchIf(
       (error): error is RunExists => error instanceof RunExists,
       (error) => sameRequestOrConflict(error.existing, request)
     )
   )
-})
+}, Effect.scoped)

@@ -29,13 +29,19 @@ export type AbortOutcome =
  * Runs, actions, attempts and tasks. Every method is atomic: it reads one consistent state and writes all or
  * nothing. A failure to reach the database is `StoreUnavailable`, anything else unexpected is a defect.
  */
+/** What `createRun` writes, and what it runs before committing (see `createRun`). */
+export interface CreateRunInput<E = never> {
+  readonly view: RunView
+  readonly task: TaskRecord | undefined
+  readonly beforeCommit?: Effect.Effect<void, E> | undefined
+}
+
 export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
   /** Writes the run, its root action and (when given) its task spec in one transaction; `RunExists` when the
-   * (project, domain, name) is taken, in which case nothing is written. A task already recorded is kept. */
-  readonly createRun: (input: {
-    readonly view: RunView
-    readonly task: TaskRecord | undefined
-  }) => Effect.Effect<RunView, RunExists | StoreUnavailable>
+   * (project, domain, name) is taken, in which case nothing is written. A task already recorded is kept.
+   * `beforeCommit` runs in the transaction once the run is known to be new, before it is committed (and never
+   * for a name that is taken): when it fails, nothing is written and `createRun` fails with its error. */
+  readonly createRun: <E = never>(input: CreateRunInput<E>) => Effect.Effect<RunView, RunExists | StoreUnavailable | E>
   /** The newest run created with this `x-request-id` at or after `since`. */
   readonly findRunByRequestId: (
     requestId: string,

@@ -119,6 +119,36 @@ export const runStoreContract = (backend: Backend<RunStore>): void => {
       expect(Option.isNone(yield* store.getTask({ ...task.key, name: "second.task" }))).toBe(true)
     })))
 
+  it.effect("beforeCommit runs once the run is new; when it fails nothing is written and its error comes back", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const view = runView()
+      const task = taskRecord({ view })
+      const failed = yield* Effect.flip(
+        store.createRun({ view, task, beforeCommit: Effect.fail({ _tag: "Refused" as const }) })
+      )
+      expect(failed).toEqual({ _tag: "Refused" })
+      expect(Option.isNone(yield* store.getRun(view.run.key))).toBe(true)
+      expect(Option.isNone(yield* store.getTask(task.key))).toBe(true)
+
+      let ran = 0
+      const created = yield* store.createRun({ view, task, beforeCommit: Effect.sync(() => void ran++) })
+      expect(ran).toBe(1)
+      expect(comparable(created)).toStrictEqual(comparable(view))
+      expect(Option.isSome(yield* store.getTask(task.key))).toBe(true)
+    })))
+
+  it.effect("beforeCommit does not run when the name is taken", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const view = runView()
+      yield* store.createRun({ view, task: undefined })
+      let ran = 0
+      const error = yield* Effect.flip(store.createRun({ view, task: undefined, beforeCommit: Effect.sync(() => void ran++) }))
+      expect(error._tag).toBe("RunExists")
+      expect(ran).toBe(0)
+    })))
+
   it.effect("the same name in another project or domain is another run", () =>
     provided(Effect.gen(function*() {
       const store = yield* RunStore

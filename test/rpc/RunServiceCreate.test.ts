@@ -3,7 +3,8 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { createConnectTransport } from "@connectrpc/connect-node"
 import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
+import { dirname } from "node:path"
 import { fileURLToPath } from "node:url"
 import { InputsSchema } from "#gen/flyteidl2/task/common_pb.js"
 import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
@@ -13,7 +14,7 @@ import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
 import { RunsSettings } from "../../src/domain/RunsSettings.js"
 import { backends, describeBackends } from "../support/backends.js"
-import { createInProject, createNamed, taskSpec } from "../support/RunRequests.js"
+import { createInProject, createNamed, integer, taskSpec } from "../support/RunRequests.js"
 import { baseUrl, layerTestServer } from "../support/TestApp.js"
 
 const client = Effect.map(baseUrl, (url) => createClient(RunService, createConnectTransport({ baseUrl: url, httpVersion: "2" })))
@@ -79,6 +80,30 @@ describeBackends("RunService CreateRun", backends({ memory: MemoryRunStore.layer
       )
       expect(different?.code).toBe(Code.AlreadyExists)
       expect(different?.rawMessage).toContain("flytesnacks/development/same-name")
+    }).pipe(Effect.provide(server())))
+
+  it.effect("keeps the inputs of the request that created the run when different requests race for its name", () =>
+    Effect.gen(function*() {
+      const runs = yield* client
+      const { storagePrefix } = yield* RunsSettings
+      const racers = 8
+      const outcomes = yield* Effect.forEach(
+        Array.from({ length: racers }, (_, i) => i),
+        (i) =>
+          call(() =>
+            runs.createRun(createNamed("raced", { inputWrapper: { case: "inputs", value: { literals: [{ name: "x", value: integer(i) }] } } }))
+              .then(() => ({ i, code: undefined }), (error: unknown) => ({ i, code: ConnectError.from(error).code }))
+          ),
+        { concurrency: "unbounded" }
+      )
+      const winners = outcomes.filter((outcome) => outcome.code === undefined)
+      expect(winners).toHaveLength(1)
+      expect(outcomes.filter((outcome) => outcome.code === Code.AlreadyExists)).toHaveLength(racers - 1)
+      const file = fileURLToPath(`${storagePrefix}/flytesnacks/development/raced/inputs/inputs.pb`)
+      const stored = fromBinary(InputsSchema, readFileSync(file)).literals[0]?.value
+      expect(stored).toEqual(integer(winners[0]!.i))
+      // No staged copy is left beside it.
+      expect(readdirSync(dirname(file))).toEqual(["inputs.pb"])
     }).pipe(Effect.provide(server())))
 
   it.effect("returns the run a repeated x-request-id created", () =>

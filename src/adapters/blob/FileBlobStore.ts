@@ -3,7 +3,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Either, Layer } from "effect"
-import { BlobFailure, BlobNotFound, BlobStore, UnreadableBlob } from "../../ports/BlobStore.js"
+import { BlobFailure, BlobNotFound, BlobStore, type StagedBlob, UnreadableBlob } from "../../ports/BlobStore.js"
 
 export interface FileBlobStoreOptions {
   /** `runs.storagePrefix`: writes go only under it when it is a `file://` URI, nowhere when it is not. */
@@ -74,18 +74,30 @@ const isUnder = (prefix: string, target: string): boolean => {
   return relative !== "" && relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative)
 }
 
-/** Temp file in the target's directory, then rename: a reader sees the old bytes or the new, never a part. */
-const writeAtomically = (uri: string, target: string, bytes: Uint8Array): Effect.Effect<void, BlobFailure> => {
+/**
+ * A temp file in the target's directory, published by renaming it: a reader sees the old bytes or the new,
+ * never a part.
+ */
+const stageFile = (uri: string, target: string, bytes: Uint8Array): Effect.Effect<StagedBlob, BlobFailure> => {
   const directory = path.dirname(target)
   const temp = path.join(directory, `.${path.basename(target)}.${randomUUID()}.tmp`)
+  let published = false
+  const discard = Effect.suspend(() => (published ? Effect.void : Effect.ignore(io(uri, () => fs.rm(temp, { force: true })))))
+  const staged: StagedBlob = {
+    publish: Effect.suspend(() => io(uri, () => fs.rename(temp, target))).pipe(Effect.tap(() => (published = true))),
+    discard
+  }
   // mkdir answers EEXIST when the directory to create is a file.
   return io(uri, () => fs.mkdir(directory, { recursive: true }), { EEXIST: reasons["ENOTDIR"]! }).pipe(
     // `flush` syncs the data before the file is closed (and so before the rename makes it visible).
     Effect.zipRight(io(uri, () => fs.writeFile(temp, bytes, { flag: "wx", flush: true }))),
-    Effect.zipRight(io(uri, () => fs.rename(temp, target))),
-    Effect.onError(() => Effect.ignore(io(uri, () => fs.rm(temp, { force: true }))))
+    Effect.onError(() => discard),
+    Effect.as(staged)
   )
 }
+
+const writeAtomically = (uri: string, target: string, bytes: Uint8Array): Effect.Effect<void, BlobFailure> =>
+  Effect.flatMap(stageFile(uri, target, bytes), (staged) => Effect.ensuring(staged.publish, staged.discard))
 
 const readFile = (uri: string, file: string): Effect.Effect<Uint8Array, BlobNotFound | BlobFailure> =>
   Effect.tryPromise({
@@ -110,6 +122,10 @@ export const make = (options: FileBlobStoreOptions): Effect.Effect<BlobStore["Ty
       write: (uri, bytes) =>
         Effect.flatMap(writablePath(uri), (target) => writeAtomically(uri, target, bytes)).pipe(
           Effect.withSpan("FileBlobStore.write", { attributes: { uri } })
+        ),
+      stage: (uri, bytes) =>
+        Effect.flatMap(writablePath(uri), (target) => stageFile(uri, target, bytes)).pipe(
+          Effect.withSpan("FileBlobStore.stage", { attributes: { uri } })
         ),
       // Executors write outputs anywhere on a shared filesystem, so reads are not confined to the prefix.
       read: (uri) =>

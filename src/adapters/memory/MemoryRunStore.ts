@@ -5,7 +5,7 @@ import { type ActionKey, actionKeyText, type RunKey, runKeyText, type TaskKey } 
 import { inRunScope } from "../../domain/ListQuery.js"
 import { type ActionRecord, type AttemptRecord, listedAction, listedView, type RunRecord, type RunView, type TaskRecord } from "../../domain/Records.js"
 import { Outbox } from "../../ports/Outbox.js"
-import { ActionMissing, RunExists, RunStore } from "../../ports/RunStore.js"
+import { ActionMissing, type CreateRunInput, RunExists, RunStore } from "../../ports/RunStore.js"
 import { makeOutbox, makeTable, type MemoryOutboxTable } from "./MemoryOutbox.js"
 import { type ListRow, pageOf } from "./MemoryListQuery.js"
 
@@ -54,16 +54,21 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
   }
 
   const store: RunStore["Type"] = {
-    createRun: ({ task, view }) =>
-      atomic(Effect.suspend(() => {
+    createRun: <E>({ beforeCommit, task, view }: CreateRunInput<E>) =>
+      atomic(Effect.suspend((): Effect.Effect<RunView, RunExists | E> => {
         const existing = getView(view.run.key)
         if (existing !== undefined) return Effect.fail(new RunExists({ existing }))
-        const text = runKeyText(view.run.key)
-        runs.set(text, view.run)
-        actions.set(text, new Map([[view.root.key.name, view.root]]))
-        if (task !== undefined && !tasks.has(taskKeyText(task.key))) tasks.set(taskKeyText(task.key), task)
-        outbox.append(view.root.key, "enqueue", undefined, view.run.createdAt)
-        return Effect.succeed(view)
+        return Effect.zipRight(
+          beforeCommit ?? Effect.void,
+          Effect.sync(() => {
+            const text = runKeyText(view.run.key)
+            runs.set(text, view.run)
+            actions.set(text, new Map([[view.root.key.name, view.root]]))
+            if (task !== undefined && !tasks.has(taskKeyText(task.key))) tasks.set(taskKeyText(task.key), task)
+            outbox.append(view.root.key, "enqueue", undefined, view.run.createdAt)
+            return view
+          })
+        )
       })),
     findRunByRequestId: (requestId, since) =>
       atomic(Effect.sync(() =>

@@ -93,7 +93,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
         onSome: (found) => Effect.fail(new RunExists({ existing: found }))
       }))
 
-  const createRun: RunStore["Type"]["createRun"] = ({ task, view }) =>
+  const createRun: RunStore["Type"]["createRun"] = ({ beforeCommit, task, view }) =>
     transaction(
       "createRun",
       Effect.gen(function*() {
@@ -108,6 +108,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
             ON CONFLICT (project, domain, name, version) DO NOTHING`
         }
         yield* insertRequest(sql, view.root.key, "enqueue", undefined, view.run.createdAt)
+        if (beforeCommit !== undefined) yield* beforeCommit
         yield* notice(sql, [{ action: view.root.key, kind: "created" }])
         return view
       })

@@ -40,6 +40,33 @@ describe("FileBlobStore", () => {
       expect(yield* listing(path.join(data, "p/d/r1/inputs"))).toEqual(["inputs.pb"])
     }))
 
+  it.scoped("staged bytes replace the blob only when published; discarding leaves what was there", () =>
+    Effect.gen(function*() {
+      const { data, prefix, store } = yield* setup
+      const uri = `${prefix}/p/d/r2/inputs/inputs.pb`
+      yield* store.write(uri, bytes("kept"))
+      const dropped = yield* store.stage(uri, bytes("dropped"))
+      const published = yield* store.stage(uri, bytes("published"))
+      expect(yield* store.read(uri)).toEqual(bytes("kept"))
+      yield* dropped.discard
+      expect(yield* store.read(uri)).toEqual(bytes("kept"))
+      yield* published.publish
+      yield* published.discard
+      expect(yield* store.read(uri)).toEqual(bytes("published"))
+      expect(yield* listing(path.join(data, "p/d/r2/inputs"))).toEqual(["inputs.pb"])
+    }))
+
+  it.scoped("stages only under the prefix, and a staged blob that is never published leaves no file", () =>
+    Effect.gen(function*() {
+      const { data, prefix, root, store } = yield* setup
+      const outside = yield* Effect.flip(store.stage(pathToFileURL(path.join(root, "elsewhere.pb")).href, bytes("x")))
+      expect(outside._tag).toBe("UnreadableBlob")
+      const staged = yield* store.stage(`${prefix}/p/d/r3/inputs/inputs.pb`, bytes("x"))
+      expect(yield* Effect.flip(store.read(`${prefix}/p/d/r3/inputs/inputs.pb`))).toMatchObject({ _tag: "BlobNotFound" })
+      yield* staged.discard
+      expect(yield* listing(path.join(data, "p/d/r3/inputs"))).toEqual([])
+    }))
+
   it.scoped("decodes percent-escapes", () =>
     Effect.gen(function*() {
       const { data, prefix, store } = yield* setup
