@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto"
+import { renameSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -84,7 +85,11 @@ const stageFile = (uri: string, target: string, bytes: Uint8Array): Effect.Effec
   let published = false
   const discard = Effect.suspend(() => (published ? Effect.void : Effect.ignore(io(uri, () => fs.rm(temp, { force: true })))))
   const staged: StagedBlob = {
-    publish: Effect.suspend(() => io(uri, () => fs.rename(temp, target))).pipe(Effect.tap(() => (published = true))),
+    // One rename, made at once rather than through libuv's thread pool: a caller may hold a lock while it
+    // publishes (a transaction), and in the pool the rename would wait behind other writes' syncs.
+    publish: Effect.try({ try: () => renameSync(temp, target), catch: (error) => failure(uri, error) }).pipe(
+      Effect.tap(() => (published = true))
+    ),
     discard
   }
   // mkdir answers EEXIST when the directory to create is a file.
