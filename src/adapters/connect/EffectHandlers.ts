@@ -120,16 +120,16 @@ export const makeEffectHandlers = <R>(options: {
 
   /**
    * A stream whose every element comes from one watch hub, one for one (see `streamIterable`'s pull gate): it
-   * waits outside Effect between elements, and `message` makes each element the message it goes out as when
-   * Connect takes it, with no stream stage per open stream.
+   * waits outside Effect between elements, and `messages(context)`, called once per stream, makes each element
+   * the message it goes out as when Connect takes it, with no stream stage per open stream.
    */
   const hubStream = <I extends DescMessage, O extends DescMessage, A, E>(
     _method: DescMethodServerStreaming<I, O>,
     fn: (request: MessageShape<I>, context: HandlerContext) => Stream.Stream<A, E, R>,
-    message: (element: A, context: HandlerContext) => MessageInitShape<O>
+    messages: (context: HandlerContext) => (element: A) => MessageInitShape<O>
   ) =>
   (request: MessageShape<I>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
-    guardStream(opened(request, context, true, fn), context, { each: (element: A) => message(element, context) })
+    guardStream(opened(request, context, true, fn), context, { each: messages(context) })
 
   const bidiStream = <I extends DescMessage, O extends DescMessage, E>(
     _method: DescMethodBiDiStreaming<I, O>,

@@ -11,14 +11,14 @@ export const isBinary = (context: HandlerContext) => !(context.requestHeader.get
  * encoded message carries its bytes as unknown fields, which protobuf-es writes back as they are, so each
  * further stream copies bytes instead of encoding the message again. JSON streams get the built message, and so
  * does the first binary stream (a value only one stream sends, such as a slow watcher's merged updates, is
- * encoded once either way).
+ * encoded once either way). Each stream takes its sender once, `(binary) => (value) => message`, when it opens.
  */
 export const sharedMessages = <Desc extends DescMessage, A extends object>(
   schema: Desc,
   build: (value: A) => MessageInitShape<Desc>
 ) => {
   const built = new WeakMap<A, { readonly message: MessageShape<Desc>; sent: boolean; encoded?: MessageShape<Desc> }>()
-  return (value: A, binary: boolean): MessageShape<Desc> => {
+  return (binary: boolean) => (value: A): MessageShape<Desc> => {
     let entry = built.get(value)
     if (entry === undefined) {
       entry = { message: create(schema, build(value)), sent: false }

@@ -92,7 +92,8 @@ const buildEnrichedAction = (entry: TreeEntry) => ({
   childrenPhaseCounts: Object.fromEntries(entry.childrenPhaseCounts)
 })
 
-// Watchers of the same thing are sent the same values: each becomes a message (and its bytes) once.
+// Watchers of the same thing are sent the same values: each becomes a message (and its bytes) once. Each is
+// given whether its stream is binary once, when the stream opens.
 const runDetailsMessage = sharedMessages(WatchRunDetailsResponseSchema, (details: RunDetailsView) => ({
   details: buildRunDetails(details.view, details.attempts)
 }))
@@ -111,13 +112,13 @@ export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<Servic
   watchRunDetails: handlers.hubStream(
     RunService.method.watchRunDetails,
     (request) => watch((watches) => watches.runDetails(runKey(request.runId))),
-    (details, context) => runDetailsMessage(details, isBinary(context))
+    (context) => runDetailsMessage(isBinary(context))
   ),
 
   watchActionDetails: handlers.hubStream(
     RunService.method.watchActionDetails,
     (request) => watch((watches) => watches.actionDetails(actionKey(request.actionId))),
-    (details, context) => actionDetailsMessage(details, isBinary(context))
+    (context) => actionDetailsMessage(isBinary(context))
   ),
 
   watchRuns: handlers.serverStream(RunService.method.watchRuns, (request) =>
@@ -134,7 +135,7 @@ export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<Servic
           request.filter.map((filter) => ({ function: filter.function, field: filter.field, values: filter.values }))
         )
       ),
-    (entries, context) => actionsMessage(entries, isBinary(context))
+    (context) => actionsMessage(isBinary(context))
   ),
 
   watchClusterEvents: handlers.serverStream(RunService.method.watchClusterEvents, (request) =>
