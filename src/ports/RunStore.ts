@@ -25,10 +25,6 @@ export type AbortOutcome =
    * the target was already terminal. */
   | { readonly _tag: "Aborted"; readonly aborted: ReadonlyArray<ActionKey> }
 
-/**
- * Runs, actions, attempts and tasks. Every method is atomic: it reads one consistent state and writes all or
- * nothing. A failure to reach the database is `StoreUnavailable`, anything else unexpected is a defect.
- */
 /** What `createRun` writes, and what it runs before committing (see `createRun`). */
 export interface CreateRunInput<E = never> {
   readonly view: RunView
@@ -36,6 +32,10 @@ export interface CreateRunInput<E = never> {
   readonly beforeCommit?: Effect.Effect<void, E> | undefined
 }
 
+/**
+ * Runs, actions, attempts and tasks. Every method is atomic: it reads one consistent state and writes all or
+ * nothing. A failure to reach the database is `StoreUnavailable`, anything else unexpected is a defect.
+ */
 export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
   /** Writes the run, its root action and (when given) its task spec in one transaction; `RunExists` when the
    * (project, domain, name) is taken, in which case nothing is written. A task already recorded is kept.
