@@ -10,8 +10,10 @@ import type {
 } from "@bufbuild/protobuf"
 import { Code, ConnectError, type HandlerContext, type MethodImpl, type ServiceImpl } from "@connectrpc/connect"
 import { Cause, Context, Deferred, Effect, Exit, Runtime, Stream } from "effect"
+import { responseWriter } from "./BinaryEncoding.js"
 import { logFailure, NotServed, toConnectError } from "./ConnectErrors.js"
 import { validateRequest } from "./RequestValidation.js"
+import { isBinary } from "./SharedMessages.js"
 import { streamIterable } from "./StreamIterable.js"
 
 export type UnaryFn<I extends DescMessage, O extends DescMessage, E, R> = (
@@ -61,17 +63,22 @@ export const makeEffectHandlers = <R>(options: {
       for (const stop of Array.from(stops)) stop()
     })))
 
-  /** Runs `start`, then its stream, pulled as Connect asks; failures are mapped and logged once. */
-  const guardStream = <A, E, O = A>(
+  /**
+   * Runs `start`, then its stream, pulled as Connect asks; failures are mapped and logged once. `each` makes each
+   * element the message it goes out as; `hub` says the elements come from one watch hub (see `streamIterable`).
+   */
+  const guardStream = <A, E, O>(
     start: Effect.Effect<Stream.Stream<A, E, R>, E, R>,
     context: HandlerContext,
-    hub?: { readonly each: (element: A) => O }
+    each: (element: A) => O,
+    hub: boolean
   ): AsyncIterable<O> => {
     const requestId = requestIdOf(context)
     return streamIterable<A, E, R, O>({
       runtime,
       open: start,
-      ...(hub === undefined ? {} : { pullGate: true, each: hub.each }),
+      each,
+      pullGate: hub,
       failed: mapped<E>(context, requestId),
       signal: context.signal,
       stops,
@@ -92,7 +99,7 @@ export const makeEffectHandlers = <R>(options: {
       Effect.suspend(() => fn(request, context))
     ).pipe(Effect.catchAllCause(mapped(context, requestId)))
     const exit = await runExit(program, { signal: context.signal })
-    if (Exit.isSuccess(exit)) return exit.value
+    if (Exit.isSuccess(exit)) return responseWriter(context.method.output as O, isBinary(context))(exit.value)
     const failure = toConnectError(exit.cause, requestId)
     throw failure.error
   }
@@ -116,7 +123,12 @@ export const makeEffectHandlers = <R>(options: {
     options: { readonly validate: boolean } = { validate: true }
   ) =>
   (request: MessageShape<I>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
-    guardStream(opened(request, context, options.validate, fn), context)
+    guardStream(
+      opened(request, context, options.validate, fn),
+      context,
+      responseWriter(context.method.output as O, isBinary(context)),
+      false
+    )
 
   /**
    * A stream whose every element comes from one watch hub, one for one (see `streamIterable`'s pull gate): it
@@ -129,7 +141,7 @@ export const makeEffectHandlers = <R>(options: {
     messages: (context: HandlerContext) => (element: A) => MessageInitShape<O>
   ) =>
   (request: MessageShape<I>, context: HandlerContext): AsyncIterable<MessageInitShape<O>> =>
-    guardStream(opened(request, context, true, fn), context, { each: messages(context) })
+    guardStream(opened(request, context, true, fn), context, messages(context), true)
 
   const bidiStream = <I extends DescMessage, O extends DescMessage, E>(
     _method: DescMethodBiDiStreaming<I, O>,
@@ -141,7 +153,9 @@ export const makeEffectHandlers = <R>(options: {
         gate,
         Stream.suspend(() => fn(Stream.fromAsyncIterable(requests, (error) => ConnectError.from(error)), context))
       ),
-      context
+      context,
+      responseWriter(context.method.output as O, isBinary(context)),
+      false
     )
 
   /** A method whose issue has not landed: validated, then answered `Unimplemented`. */

@@ -1,9 +1,10 @@
-import { create } from "@bufbuild/protobuf"
+import { create, equals, toBinary } from "@bufbuild/protobuf"
 import { Code, ConnectError, createClient, createRouterTransport, type ServiceImpl } from "@connectrpc/connect"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Ref, Stream } from "effect"
+import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
 import { RunDetailsSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
-import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
+import { GetRunDetailsResponseSchema, RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { type EffectHandlers, makeEffectHandlers } from "../../../src/adapters/connect/EffectHandlers.js"
 import { NotReady } from "../../../src/ports/Readiness.js"
 
@@ -18,7 +19,8 @@ const failure = (promise: Promise<unknown>) =>
 /** A RunService client over the bridge, in memory, with the methods `implement` gives. */
 const makeClient = (
   implement: (handlers: EffectHandlers<never>) => Partial<ServiceImpl<typeof RunService>>,
-  gate: Effect.Effect<void, unknown> = Effect.void
+  gate: Effect.Effect<void, unknown> = Effect.void,
+  useBinaryFormat = true
 ) =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
@@ -26,7 +28,7 @@ const makeClient = (
     const handlers = makeEffectHandlers({ runtime, shuttingDown, gate })
     const transport = createRouterTransport((router) => {
       router.service(RunService, handlers.service(RunService, implement(handlers)))
-    })
+    }, { transport: { useBinaryFormat } })
     return { client: createClient(RunService, transport), shuttingDown }
   })
 
@@ -55,6 +57,39 @@ describe("EffectHandlers", () => {
       expect(codeOf(badName)).toBe(Code.InvalidArgument)
       expect(String(badName)).toContain("run_id.name")
       expect(yield* Ref.get(calls)).toBe(1)
+    }))
+
+  it.live("answers binary and JSON clients alike, unary and streamed, leaving the handler's message as it was", () =>
+    Effect.gen(function*() {
+      const runDetails = create(RunDetailsSchema, {
+        action: {
+          id: { run: runId, name: "a0" },
+          attempts: [1, 2, 3].map((attempt) => ({
+            attempt,
+            phaseTransitions: [{ phase: ActionPhase.RUNNING, startTime: { seconds: BigInt(attempt), nanos: 7 } }],
+            clusterEvents: [{ message: `pulled é ${"x".repeat(200)}` }]
+          }))
+        }
+      })
+      const answer = create(GetRunDetailsResponseSchema, { details: runDetails })
+      const before = toBinary(GetRunDetailsResponseSchema, answer)
+      const implement = (handlers: EffectHandlers<never>) => ({
+        getRunDetails: handlers.unary(RunService.method.getRunDetails, () => Effect.succeed(answer)),
+        watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, () =>
+          Stream.make({ details: runDetails }, { details: runDetails }))
+      })
+      for (const binary of [true, false]) {
+        const { client } = yield* makeClient(implement, Effect.void, binary)
+        const got = yield* Effect.promise(() => client.getRunDetails({ runId }))
+        expect(equals(GetRunDetailsResponseSchema, got, answer)).toBe(true)
+        const streamed = yield* Effect.promise(async () => {
+          const messages = []
+          for await (const message of client.watchRunDetails({ runId })) messages.push(message)
+          return messages
+        })
+        expect(streamed.map((message) => equals(RunDetailsSchema, message.details!, runDetails))).toEqual([true, true])
+      }
+      expect(toBinary(GetRunDetailsResponseSchema, answer)).toEqual(before)
     }))
 
   it.live("maps a defect to Internal with a request id and no detail", () =>
