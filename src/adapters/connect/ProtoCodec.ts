@@ -5,13 +5,13 @@ import {
   type DescMessage,
   fromBinary,
   type MessageShape,
-  toBinary,
   toJsonString
 } from "@bufbuild/protobuf"
 import { EmptySchema } from "@bufbuild/protobuf/wkt"
 import { file_flyteidl2_workflow_internal_run_service } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { file_flyteidl2_workflow_run_service } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import type { Payload } from "../../domain/Payload.js"
+import { encodeBinary } from "./BinaryEncoding.js"
 
 const files = new Map<string, DescFile>()
 const collect = (file: DescFile): void => {
@@ -35,7 +35,7 @@ const madeFrom = new WeakMap<Payload, { readonly schema: DescMessage; readonly m
 export const toPayload = <Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Payload => {
   let json: string | undefined
   const payload = {
-    binary: toBinary(schema, message),
+    binary: encodeBinary(schema, message),
     get json() {
       return (json ??= toJsonString(schema, message, { registry }))
     }
