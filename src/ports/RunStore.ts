@@ -55,7 +55,8 @@ export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
     rebuild?: RebuildAttempt
   ) => Effect.Effect<boolean, ActionMissing | StoreUnavailable>
   /** Reads the action and its run's root phase, and writes what `apply` returns (undefined: nothing changes),
-   * in one transaction. */
+   * atomically: no other write of the action comes between the read `apply` saw and the write. `apply` may be
+   * called more than once (when another write did come between), so it has no effects of its own. */
   readonly updateAction: (
     key: ActionKey,
     apply: (current: ActionRecord, context: { readonly rootPhase: ActionPhase }) => ActionRecord | undefined

@@ -288,6 +288,25 @@ export const runStoreIngestionContract = (backend: Backend<RunStore>): void => {
       expect(comparable(Option.getOrThrow(yield* store.getRun(view.run.key)).root)).toStrictEqual(comparable(root))
     })))
 
+  it.effect("updateAction is atomic: concurrent updates of one action lose none", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const view = runView({ phase: ActionPhase.RUNNING })
+      const child = childAction(view, "c1", { attempts: 1 })
+      yield* store.createRun({ view, task: undefined })
+      yield* store.recordAction(child)
+      const outcomes = yield* Effect.forEach(
+        Array.from({ length: 24 }, (_, index) => index),
+        (index) => store.updateAction(child.key, (current) => ({ ...current, attempts: current.attempts + 1, updatedAt: at(index) })),
+        { concurrency: "unbounded" }
+      )
+      expect(outcomes.map((outcome) => outcome._tag)).toStrictEqual(Array.from({ length: 24 }, () => "Updated"))
+      // Each answer is the action as its own write left it: 24 different counts, 2 to 25.
+      const counts = outcomes.map((outcome) => (outcome._tag === "Updated" ? outcome.action.attempts : 0))
+      expect([...counts].sort((a, b) => a - b)).toStrictEqual(Array.from({ length: 24 }, (_, index) => index + 2))
+      expect(Option.getOrThrow(yield* store.getAction(child.key)).attempts).toBe(25)
+    })))
+
   it.effect("updateAction passes the run's root phase: its own for the root, the root's for a child", () =>
     provided(Effect.gen(function*() {
       const store = yield* RunStore

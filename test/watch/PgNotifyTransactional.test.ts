@@ -44,4 +44,31 @@ describe.skipIf(postgresAdminUrl() === undefined)("change notices in the store's
         ["committed-2", "a0", "created"]
       ])
     })), 60_000)
+
+  it.live("an action update (one statement, its notice inside it) reaches another replica's feed; an update that changes nothing sends none", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const database = yield* freshPostgresUrl
+      const sql = layerPostgresUrl(database.url)
+      yield* Effect.provide(runMigrations, sql)
+      const writer = yield* Layer.build(
+        SqlRunStore.layer.pipe(Layer.provideMerge(PgNotifyChangeFeed.layerUrl(database.url)), Layer.provideMerge(sql))
+      )
+      const store = Context.get(writer, RunStore)
+      const view = runView({ key: { name: "updated-1" } })
+      yield* store.createRun({ view, task: undefined })
+      const listener = yield* Layer.build(PgNotifyChangeFeed.layerUrl(database.url))
+      const changes = yield* Context.get(listener, ChangeFeed).subscribe
+
+      yield* store.updateAction(view.root.key, () => undefined)
+      yield* store.updateAction(view.root.key, (current) => current)
+      yield* store.updateAction(view.root.key, (current) => ({ ...current, attempts: current.attempts + 1 }))
+      const other = runView({ key: { name: "created-2" } })
+      yield* store.createRun({ view: other, task: undefined })
+
+      const received = yield* changes.pipe(Stream.take(2), Stream.runCollect, Effect.timeout("10 seconds"))
+      expect(Chunk.toReadonlyArray(received).map((change) => [change.action.run.name, change.action.name, change.kind])).toEqual([
+        ["updated-1", "a0", "updated"],
+        ["created-2", "a0", "created"]
+      ])
+    })), 60_000)
 })

@@ -1,3 +1,4 @@
+import type { SqlClient } from "@effect/sql"
 import { Context, Data, Deferred, Effect, Layer, Option, Queue, Schedule, type ConfigError } from "effect"
 import { randomUUID } from "node:crypto"
 import pg from "pg"
@@ -35,13 +36,14 @@ export const make = (options: PgNotifyOptions) =>
     const origin = randomUUID()
     const local = yield* makeLocal({ suspended: "not listening for changes yet" })
     // The store sends these inside its transactions: Postgres delivers them exactly when the change commits.
+    const call = (client: SqlClient.SqlClient, payload: string) => client`pg_notify(${channel}, ${payload})`
     const notices = ChangeNotices.of({
       within: (client, changes) =>
-        Effect.forEach(
-          encodeNotifications(origin, changes),
-          (payload) => client`SELECT pg_notify(${channel}, ${payload})`,
-          { discard: true }
-        )
+        Effect.forEach(encodeNotifications(origin, changes), (payload) => client`SELECT ${call(client, payload)}`, {
+          discard: true
+        }),
+      // One change always fits one payload.
+      expression: (client, change) => call(client, encodeNotifications(origin, [change])[0]!)
     })
 
     const deliver = (payload: string) =>

@@ -1,4 +1,4 @@
-import type { SqlClient } from "@effect/sql"
+import type { SqlClient, Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Context, Effect, Option } from "effect"
 import type { Change } from "../../ports/ChangeFeed.js"
@@ -9,14 +9,26 @@ import type { Change } from "../../ports/ChangeFeed.js"
  */
 export class ChangeNotices extends Context.Tag("runs/sql/ChangeNotices")<ChangeNotices, {
   readonly within: (sql: SqlClient.SqlClient, changes: ReadonlyArray<Change>) => Effect.Effect<void, SqlError>
+  /** The notice of one change as an expression, for the select list of the statement that makes the change:
+   * it is sent once for each row the statement returns, when that statement's transaction commits. */
+  readonly expression: (sql: SqlClient.SqlClient, change: Change) => Statement.Fragment
 }>() {}
 
-/** What the store calls in a transaction: the notices when present, else nothing. */
+/** What the store calls: the notices when present, else nothing. */
 export const makeNotice = Effect.map(
   Effect.serviceOption(ChangeNotices),
-  (notices) => (sql: SqlClient.SqlClient, changes: ReadonlyArray<Change>): Effect.Effect<void, SqlError> =>
-    changes.length === 0 ? Effect.void : Option.match(notices, {
-      onNone: () => Effect.void,
-      onSome: (found) => found.within(sql, changes)
-    })
+  (notices) => ({
+    /** Sends the notices of `changes` in the current transaction. */
+    within: (sql: SqlClient.SqlClient, changes: ReadonlyArray<Change>): Effect.Effect<void, SqlError> =>
+      changes.length === 0 ? Effect.void : Option.match(notices, {
+        onNone: () => Effect.void,
+        onSome: (found) => found.within(sql, changes)
+      }),
+    /** `, <the notice of change> AS notified` for a select list; empty when there are no notices. */
+    column: (sql: SqlClient.SqlClient, change: Change): Statement.Fragment =>
+      Option.match(notices, {
+        onNone: () => sql.literal(""),
+        onSome: (found) => sql`, ${found.expression(sql, change)} AS notified`
+      })
+  })
 )

@@ -1,4 +1,4 @@
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Effect, Layer, Option } from "effect"
 import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
@@ -6,7 +6,7 @@ import type { ActionKey, RunKey, TaskKey } from "../../domain/Ids.js"
 import { cursorOf, type Page } from "../../domain/ListQuery.js"
 import type { ActionPhase } from "../../domain/Phase.js"
 import type { AttemptRecord } from "../../domain/Records.js"
-import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
+import { ActionMissing, RunExists, RunStore, type StoreUnavailable, type UpdateOutcome } from "../../ports/RunStore.js"
 import { makeAttempts } from "./SqlAttempts.js"
 import { makeNotice } from "./SqlChangeNotices.js"
 import { makeEvents } from "./SqlEvents.js"
@@ -47,7 +47,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const attempts = makeAttempts(sql, readJson)
   const listings = makeListings(sql)
   const events = makeEvents(sql, readJson, attempts)
-  const notice = yield* makeNotice
+  const notices = yield* makeNotice
+  const notice = notices.within
   // Marks a statement whose text never varies for Postgres to prepare once per connection (see SqlPrepared).
   // Such statements name their columns, so a column added by a later migration leaves their result type as it was.
   const prepared = sql.literal(preparedMarker)
@@ -56,6 +57,11 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   const lockRows = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE", orElse: () => "" }))
   // The same for the action `a` of a statement that joins others, whose rows stay unlocked.
   const lockActionRow = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE OF a", orElse: () => "" }))
+  const noLock = sql.literal("")
+  // The id of the transaction that wrote the row version read, as text (Postgres only).
+  const rowVersion = sql.literal(sql.onDialectOrElse({ pg: () => ", a.xmin::text AS row_version", orElse: () => "" }))
+  // Optimistic updates lost in a row before the locked way is taken.
+  const optimisticTries = 3
 
   // No stack trace per call: nothing reads one (no exporter), and taking it is a cost on every store call.
   const span = (name: string) => Effect.withSpan(`SqlRunStore.${name}`, { captureStackTrace: false })
@@ -143,31 +149,73 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
       })
     )
 
-  const updateAction: RunStore["Type"]["updateAction"] = (key, apply) =>
+  /** The action with its run's root phase (the root row unlocked), and on Postgres the row version's id. */
+  const actionToUpdate = (key: ActionKey, lock: Statement.Fragment) =>
+    sql<ActionRow & { readonly root_phase: number | null; readonly row_version?: string }>`SELECT
+      ${sql.literal(actionColumnList)}, root.phase_number AS root_phase ${rowVersion}
+      FROM actions a JOIN runs r ON r.id = a.run_id
+      LEFT JOIN actions root ON root.run_id = a.run_id AND root.name = r.root_action_name
+      WHERE a.project = ${key.run.project} AND a.domain = ${key.run.domain} AND a.run_name = ${key.run.name}
+      AND a.name = ${key.name} ${lock}`
+
+  type UpdatePlan<Row> =
+    | { readonly _tag: "Done"; readonly outcome: UpdateOutcome }
+    | { readonly _tag: "Write"; readonly row: Row; readonly columns: Record<string, unknown> }
+
+  /** What `apply` makes of the row read: an outcome with no write, or the columns to write. */
+  const planUpdate = <Row extends ActionRow & { readonly root_phase: number | null }>(
+    row: Row | undefined,
+    apply: Parameters<RunStore["Type"]["updateAction"]>[1]
+  ): UpdatePlan<Row> => {
+    if (row === undefined) return { _tag: "Done", outcome: { _tag: "Missing" } }
+    const current = actionOfRow(row, readJson)
+    const next = apply(current, { rootPhase: (row.root_phase ?? current.phase) as ActionPhase })
+    if (next === undefined) return { _tag: "Done", outcome: { _tag: "Unchanged", action: current } }
+    const columns = changedColumns(actionFieldsRow(current), actionFieldsRow(next))
+    // Every column as stored already: what is stored is what apply returned.
+    if (Object.keys(columns).length === 0) return { _tag: "Done", outcome: { _tag: "Updated", action: current } }
+    return { _tag: "Write", row, columns }
+  }
+
+  /** Read, apply and write in one transaction, the action's row locked from the read on: SQLite's way, and
+   * Postgres' when the optimistic way keeps losing. */
+  const updateLocked: RunStore["Type"]["updateAction"] = (key, apply) =>
     transaction(
       "updateAction",
       Effect.gen(function*() {
-        // The action, locked (its row only), with its run's root phase; the update answers the row as stored.
-        const [row] = yield* sql<ActionRow & { readonly root_phase: number | null }>`SELECT
-          ${sql.literal(actionColumnList)}, root.phase_number AS root_phase
-          FROM actions a JOIN runs r ON r.id = a.run_id
-          LEFT JOIN actions root ON root.run_id = a.run_id AND root.name = r.root_action_name
-          WHERE a.project = ${key.run.project} AND a.domain = ${key.run.domain} AND a.run_name = ${key.run.name}
-          AND a.name = ${key.name} ${lockActionRow}`
-        if (row === undefined) return { _tag: "Missing" } as const
-        const current = actionOfRow(row, readJson)
-        const next = apply(current, { rootPhase: (row.root_phase ?? current.phase) as ActionPhase })
-        if (next === undefined) return { _tag: "Unchanged", action: current } as const
-        const columns = changedColumns(actionFieldsRow(current), actionFieldsRow(next))
-        // Every column as stored already: what is stored is what apply returned.
-        if (Object.keys(columns).length === 0) return { _tag: "Updated", action: current } as const
-        const [saved] = yield* sql<ActionRow>`UPDATE actions SET ${sql.update(columns)}
-          WHERE id = ${row.id} RETURNING ${sql.literal(actionColumnNameList)}`
+        const [row] = yield* actionToUpdate(key, lockActionRow)
+        const plan = planUpdate(row, apply)
+        if (plan._tag === "Done") return plan.outcome
+        const [saved] = yield* sql<ActionRow>`UPDATE actions SET ${sql.update(plan.columns)}
+          WHERE id = ${plan.row.id} RETURNING ${sql.literal(actionColumnNameList)}`
         if (saved === undefined) return yield* Effect.dieMessage("an updated action row was not returned")
         yield* notice(sql, [{ action: key, kind: "updated" }])
         return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
       })
     )
+
+  /**
+   * Postgres: two statements on their own instead of a transaction of five (BEGIN, the locked read, the update,
+   * the notice, COMMIT): fewer round trips, each of which waits for the database. The update (with its
+   * notice) applies only to the row version that was read (`xmin`, which every write of the row replaces); when
+   * another write came between, it changes nothing and the read and apply are done again, a few times, and then
+   * the locked way.
+   */
+  const updateOptimistic: RunStore["Type"]["updateAction"] = (key, apply) =>
+    Effect.gen(function*() {
+      for (let tries = 0; tries < optimisticTries; tries++) {
+        const [row] = yield* actionToUpdate(key, noLock)
+        const plan = planUpdate(row, apply)
+        if (plan._tag === "Done") return plan.outcome
+        const [saved] = yield* sql<ActionRow>`WITH saved AS (UPDATE actions SET ${sql.update(plan.columns)}
+          WHERE id = ${plan.row.id} AND xmin = ${plan.row.row_version ?? null}::xid RETURNING ${sql.literal(actionColumnNameList)})
+          SELECT saved.* ${notices.column(sql, { action: key, kind: "updated" })} FROM saved`
+        if (saved !== undefined) return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
+      }
+      return yield* updateLocked(key, apply)
+    }).pipe(refail, span("updateAction"))
+
+  const updateAction = sql.onDialectOrElse({ pg: () => updateOptimistic, orElse: () => updateLocked })
 
   const recordEvents: RunStore["Type"]["recordEvents"] = (list, rebuild) =>
     transaction(
