@@ -100,8 +100,9 @@ export const buildProgram = async (file: string, dir: string): Promise<string> =
   return outfile
 }
 
-/** A program built by `buildProgram`, in its own process. */
-export const startBuilt = (outfile: string, args: ReadonlyArray<string>, cwd: string) => launch([outfile, ...args], cwd)
+/** A program built by `buildProgram`, in its own process, with node's `options`. */
+export const startBuilt = (outfile: string, args: ReadonlyArray<string>, cwd: string, options: ReadonlyArray<string> = []) =>
+  launch([...options, outfile, ...args], cwd)
 
 /** Polls `url` every 5 ms until it answers 200; the milliseconds that took. Fails after `timeoutMs`. */
 export const waitUntilReady = async (url: string, child: Child, timeoutMs = 60_000): Promise<number> => {

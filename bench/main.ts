@@ -30,6 +30,7 @@ import {
   peakRss,
   root,
   rssMb,
+  scriptNodeOptions,
   startBuilt,
   startService,
   waitForOutput,
@@ -426,7 +427,8 @@ const main = async () => {
   await Scenarios.prepareEventsRun(baseUrl, plan.load.concurrency + 1)
   const samples = await captureSamples(baseUrl, plan.load.concurrency)
   const echoPort = await freePort()
-  const echo = startBuilt(await buildProgram("EchoServer.ts", work), [String(echoPort), samples], work)
+  // With the service's node options (the heap limit, V8's helper threads), so that the runtime's settings fall on both.
+  const echo = startBuilt(await buildProgram("EchoServer.ts", work), [String(echoPort), samples], work, scriptNodeOptions("serve"))
   children.push(echo)
   await waitForOutput(echo, "listening")
   const context: Context = { file, baseUrl, echoUrl: `http://127.0.0.1:${echoPort}`, echo, service }
