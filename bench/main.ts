@@ -219,12 +219,15 @@ const pair = async (
   run: (baseUrl: string, round: number) => Promise<LoadFigures>
 ) => {
   say(`${name}`)
-  await settle()
   const echoRounds: Array<LoadFigures> = []
   const serviceRounds: Array<LoadFigures> = []
   const stop = peakRss(servicePid)
+  // Each round starts on an idle machine: what a service round leaves running (the outbox dispatching the runs
+  // CreateRun made) would otherwise fall on the echo's next round.
   for (let round = 0; round < plan.rounds; round++) {
+    await settle()
     echoRounds.push(await run(echoUrl, round))
+    await settle()
     serviceRounds.push(await run(serviceUrl, round))
   }
   const ratios = serviceRounds.map((service, round) => service.throughput / echoRounds[round]!.throughput)
