@@ -60,13 +60,18 @@ describe.skipIf(postgresAdminUrl() === undefined)("updateAction on Postgres (rea
       yield* store.createRun({ view, task: undefined })
       yield* store.recordAction(child)
 
-      // Each time apply runs, another writer (psql, synchronously) tries to add 100 within 300 ms: it commits
-      // during the optimistic tries, and times out on the row lock the locked way holds.
+      // Each time apply runs, another writer (a node process of its own, waited for) tries to add 100 within
+      // 300 ms: it commits during the optimistic tries, and times out on the row lock the locked way holds.
+      const otherWriter = `const pg = require("pg")
+        const client = new pg.Client({ connectionString: process.argv[1] })
+        client.connect()
+          .then(() => client.query("SET lock_timeout = '300ms'"))
+          .then(() => client.query("UPDATE actions SET attempts = attempts + 100 WHERE run_name = $1 AND name = 'c1'", [process.argv[2]]))
+          .then(() => client.end(), (error) => { console.error(error.message); process.exit(1) })`
       const writes: Array<"committed" | "waited for the lock"> = []
       const outcome = yield* store.updateAction(child.key, (current) => {
         try {
-          execFileSync("psql", [database.url, "-qc", `SET lock_timeout = '300ms'; UPDATE actions SET attempts = attempts + 100
-            WHERE run_name = '${view.run.key.name}' AND name = 'c1'`], { stdio: "pipe" })
+          execFileSync(process.execPath, ["-e", otherWriter, database.url, view.run.key.name], { stdio: "pipe" })
           writes.push("committed")
         } catch {
           writes.push("waited for the lock")
