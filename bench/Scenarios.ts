@@ -111,6 +111,14 @@ export const prepareEventsRun = async (baseUrl: string, workers: number) => {
   await recordChildren(baseUrl, projects.events, eventsRunName, names)
 }
 
+/** When each timed update was sent (`clock()`, ms since the epoch) and how long it took, in milliseconds. */
+export interface WatchTimes {
+  /** Each update's UpdateActionStatus call, sent to its answer. */
+  readonly calls: ReadonlyArray<readonly [sentMs: number, ms: number]>
+  /** Each update a stream showed, sent to shown. */
+  readonly deliveries: ReadonlyArray<readonly [sentMs: number, ms: number]>
+}
+
 export interface WatchFigures {
   readonly streams: number
   readonly updates: number
@@ -195,19 +203,22 @@ const watchLoad = async (baseUrl: string, plan: WatchPlan, whileLoaded: () => ()
     const stopSampling = whileLoaded()
     const counts = new Map(plan.entities.map((entity) => [entity, 1]))
     let updates = 0
+    const calls: Array<readonly [number, number]> = []
+    let settled = 0
     const start = performance.now()
     await paced(1000 / plan.updatesPerSecond, plan.seconds * 1000, (sequence) => {
       const index = sequence % plan.entities.length
       const entity = plan.entities[index]!
       const attempts = counts.get(entity)! + 1
       counts.set(entity, attempts)
-      Atomics.store(sentAt, index * stride + attempts, BigInt(Math.round(clock() * 1000)))
+      const sent = clock()
+      Atomics.store(sentAt, index * stride + attempts, BigInt(Math.round(sent * 1000)))
       updates += 1
-      plan.update(internal!, entity, attempts).catch(fail)
+      plan.update(internal!, entity, attempts).then(() => calls.push([sent, clock() - sent]), fail).finally(() => settled++)
     })
     const expected = updates * plan.watchersPerEntity
     const deadline = performance.now() + 5000
-    while (deliveredSoFar() < expected && performance.now() < deadline) {
+    while ((deliveredSoFar() < expected || settled < updates) && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
     const elapsed = (performance.now() - start) / 1000
@@ -215,9 +226,11 @@ const watchLoad = async (baseUrl: string, plan: WatchPlan, whileLoaded: () => ()
     const results = workers.map((worker) => messages(worker, "done"))
     for (const worker of workers) worker.postMessage({ type: "stop" } satisfies ToWorker)
     const samples = new Samples()
+    const deliveries: Array<readonly [number, number]> = []
     for (const result of await Promise.all(results)) {
       if (result.type !== "done") continue
       for (const value of result.samples) samples.add(value)
+      result.samples.forEach((ms, i) => deliveries.push([result.sent[i]!, ms]))
       errors += result.errors
       firstError ??= result.firstError
     }
@@ -233,7 +246,8 @@ const watchLoad = async (baseUrl: string, plan: WatchPlan, whileLoaded: () => ()
         errors,
         firstError
       } satisfies WatchFigures,
-      peakRssMb: peak
+      peakRssMb: peak,
+      times: { calls, deliveries } satisfies WatchTimes
     }
   } finally {
     await Promise.allSettled(workers.map((worker) => worker.terminate()))

@@ -57,7 +57,10 @@ export type FromWorker =
   | { readonly type: "failed"; readonly error: string }
   | {
     readonly type: "done"
+    /** How late each timed update was shown, in milliseconds. */
     readonly samples: Float64Array
+    /** When each of those updates was sent (`clock()`), in the same order. */
+    readonly sent: Float64Array
     readonly errors: number
     readonly firstError: string | undefined
   }
@@ -95,6 +98,7 @@ const run = (data: WatchWorkerData, port: NonNullable<typeof parentPort>) => {
   const sentAt = (entity: number, attempts: number) =>
     attempts < data.stride ? Number(Atomics.load(data.sentAt, entity * data.stride + attempts)) / 1000 : 0
   const samples: Array<number> = []
+  const sent: Array<number> = []
   let errors = 0
   let firstError: string | undefined
   let ready = 0
@@ -116,6 +120,7 @@ const run = (data: WatchWorkerData, port: NonNullable<typeof parentPort>) => {
             const at = sentAt(index, shown)
             if (at > 0) {
               samples.push(now - at)
+              sent.push(at)
               shownUpdates += 1
             }
           }
@@ -157,7 +162,11 @@ const run = (data: WatchWorkerData, port: NonNullable<typeof parentPort>) => {
     await Promise.allSettled(streams)
     for (const opened of sessions) opened.close()
     const values = Float64Array.from(samples)
-    port.postMessage({ type: "done", samples: values, errors, firstError } satisfies FromWorker, [values.buffer])
+    const times = Float64Array.from(sent)
+    port.postMessage({ type: "done", samples: values, sent: times, errors, firstError } satisfies FromWorker, [
+      values.buffer,
+      times.buffer
+    ])
     port.close()
   })
 }

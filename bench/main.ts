@@ -8,7 +8,7 @@ import { createClient } from "@connectrpc/connect"
 import { createConnectTransport } from "@connectrpc/connect-node"
 import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
@@ -331,12 +331,25 @@ const watchRow = (name: string, result: { figures: Scenarios.WatchFigures; peakR
   } delivered${result.peakRssMb === undefined ? "" : `, peak RSS ${result.peakRssMb.toFixed(0)} MB`}`)
 }
 
+/** `BENCH_WATCH_TIMES`: a CSV file of every timed watch update's call and deliveries (`Scenarios.WatchTimes`). */
+const timesFile = process.env["BENCH_WATCH_TIMES"]
+
+const writeTimes = (server: "echo" | "service", name: string, times: Scenarios.WatchTimes) => {
+  if (timesFile === undefined) return
+  // The scenario's name up to its colon: the rest has commas.
+  const scenario = name.split(":")[0]
+  const lines = (kind: string, rows: Scenarios.WatchTimes["calls"]) =>
+    rows.map(([sent, ms]) => `${server},${scenario},${kind},${sent.toFixed(1)},${ms.toFixed(2)}\n`).join("")
+  appendFileSync(timesFile, lines("call", times.calls) + lines("delivery", times.deliveries))
+}
+
 /**
  * Each watch scenario on the echo server first (a bare connect-node server pushing the same messages to the
  * same streams: what this machine can deliver at all), then on the service.
  */
 const watchScenarios = async (context: Context) => {
   if (!selected("watches")) return
+  if (timesFile !== undefined) writeFileSync(timesFile, "server,scenario,kind,sent_ms,ms\n")
   // The streams' side of the load runs in worker threads, bundled like the echo server (Scenarios.watchLoad).
   const workerFile = await buildProgram("WatchWorker.ts", work)
   const sampler = () => peakRss(context.service.pid)
@@ -344,13 +357,19 @@ const watchScenarios = async (context: Context) => {
   const echoSampler = () => peakRss(context.echo.pid)
   const watchPair = async (
     name: string,
-    run: (baseUrl: string, whileLoaded: () => () => number) => Promise<{ figures: Scenarios.WatchFigures; peakRssMb: number }>
+    run: (
+      baseUrl: string,
+      whileLoaded: () => () => number
+    ) => Promise<{ figures: Scenarios.WatchFigures; peakRssMb: number; times: Scenarios.WatchTimes }>
   ) => {
     say(name)
     await settle()
-    watchRow(`echo: ${name}`, await run(context.echoUrl, echoSampler))
+    const echoed = await run(context.echoUrl, echoSampler)
+    watchRow(`echo: ${name}`, echoed)
+    writeTimes("echo", name, echoed.times)
     const result = await run(context.baseUrl, sampler)
     watchRow(name, result)
+    writeTimes("service", name, result.times)
     return result
   }
   const w = plan.watchRuns

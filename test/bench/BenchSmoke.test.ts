@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 
@@ -9,8 +11,11 @@ const root = join(import.meta.dirname, "..", "..")
 // prints every figure (it exits 1 when a scenario had errors or lost a watch update).
 describe("npm run bench -- --smoke", () => {
   it("builds the service, runs every scenario on a small database and prints each figure", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bench-smoke-"))
+    const timesFile = join(dir, "times.csv")
     const { stdout } = await promisify(execFile)("npm", ["run", "bench", "--silent", "--", "--smoke"], {
       cwd: root,
+      env: { ...process.env, BENCH_WATCH_TIMES: timesFile },
       timeout: 240_000,
       maxBuffer: 16 * 1024 * 1024
     })
@@ -29,5 +34,22 @@ describe("npm run bench -- --smoke", () => {
       ]
     ) expect(stdout).toContain(`| ${figure}`)
     expect(stdout).toMatch(/figures written to \S+\.json/)
+    // The smoke plan: WatchRunDetails 20 updates, each shown on 2 streams; WatchActions 10 updates on 20 streams.
+    const [header, ...rows] = readFileSync(timesFile, "utf8").trimEnd().split("\n")
+    rmSync(dir, { recursive: true, force: true })
+    expect(header).toBe("server,scenario,kind,sent_ms,ms")
+    const counts = new Map<string, number>()
+    for (const row of rows) {
+      const [server, scenario, kind, sent, ms] = row.split(",")
+      expect(Number(sent)).toBeGreaterThan(Date.now() - 600_000)
+      expect(Number(ms)).toBeGreaterThanOrEqual(0)
+      counts.set(`${server} ${scenario} ${kind}`, (counts.get(`${server} ${scenario} ${kind}`) ?? 0) + 1)
+    }
+    expect(Object.fromEntries(counts)).toEqual(Object.fromEntries(["echo", "service"].flatMap((server) => [
+      [`${server} WatchRunDetails call`, 20],
+      [`${server} WatchRunDetails delivery`, 40],
+      [`${server} WatchActions call`, 10],
+      [`${server} WatchActions delivery`, 200]
+    ])))
   }, 300_000)
 })
