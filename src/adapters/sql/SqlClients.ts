@@ -5,6 +5,7 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { type ConfigError, Context, Duration, Effect, Layer, Redacted } from "effect"
 import pg from "pg"
+import { trimIdle } from "./PgIdleTrim.js"
 import { type PgExtraOptions, parseExtraOptions } from "./PgOptions.js"
 import { preparedQuery } from "./SqlPrepared.js"
 
@@ -67,7 +68,8 @@ interface PoolSettings {
   readonly connection: object
   readonly extra: PgExtraOptions
   readonly max?: number
-  readonly min?: number
+  /** Connections kept open when idle; the others close one a second once the pool has spared one for 10 s. */
+  readonly keepIdle?: number
   readonly lifetimeSeconds?: number
 }
 
@@ -76,6 +78,9 @@ interface PoolSettings {
  * would stop the service from starting. This pool connects on demand, so queries fail with SqlError while
  * Postgres is away and work again once it is back; a broken connection is dropped, not reused.
  */
+/** node-postgres's own pool size, and the connections kept idle when nothing says otherwise. */
+const defaultKeepIdle = 10
+
 const layerPool = (settings: PoolSettings): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient> =>
   PgClient.layerFromPool({
     acquire: Effect.acquireRelease(
@@ -84,7 +89,8 @@ const layerPool = (settings: PoolSettings): Layer.Layer<PgClient.PgClient | SqlC
           ...settings.connection,
           ...settings.extra,
           max: settings.max,
-          min: settings.min,
+          // Idle connections are closed by `trimIdle`, not by node-postgres's timer.
+          idleTimeoutMillis: 0,
           maxLifetimeSeconds: settings.lifetimeSeconds ?? 0,
           keepAlive: true,
           types
@@ -98,6 +104,10 @@ const layerPool = (settings: PoolSettings): Layer.Layer<PgClient.PgClient | SqlC
         return pool
       }),
       (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption("2 seconds"))
+    ).pipe(
+      Effect.tap((pool) =>
+        Effect.forkScoped(trimIdle(pool, { keep: settings.keepIdle ?? defaultKeepIdle, quiet: "10 seconds", every: "1 second" }))
+      )
     )
   }).pipe(Layer.orDie)
 
@@ -127,7 +137,7 @@ export const layerPostgres = (
         connection: pgConnection(options),
         extra,
         ...(max === undefined ? {} : { max }),
-        min: Math.max(0, Math.min(options.maxIdleConnections, max ?? 10)),
+        keepIdle: Math.max(0, Math.min(options.maxIdleConnections, max ?? defaultKeepIdle)),
         lifetimeSeconds: lifetimeSeconds(options.connMaxLifeTime)
       })
     })
