@@ -57,8 +57,8 @@ const plan = smoke
     rounds: 1,
     smallList: 200,
     largeList: 1000,
-    watchRuns: { streams: 20, runs: 10, updatesPerSecond: 20, seconds: 1 },
-    watchActions: { streams: 20, children: 5, updatesPerSecond: 10, seconds: 1 }
+    watchRuns: { streams: 20, runs: 10, updatesPerSecond: 20, warmupSeconds: 0.25, seconds: 1 },
+    watchActions: { streams: 20, children: 5, updatesPerSecond: 10, warmupSeconds: 0.25, seconds: 1 }
   }
   : {
     // The service's hot paths are compiled by V8 during the warm-up; only the steady state is measured.
@@ -67,8 +67,8 @@ const plan = smoke
     rounds: 3,
     smallList: 10_000,
     largeList: 1_000_000,
-    watchRuns: { streams: 1000, runs: 100, updatesPerSecond: 100, seconds: 10 },
-    watchActions: { streams: 1000, children: 20, updatesPerSecond: 10, seconds: 10 }
+    watchRuns: { streams: 1000, runs: 100, updatesPerSecond: 100, warmupSeconds: 2, seconds: 10 },
+    watchActions: { streams: 1000, children: 20, updatesPerSecond: 10, warmupSeconds: 2, seconds: 10 }
   }
 
 const say = (line: string) => process.stdout.write(`${line}\n`)
