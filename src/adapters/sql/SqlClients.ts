@@ -73,14 +73,14 @@ interface PoolSettings {
   readonly lifetimeSeconds?: number
 }
 
+/** node-postgres's own pool size, and the connections kept idle when nothing says otherwise. */
+const defaultKeepIdle = 10
+
 /*
  * Built on a pool of our own: `PgClient.layer` runs a test query and fails when the database is down, which
  * would stop the service from starting. This pool connects on demand, so queries fail with SqlError while
  * Postgres is away and work again once it is back; a broken connection is dropped, not reused.
  */
-/** node-postgres's own pool size, and the connections kept idle when nothing says otherwise. */
-const defaultKeepIdle = 10
-
 const layerPool = (settings: PoolSettings): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient> =>
   PgClient.layerFromPool({
     acquire: Effect.acquireRelease(
