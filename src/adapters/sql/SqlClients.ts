@@ -6,6 +6,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { type ConfigError, Context, Duration, Effect, Layer, Redacted } from "effect"
 import pg from "pg"
 import { trimIdle } from "./PgIdleTrim.js"
+import { checkpointInBackground } from "./SqliteCheckpoints.js"
 import { type PgExtraOptions, parseExtraOptions } from "./PgOptions.js"
 import { preparedQuery } from "./SqlPrepared.js"
 
@@ -25,7 +26,10 @@ export interface PostgresOptions {
   readonly connMaxLifeTime: Duration.Duration
 }
 
-/** SQLite in WAL mode, waiting up to 5 s for a lock held by another process. */
+/** A database in memory has no write-ahead log to checkpoint. */
+const inMemory = (file: string) => file === "" || file === ":memory:" || file.startsWith("file::memory:")
+
+/** SQLite in WAL mode, waiting up to 5 s for a lock held by another process; checkpoints run on a worker thread. */
 export const layerSqlite = (
   options: SqliteOptions
 ): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, SqlError> =>
@@ -40,6 +44,7 @@ export const layerSqlite = (
       yield* client`PRAGMA busy_timeout = 5000`
       yield* client`PRAGMA foreign_keys = ON`
       yield* client`PRAGMA synchronous = NORMAL`
+      if (!inMemory(options.file)) yield* checkpointInBackground(client, { file: options.file, every: "1 second" })
       return Context.make(SqliteClient.SqliteClient, client).pipe(Context.add(SqlClient.SqlClient, client))
     })
   ).pipe(Layer.provide(Reactivity.layer))
