@@ -30,14 +30,19 @@ export interface Claim {
   readonly until: Date
 }
 
+/** The order requests are claimed in: due earliest first, then oldest first. */
+export const claimOrder = (a: DispatchRequest, b: DispatchRequest): number =>
+  a.nextAttemptAt.getTime() - b.nextAttemptAt.getTime() || a.id - b.id
+
 /**
  * The requests the RunStore writes in the transaction that causes them (createRun: `enqueue` of the root
  * action; abort: one `abort` of the target, when something was aborted), for a worker to deliver.
  */
 export class Outbox extends Context.Tag("runs/Outbox")<Outbox, {
-  /** Claims, until `now + lease`, up to `limit` pending requests that are due and not claimed, oldest first,
-   * each the oldest pending request of its run (so a run's requests go out in order). Two callers never
-   * claim the same request while its claim holds. Each claim adds one to `attempts`. */
+  /** Claims, until `now + lease`, up to `limit` pending requests that are due and not claimed, in
+   * `claimOrder` (a request not tried yet is due when written), each the oldest pending request of its run (so
+   * a run's requests go out in order). Two callers never claim the same request while its claim holds. Each
+   * claim adds one to `attempts`. The claims come in `claimOrder`. */
   readonly claim: (
     now: Date,
     options: { readonly limit: number; readonly lease: Duration.Duration }

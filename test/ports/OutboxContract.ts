@@ -69,7 +69,7 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
       expect(requests[1]!.id).toBeGreaterThan(requests[0]!.id)
     })))
 
-  it.effect("claim: oldest first, up to the limit, only requests that are due, each claim counted", () =>
+  it.effect("claim: oldest first (all due when written), up to the limit, only requests that are due, each claim counted", () =>
     provided(Effect.gen(function*() {
       const outbox = yield* Outbox
       const store = yield* RunStore
@@ -87,6 +87,20 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
       expect(yield* outbox.claim(at(100), { limit: 10, lease: Duration.hours(1) })).toEqual([])
       const last = yield* outbox.claim(at(500), { limit: 10, lease: Duration.hours(1) })
       expect(summary(last)).toEqual([`${late.run.key.name}/a0:enqueue`])
+    })))
+
+  it.effect("claim: the request due earliest first; a request retried later waits behind those due before it", () =>
+    provided(Effect.gen(function*() {
+      const outbox = yield* Outbox
+      const [retried, fresh] = yield* createRuns(2)
+      const [claim] = yield* outbox.claim(at(100), { limit: 1, lease })
+      expect(summary([claim!])).toEqual([`${retried!.run.key.name}/a0:enqueue`])
+      yield* outbox.retryAt(claim!, at(150), "Unavailable: try later", at(101))
+      // Both due at 200: the fresh request (due since 10) goes before the retried one (due since 150).
+      const [first] = yield* outbox.claim(at(200), { limit: 1, lease })
+      expect(summary([first!])).toEqual([`${fresh!.run.key.name}/a0:enqueue`])
+      const both = yield* outbox.claim(later(at(200), 31_000), { limit: 2, lease })
+      expect(summary(both)).toEqual([fresh, retried].map((v) => `${v!.run.key.name}/a0:enqueue`))
     })))
 
   it.effect("only a run's oldest pending request is claimable; the next one once it is settled", () =>

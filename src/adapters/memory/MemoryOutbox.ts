@@ -1,6 +1,6 @@
 import { Duration, Effect } from "effect"
 import { type ActionKey, runKeyText } from "../../domain/Ids.js"
-import { type Claim, type DispatchKind, type DispatchRequest, Outbox } from "../../ports/Outbox.js"
+import { type Claim, claimOrder, type DispatchKind, type DispatchRequest, Outbox } from "../../ports/Outbox.js"
 
 /** A request and its claim; the request is replaced, never changed in place. */
 export interface OutboxRow {
@@ -73,7 +73,7 @@ export const makeOutbox = (table: MemoryOutboxTable): Outbox["Type"] => {
           row.request.state === "pending" && notAfter(row.request.nextAttemptAt, now) &&
           (row.claimedUntil === undefined || notAfter(row.claimedUntil, now)) &&
           oldestPending.get(runKeyText(row.request.action.run)) === row.request.id
-        ).slice(0, limit)
+        ).sort((a, b) => claimOrder(a.request, b.request)).slice(0, limit)
         return chosen.map((row): Claim => {
           row.request = { ...row.request, attempts: row.request.attempts + 1, updatedAt: now }
           row.claimedUntil = until

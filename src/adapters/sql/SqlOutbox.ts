@@ -4,6 +4,7 @@ import { Duration, Effect, Layer } from "effect"
 import type { ActionKey } from "../../domain/Ids.js"
 import {
   type Claim,
+  claimOrder,
   type DispatchKind,
   type DispatchRequest,
   type DispatchState,
@@ -104,11 +105,11 @@ export const make: Effect.Effect<Outbox["Type"], never, SqlClient.SqlClient> = E
               AND (o.claimed_until IS NULL OR o.claimed_until <= ${iso(now)})
               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.project = o.project AND p.domain = o.domain
                 AND p.run_name = o.run_name AND p.state = 'pending' AND p.id < o.id)
-            ORDER BY o.id LIMIT ${limit} ${skipLocked})
+            ORDER BY o.next_attempt_at, o.id LIMIT ${limit} ${skipLocked})
           RETURNING *`
       ).pipe(
         Effect.map((rows) =>
-          rows.map((row) => requestOfRow(row)).sort((a, b) => a.id - b.id).map((request): Claim => ({ request, until }))
+          rows.map((row) => requestOfRow(row)).sort(claimOrder).map((request): Claim => ({ request, until }))
         )
       )
     },
