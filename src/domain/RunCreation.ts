@@ -72,10 +72,9 @@ export const createRun = Effect.fn("Runs.create")(function*(request: CreateRunRe
     if (Option.isSome(earlier)) return earlier.value
   }
 
+  // A name that is taken shows at the insert (RunExists), which reads the run only then: a new name, the usual
+  // case, costs no read first.
   const key: RunKey = yield* runKeyOf(request)
-  const existing = yield* store.getRun(key)
-  if (Option.isSome(existing)) return yield* sameRequestOrConflict(existing.value, request)
-
   const taskSpec = yield* resolveTaskSpec(request.task)
   const description = yield* payloads.describeTaskSpec(taskSpec)
   const runSpec = yield* payloads.effectiveRunSpec(request.runSpec, storagePrefix)
