@@ -45,6 +45,21 @@ const requestOfRow = (row: OutboxRow): DispatchRequest => ({
   deliveredAt: row.delivered_at === null ? undefined : dateOf(row.delivered_at)
 })
 
+/** The row of a pending request, due at once. */
+export const requestRow = (action: ActionKey, kind: DispatchKind, reason: string | undefined, at: Date) => ({
+  project: action.run.project,
+  domain: action.run.domain,
+  run_name: action.run.name,
+  action_name: action.name,
+  kind,
+  reason: reason ?? null,
+  state: "pending",
+  attempts: 0,
+  next_attempt_at: iso(at),
+  created_at: iso(at),
+  updated_at: iso(at)
+})
+
 /** Writes a pending request, due at once; SqlRunStore calls it inside the transaction that causes it. */
 export const insertRequest = (
   sql: SqlClient.SqlClient,
@@ -52,22 +67,7 @@ export const insertRequest = (
   kind: DispatchKind,
   reason: string | undefined,
   at: Date
-) =>
-  sql`INSERT INTO outbox ${
-    sql.insert({
-      project: action.run.project,
-      domain: action.run.domain,
-      run_name: action.run.name,
-      action_name: action.name,
-      kind,
-      reason: reason ?? null,
-      state: "pending",
-      attempts: 0,
-      next_attempt_at: iso(at),
-      created_at: iso(at),
-      updated_at: iso(at)
-    })
-  }`
+) => sql`INSERT INTO outbox ${sql.insert(requestRow(action, kind, reason, at))}`
 
 /*
  * Each method is one statement. A claim is a lease (`claimed_until`), so the delivery itself runs outside any
