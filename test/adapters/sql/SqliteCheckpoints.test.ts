@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Effect, Option, Schedule } from "effect"
+import { Effect, Option, Schedule, type Scope } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { layerSqlite } from "../../../src/adapters/sql/SqlClients.js"
@@ -16,6 +16,17 @@ const autocheckpoint = Effect.flatMap(SqliteClient.SqliteClient, (sql) => sql<{ 
 /** Retries `check` every 20 ms for up to 5 s. */
 const eventually = <A, E, R>(check: Effect.Effect<A, E, R>) =>
   Effect.retry(check, Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds")))
+
+/** `body` with SQLite's client alone (WAL mode, its own checkpoints at 1,000 pages) on a fresh file. */
+const withPlainClient = <A, E>(
+  body: (client: SqliteClient.SqliteClient, file: string) => Effect.Effect<A, E, Scope.Scope | SqliteClient.SqliteClient>
+) =>
+  Effect.gen(function*() {
+    const file = yield* freshSqliteFile
+    return yield* Effect.flatMap(SqliteClient.SqliteClient, (client) => body(client, file)).pipe(
+      Effect.provide(SqliteClient.layer({ filename: file }))
+    )
+  }).pipe(Effect.scoped)
 
 const writePages = Effect.gen(function*() {
   const sql = yield* SqliteClient.SqliteClient
@@ -50,26 +61,21 @@ describe("checkpointInBackground", () => {
     }).pipe(Effect.scoped))
 
   it.live("leaves SQLite's own checkpoints on when the worker cannot open the database", () =>
-    Effect.gen(function*() {
-      const file = yield* freshSqliteFile
-      yield* Effect.gen(function*() {
-        const client = yield* SqliteClient.SqliteClient
-        yield* client`PRAGMA wal_autocheckpoint = 1000`
+    withPlainClient((client, file) =>
+      Effect.gen(function*() {
         const worker = yield* checkpointInBackground(client, { file: join(file, "missing", "runs.db"), every: "10 millis" })
         expect(Option.isNone(worker)).toBe(true)
         expect(yield* autocheckpoint).toBe(1000)
-      }).pipe(Effect.provide(SqliteClient.layer({ filename: file })))
-    }).pipe(Effect.scoped))
+      })
+    ))
 
   it.live("turns SQLite's own checkpoints back on when the worker stops", () =>
-    Effect.gen(function*() {
-      const file = yield* freshSqliteFile
-      yield* Effect.gen(function*() {
-        const client = yield* SqliteClient.SqliteClient
+    withPlainClient((client, file) =>
+      Effect.gen(function*() {
         const worker = yield* checkpointInBackground(client, { file, every: "10 millis" })
         expect(yield* autocheckpoint).toBe(0)
         yield* Effect.promise(() => Option.getOrThrow(worker).terminate())
         expect(yield* eventually(Effect.filterOrFail(autocheckpoint, (pages) => pages === 1000))).toBe(1000)
-      }).pipe(Effect.provide(SqliteClient.layer({ filename: file })))
-    }).pipe(Effect.scoped))
+      })
+    ))
 })
