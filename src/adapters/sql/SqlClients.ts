@@ -6,9 +6,9 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { type ConfigError, Context, Duration, Effect, Layer, Redacted } from "effect"
 import pg from "pg"
 import { trimIdle } from "./PgIdleTrim.js"
-import { checkpointInBackground } from "./SqliteCheckpoints.js"
 import { type PgExtraOptions, parseExtraOptions } from "./PgOptions.js"
 import { preparedQuery } from "./SqlPrepared.js"
+import { checkpointInBackground } from "./SqliteCheckpoints.js"
 
 export interface SqliteOptions {
   readonly file: string
