@@ -10,7 +10,8 @@ export const projects = {
   details: "bench-details",
   list: "bench-list",
   events: "bench-events",
-  watch: "bench-watch"
+  watch: "bench-watch",
+  fanout: "bench-fanout"
 } as const
 export const domain = "development"
 
@@ -24,6 +25,17 @@ export const createRunRequest = (project: string, name: string) =>
     task: { case: "taskSpec", value: taskSpec("bench.main", "v1") },
     inputWrapper: { case: "inputs", value: { literals: [{ name: "x", value: integer(1) }, { name: "y", value: integer(2) }] } }
   })
+
+/** RecordAction as an executor sends it for a child of the root action `a0`: a task action with its inputs' location. */
+export const childActionRequest = (project: string, run: string, name: string) => ({
+  actionId: actionId(project, run, name),
+  parent: "a0",
+  inputUri: `file:///tmp/bench/${run}/${name}/inputs.pb`,
+  spec: {
+    case: "task" as const,
+    value: { id: { project, domain, name: `bench.${name.replace(/\d+$/, "")}`, version: "v1" } }
+  }
+})
 
 /** The UI's run list: 50 runs of a project in one phase, newest first. */
 export const listRunsRequest = create(ListRunsRequestSchema, {

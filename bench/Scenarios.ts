@@ -6,7 +6,7 @@ import { Worker } from "node:worker_threads"
 import { InternalRunService } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { clock, closedLoop, type LoadFigures, paced, Samples } from "./Measure.js"
-import { actionId, attemptEvents, createRunRequest, listRunsRequest, projects, runId } from "./Requests.js"
+import { actionId, attemptEvents, childActionRequest, createRunRequest, listRunsRequest, projects, runId } from "./Requests.js"
 import type { FromWorker, ToWorker, WatchKind, WatchWorkerData } from "./WatchWorker.js"
 
 /** How hard and how long each scenario loads its target. */
@@ -27,7 +27,8 @@ export const connections = <S extends DescService>(service: S, baseUrl: string, 
 
 const client = <S extends DescService>(service: S, baseUrl: string) => connections(service, baseUrl, 1).clients[0]!
 
-const inBand = (response: { status?: { code: number; message: string } | undefined }) => {
+/** Fails on an in-band error status (InternalRunService answers its failures so). */
+export const inBand = (response: { status?: { code: number; message: string } | undefined }) => {
   if (response.status !== undefined && response.status.code !== 0) {
     throw new Error(`in-band status ${response.status.code}: ${response.status.message}`)
   }
@@ -93,14 +94,7 @@ export const prepareDetailsRun = async (baseUrl: string) => {
 export const recordChildren = async (baseUrl: string, project: string, run: string, names: ReadonlyArray<string>) => {
   const internal = client(InternalRunService, baseUrl)
   for (let i = 0; i < names.length; i += 50) {
-    await Promise.all(names.slice(i, i + 50).map((name) =>
-      internal.recordAction({
-        actionId: actionId(project, run, name),
-        parent: "a0",
-        inputUri: `file:///tmp/bench/${run}/${name}/inputs.pb`,
-        spec: { case: "task", value: { id: { project, domain: "development", name: `bench.${name.replace(/\d+$/, "")}`, version: "v1" } } }
-      })
-    ))
+    await Promise.all(names.slice(i, i + 50).map((name) => internal.recordAction(childActionRequest(project, run, name))))
   }
 }
 
