@@ -1,8 +1,9 @@
 /**
  * The ceiling: a bare connect-node server (h2c, no validation, no database) that answers each
  * method the bench loads with a constant response, one captured from the real service. Its watches send
- * the captured first message, then, for each UpdateActionStatus, the captured message with that status to
- * every stream of the run, built and encoded once (as the service does). Usage:
+ * the captured first message, then, for each UpdateActionStatus (and, on WatchActions, each RecordAction),
+ * the captured message with that status to every stream of the run, built and encoded once (as the service
+ * does). Usage:
  * `node --import tsx bench/EchoServer.ts <port> <samples dir>`.
  */
 import { clone, create, fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
@@ -107,13 +108,19 @@ const detailsOf = (run: string, attempts: number) => {
 const watchActionsUpdate = fromBinary(WatchActionsResponseSchema, sample("watchActionsUpdate"))
 const changed = watchActionsUpdate.enrichedActions.at(-1)?.action?.id?.name
 
-const actionOf = (name: string, attempts: number) => {
+const actionOf = (name: string, phase: number, attempts: number) => {
   const message = clone(WatchActionsResponseSchema, watchActionsUpdate)
   const action = message.enrichedActions.find((entry) => entry.action?.id?.name === changed)?.action
   if (action?.id !== undefined) action.id.name = name
-  if (action?.status !== undefined) action.status.attempts = attempts
+  if (action?.status !== undefined) {
+    action.status.phase = phase
+    action.status.attempts = attempts
+  }
   return message
 }
+
+const queued = 1
+const ok = { code: 0, message: "" }
 
 const routes = (router: ConnectRouter) => {
   router.service(RunService, {
@@ -129,14 +136,22 @@ const routes = (router: ConnectRouter) => {
   })
   router.service(InternalRunService, {
     recordActionEvents: () => recordActionEvents,
-    recordAction: () => ({}),
+    // The service's answer: the action's id and an OK status; a new child is shown to its run's streams.
+    recordAction: (request) => {
+      const name = request.actionId?.name ?? ""
+      actionsStreams.send(request.actionId?.run?.name ?? "", encodedOnce(WatchActionsResponseSchema, actionOf(name, queued, 0)))
+      return { ...(request.actionId === undefined ? {} : { actionId: request.actionId }), status: ok }
+    },
     updateActionStatus: (request) => {
       const run = request.actionId?.run?.name ?? ""
       const name = request.actionId?.name ?? ""
       const attempts = request.status?.attempts ?? 0
       if (name === "a0") detailsStreams.send(run, encodedOnce(WatchRunDetailsResponseSchema, detailsOf(run, attempts)))
-      else actionsStreams.send(run, encodedOnce(WatchActionsResponseSchema, actionOf(name, attempts)))
-      return {}
+      else {
+        const phase = request.status?.phase ?? 0
+        actionsStreams.send(run, encodedOnce(WatchActionsResponseSchema, actionOf(name, phase, attempts)))
+      }
+      return { ...(request.actionId === undefined ? {} : { actionId: request.actionId }), status: ok }
     }
   })
 }
