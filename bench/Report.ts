@@ -19,6 +19,8 @@ export interface Check {
   readonly value: number
   readonly target: string
   readonly met: boolean | undefined
+  /** The value as printed when a number with two decimals would not say it (e.g. "18 of 20"). */
+  readonly shown?: string
 }
 
 export interface Report {
@@ -75,7 +77,7 @@ export const render = (report: Report) =>
       ["measure", "value", "target", "met"],
       report.checks.map((check) => [
         check.measure,
-        fixed(check.value, 2),
+        check.shown ?? fixed(check.value, 2),
         check.target,
         check.met === undefined ? "(reported)" : check.met ? "yes" : "NO"
       ])
