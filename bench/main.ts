@@ -39,6 +39,7 @@ import {
 } from "./Processes.js"
 import { type Check, machineFacts, render, type Row } from "./Report.js"
 import { actionId, attemptEvents, createRunRequest, listRunsRequest, projects, runId } from "./Requests.js"
+import * as Fanout from "./Fanout.js"
 import * as Scenarios from "./Scenarios.js"
 import { seededRunName, seedWith } from "./Seed.js"
 
@@ -47,7 +48,7 @@ const postgres = args.includes("--postgres")
 const smoke = args.includes("--smoke")
 const database = postgres ? "postgres" : "sqlite"
 const onlyIndex = args.indexOf("--only")
-/** `--only create,details,events,watches,list`: some scenarios (list includes the start-up on the large database). */
+/** `--only create,details,events,watches,fanout,list`: some scenarios (list includes the start-up on the large database). */
 const only = onlyIndex >= 0 ? new Set((args[onlyIndex + 1] ?? "").split(",")) : undefined
 const selected = (name: string) => only === undefined || only.has(name)
 
@@ -58,7 +59,8 @@ const plan = smoke
     smallList: 200,
     largeList: 1000,
     watchRuns: { streams: 20, runs: 10, updatesPerSecond: 20, warmupSeconds: 0.25, seconds: 1 },
-    watchActions: { streams: 20, children: 5, updatesPerSecond: 10, warmupSeconds: 0.25, seconds: 1 }
+    watchActions: { streams: 20, children: 5, updatesPerSecond: 10, warmupSeconds: 0.25, seconds: 1 },
+    fanout: { children: 200, connections: 8, liveWatchers: 4, lateWatchers: 2, catchUpSeconds: 10 }
   }
   : {
     // The service's hot paths are compiled by V8 during the warm-up; only the steady state is measured.
@@ -68,7 +70,8 @@ const plan = smoke
     smallList: 10_000,
     largeList: 1_000_000,
     watchRuns: { streams: 1000, runs: 100, updatesPerSecond: 100, warmupSeconds: 2, seconds: 10 },
-    watchActions: { streams: 1000, children: 20, updatesPerSecond: 10, warmupSeconds: 2, seconds: 10 }
+    watchActions: { streams: 1000, children: 20, updatesPerSecond: 10, warmupSeconds: 2, seconds: 10 },
+    fanout: { children: 10_000, connections: 32, liveWatchers: 20, lateWatchers: 10, catchUpSeconds: 60 }
   }
 
 const say = (line: string) => process.stdout.write(`${line}\n`)
@@ -178,8 +181,8 @@ const loadRow = (scenario: string, figures: LoadFigures, unit: string, peakRssMb
   return row
 }
 
-const check = (measure: string, value: number, target: string, met: boolean | undefined) => {
-  checks.push({ measure, value, target, met })
+const check = (measure: string, value: number, target: string, met: boolean | undefined, shown?: string) => {
+  checks.push({ measure, value, target, met, ...(shown === undefined ? {} : { shown }) })
 }
 
 /** Lets the machine finish what the previous scenario left (e.g. dispatching CreateRun's runs) first. */
@@ -387,6 +390,99 @@ const watchScenarios = async (context: Context) => {
   check("WatchActions delivery p99 ms", actions.figures.p99Ms, "<= 250", actions.figures.p99Ms <= 250)
 }
 
+/** How the streams that ended ended, each message once with how many ended so: "18 x resource_exhausted: ...". */
+const endingsSummary = (ended: ReadonlyArray<string>) => {
+  const counts = new Map<string, number>()
+  for (const line of ended) {
+    const message = line.replace(/^watcher \d+: /, "")
+    counts.set(message, (counts.get(message) ?? 0) + 1)
+  }
+  return Array.from(counts, ([message, n]) => `${n} x ${message}`).join("; ")
+}
+
+/**
+ * A cut-off watcher is a figure of the service (it reports how many kept up), not a fault of the bench; a
+ * failed write is (`loadRow`).
+ */
+const liveRow = (name: string, live: Fanout.LiveFigures, peakRssMb: number) => {
+  const ended = live.ended.length === 0 ? "" : `; ended: ${endingsSummary(live.ended)}`
+  for (const line of live.ended) say(`  ${name}: ${line}`)
+  rows.push({
+    scenario: name,
+    p50Ms: live.p50Ms,
+    p99Ms: live.p99Ms,
+    peakRssMb,
+    errors: live.ended.length,
+    note: `${live.complete} of ${live.watchers} complete; ${count(live.delivered)}/${count(live.expected)} delivered${ended}`
+  })
+  say(`  ${name}: ${live.complete} of ${live.watchers} complete, ${count(live.delivered)}/${count(live.expected)} delivered, p50 ${
+    live.p50Ms.toFixed(2)
+  } ms, p99 ${live.p99Ms.toFixed(2)} ms, peak RSS ${peakRssMb.toFixed(0)} MB`)
+}
+
+/**
+ * The fanout: one run's children written by an executor over many connections while live watchers follow it,
+ * then late watchers reading the finished tree (`Fanout.fanout`). One round on the echo server, then one on the
+ * service: each is long (10,000 children, 30,000 calls), and the late watchers only make sense on the service.
+ */
+const fanoutScenario = async (context: Context) => {
+  if (!selected("fanout")) return
+  const f = plan.fanout
+  const workerFile = await buildProgram("FanoutWorker.ts", work)
+  say(`fanout: ${count(f.children)} children over ${f.connections} connections, ${f.liveWatchers} live watchers, ${f.lateWatchers} late`)
+  await settle()
+  const echoed = await Fanout.fanout(context.echoUrl, f, workerFile, {
+    run: "fanout-echo",
+    late: false,
+    whileLoaded: () => peakRss(context.echo.pid)
+  })
+  await settle()
+  const served = await Fanout.fanout(context.baseUrl, f, workerFile, {
+    run: "fanout",
+    late: true,
+    whileLoaded: () => peakRss(context.service.pid)
+  })
+  const records = `fanout: RecordAction, ${count(f.children)} children over ${f.connections} connections`
+  const updates = `fanout: UpdateActionStatus (RUNNING, then SUCCEEDED), ${count(2 * f.children)} calls`
+  const recordRatio = served.record.throughput / echoed.record.throughput
+  const updateRatio = served.update.throughput / echoed.update.throughput
+  loadRow(`echo: ${records}`, echoed.record, "req/s")
+  loadRow(records, served.record, "req/s", undefined, `1 round; ratio to echo ${recordRatio.toFixed(2)}`)
+  loadRow(`echo: ${updates}`, echoed.update, "req/s")
+  loadRow(updates, served.update, "req/s", undefined, `1 round; ratio to echo ${updateRatio.toFixed(2)}`)
+  const watched = `fanout: SUCCEEDED shown to ${f.liveWatchers} live watchers, from the write's answer`
+  liveRow(`echo: ${watched}`, echoed.live, echoed.peakRssMb)
+  liveRow(watched, served.live, served.peakRssMb)
+  const late = served.late!
+  const tree = `${count(f.children + 1)}-action snapshot to ${f.lateWatchers}`
+  const lateEnded = late.ended.length === 0 ? "" : `; ended: ${endingsSummary(late.ended)}`
+  for (const line of late.ended) say(`  fanout: late ${line}`)
+  rows.push({
+    scenario: `fanout: ${tree} late watchers opened together`,
+    errors: late.ended.length,
+    note: `${late.complete} of ${late.watchers} complete; first in ${late.minMs.toFixed(0)} ms, last in ${
+      late.maxMs.toFixed(0)
+    } ms; every first message in ${late.firstMessageMs.toFixed(0)} ms${lateEnded}`
+  })
+  say(`  fanout: ${tree} late watchers: ${late.complete} of ${late.watchers} complete, first in ${late.minMs.toFixed(0)} ms, last in ${
+    late.maxMs.toFixed(0)
+  } ms, every first message in ${late.firstMessageMs.toFixed(0)} ms`)
+
+  const rate = postgres ? 0.35 : 0.5
+  check("fanout: RecordAction RPS / echo", recordRatio, `>= ${rate.toFixed(2)}`, recordRatio >= rate)
+  check("fanout: UpdateActionStatus RPS / echo", updateRatio, `>= ${rate.toFixed(2)}`, updateRatio >= rate)
+  const { live } = served
+  check(
+    "fanout: live watchers complete",
+    live.complete,
+    `${live.watchers} of ${live.watchers}`,
+    live.complete === live.watchers,
+    `${live.complete} of ${live.watchers}`
+  )
+  check("fanout: delivery p99 ms", live.p99Ms, "<= 250", live.p99Ms <= 250)
+  check(`fanout: ${tree} watchers ms`, late.maxMs, "<= 1000", late.maxMs <= 1000)
+}
+
 /** ListRuns at the small size, then the service stopped, the project grown to the large size, the start-up
  * of the built service on it timed, and ListRuns again. */
 const listScenarios = async (context: Context, template: ReturnType<typeof runId>, firstCreatedAt: Date) => {
@@ -457,6 +553,7 @@ const main = async () => {
 
   await throughputScenarios(context)
   await watchScenarios(context)
+  await fanoutScenario(context)
   const seedMs = await listScenarios(context, template, firstCreatedAt)
 
   const report = {
