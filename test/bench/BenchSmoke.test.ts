@@ -26,9 +26,21 @@ const smokeRun = async (timesFile: string) => {
       "start-up: ms to /readyz 200",
       "start-up: idle RSS MB",
       "ListRuns p50 at 1,000 / at 200",
-      "ListRuns RPS / echo at 1,000"
+      "ListRuns RPS / echo at 1,000",
+      "fanout: RecordAction RPS / echo",
+      "fanout: UpdateActionStatus RPS / echo",
+      "fanout: live watchers complete",
+      "fanout: delivery p99 ms",
+      "fanout: 201-action snapshot to 2 watchers ms"
     ]
   ) expect(stdout).toContain(`| ${figure}`)
+  // The smoke plan's fanout: 200 children over 8 connections, 4 live watchers, 2 late ones; on both servers.
+  for (const server of ["echo: ", ""]) {
+    expect(stdout).toMatch(new RegExp(`\\| ${server}fanout: RecordAction, 200 children over 8 connections +\\| \\d+ req/s`))
+    expect(stdout).toMatch(new RegExp(`\\| ${server}fanout: UpdateActionStatus \\(RUNNING, then SUCCEEDED\\), 400 calls +\\| \\d+ req/s`))
+    expect(stdout).toMatch(new RegExp(`\\| ${server}fanout: SUCCEEDED shown to 4 live watchers.*\\| [0-4] of 4 complete; \\d+/800 delivered`))
+  }
+  expect(stdout).toMatch(/\| fanout: 201-action snapshot to 2 late watchers opened together .*\| [0-2] of 2 complete/)
   expect(stdout).toMatch(/figures written to \S+\.json/)
   // The smoke plan: WatchRunDetails 20 updates, each shown on 2 streams; WatchActions 10 updates on 20 streams.
   const [header, ...rows] = readFileSync(timesFile, "utf8").trimEnd().split("\n")
