@@ -24,6 +24,8 @@ export interface AppConfig {
     readonly shutdownTimeout: Duration.Duration
   }
   readonly watchBufferSize: number
+  readonly watchMaxPending: number
+  readonly watchStallTimeout: Duration.Duration
   readonly storagePrefix: string
   readonly dispatcher: "none" | "actions"
   readonly actionsServiceUrl: string

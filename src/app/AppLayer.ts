@@ -55,7 +55,11 @@ export const appLayer = (config: AppConfig) => {
   const runs = WatchesLive.layer.pipe(
     Layer.provideMerge(Layer.merge(RunsLive.layer, IngestionLive.layer)),
     Layer.provide(store),
-    Layer.provide(Layer.succeed(WatchSettings, { bufferSize: config.watchBufferSize })),
+    Layer.provide(Layer.succeed(WatchSettings, {
+      bufferSize: config.watchBufferSize,
+      maxPending: config.watchMaxPending,
+      stallTimeout: config.watchStallTimeout
+    })),
     Layer.provide(FileBlobStore.layer({ storagePrefix: config.storagePrefix })),
     Layer.provide(ProtoPayloads.layer),
     Layer.provide(Layer.succeed(RunsSettings, { storagePrefix: config.storagePrefix }))

@@ -1,15 +1,23 @@
-import { Context, Data, Effect, Queue, type Scope, Stream } from "effect"
+import { Clock, Context, Data, Duration, Effect, Queue, Schedule, type Scope, Stream } from "effect"
 import { type Change, ChangeFeed, type ChangesMissed } from "../ports/ChangeFeed.js"
 import { StoreUnavailable } from "../ports/RunStore.js"
 
-/** A watcher fell further behind than `runs.watchBufferSize` entities (answered `ResourceExhausted`). */
+/** A watcher's client stopped reading, or it holds more than `runs.watchMaxPending` entities' unsent changes
+ * (answered `ResourceExhausted`). */
 export class ResourceExhausted extends Data.TaggedError("ResourceExhausted")<{ readonly message: string }> {}
 
 /** The settings of the watches (from `runs.*` in the configuration). */
 export class WatchSettings extends Context.Tag("runs/WatchSettings")<WatchSettings, {
-  /** How many entities with unsent changes one watcher may have before its stream ends. */
+  /** How many messages a watcher holds as they came before it merges what it holds per entity. */
   readonly bufferSize: number
+  /** How many entities with unsent changes one watcher may hold before its stream ends (a memory bound). */
+  readonly maxPending: number
+  /** How long changes may wait for a client that takes none of them before its stream ends. */
+  readonly stallTimeout: Duration.Duration
 }>() {}
+
+export const stallMessage = (timeout: Duration.Duration) =>
+  `the watcher's client read nothing for ${Duration.format(timeout)} while updates waited; watch again`
 
 export type WatchFailure = StoreUnavailable | ResourceExhausted
 
@@ -23,18 +31,22 @@ export type PendingChanges = Effect.Effect<ReadonlyArray<Change>, WatchFailure>
  * Subscribes to the change feed for the life of the scope and drains it at once into a buffer that keeps one
  * change per entity (`keyOf`; undefined drops the change): the watch re-reads each entity, so the latest
  * state wins. The feed is drained even when the client reads slowly, so a slow client never holds back the
- * feed; past `bufferSize` entities the watch fails with `ResourceExhausted` and drops what comes after.
+ * feed; past `maxPending` entities, or when changes waited `stallTimeout` without the watch taking any, the
+ * watch fails with `ResourceExhausted` and drops what it holds and what comes after.
  */
 export const pendingChanges = (
   keyOf: (change: Change) => string | undefined
 ): Effect.Effect<PendingChanges, StoreUnavailable, ChangeFeed | WatchSettings | Scope.Scope> =>
   Effect.gen(function*() {
     const feed = yield* ChangeFeed
-    const { bufferSize } = yield* WatchSettings
+    const { maxPending, stallTimeout } = yield* WatchSettings
     const changes = yield* Effect.mapError(feed.subscribe, (missed) => interrupted(missed))
     const pending = new Map<string, Change>()
     let failure: WatchFailure | undefined
+    // Since when a change has waited without the watch taking any (undefined: none waits).
+    let waitingSince: number | undefined
     const wake = yield* Queue.sliding<void>(1)
+    const clock = yield* Effect.clock
 
     const fail = (error: WatchFailure) =>
       Effect.sync(() => {
@@ -47,9 +59,10 @@ export const pendingChanges = (
         const key = keyOf(change)
         if (failure !== undefined || key === undefined) return Effect.void
         if (!pending.has(key)) pending.set(key, change)
-        if (pending.size > bufferSize) {
-          return fail(new ResourceExhausted({ message: `the watcher fell more than ${bufferSize} updates behind; watch again` }))
+        if (pending.size > maxPending) {
+          return fail(new ResourceExhausted({ message: `the watcher has more than ${maxPending} updates pending; watch again` }))
         }
+        waitingSince ??= clock.unsafeCurrentTimeMillis()
         wake.unsafeOffer(undefined)
         return Effect.void
       })
@@ -58,12 +71,23 @@ export const pendingChanges = (
       Effect.catchAll((missed) => fail(interrupted(missed))),
       Effect.forkScoped
     )
+    const stallMillis = Duration.toMillis(stallTimeout)
+    yield* Clock.currentTimeMillis.pipe(
+      Effect.flatMap((now) =>
+        waitingSince !== undefined && failure === undefined && now - waitingSince >= stallMillis
+          ? fail(new ResourceExhausted({ message: stallMessage(stallTimeout) }))
+          : Effect.void
+      ),
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(1, Math.min(1000, stallMillis / 4))))),
+      Effect.forkScoped
+    )
 
     const next: PendingChanges = Effect.suspend(() => {
       if (failure !== undefined) return Effect.fail(failure)
       if (pending.size > 0) {
         const batch = Array.from(pending.values())
         pending.clear()
+        waitingSince = undefined
         return Effect.succeed(batch)
       }
       return Effect.zipRight(Queue.take(wake), next)

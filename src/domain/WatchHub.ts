@@ -1,9 +1,9 @@
-import { Cause, Channel, Chunk, Deferred, Effect, Exit, Option, Queue, Scope, Stream } from "effect"
+import { Cause, Channel, Chunk, Clock, Deferred, Duration, Effect, Exit, Option, Queue, Schedule, Scope, Stream } from "effect"
 import { type Change, ChangeFeed } from "../ports/ChangeFeed.js"
 import { PullGate } from "../ports/PullGate.js"
 import { StoreUnavailable } from "../ports/RunStore.js"
 import { actionKeyText, runKeyText } from "./Ids.js"
-import { ResourceExhausted, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
+import { ResourceExhausted, stallMessage, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
 
 /**
  * What watchers of the same thing share: one feed subscription, and one read per batch of changes, whatever
@@ -23,6 +23,12 @@ export interface HubSpec<M, E> {
    * nothing changed since the hub's latest read started begins with that read instead of one of its own.
    */
   readonly whole?: boolean
+  /**
+   * The hub's own state as a joining watcher's first messages (it then reads nothing of its own): what `start`
+   * and every `update` the hub finished so far made of it. Watchers that join between two updates share the
+   * same messages (each built and encoded once).
+   */
+  readonly snapshot?: () => ReadonlyArray<M>
 }
 
 /** What one watcher keeps of the messages it has not sent yet. */
@@ -33,6 +39,8 @@ export interface Pending<M> {
   readonly take: () => M | undefined
   /** True when `take` would give nothing. */
   readonly isEmpty: () => boolean
+  /** Drops everything pending (the watcher ended). */
+  readonly clear: () => void
 }
 
 /** Keeps only the newest message: each one is a whole state (run details, action details). */
@@ -48,37 +56,54 @@ export const latestOnly = <M>(): Pending<M> => {
       pending = undefined
       return message
     },
-    isEmpty: () => pending === undefined
+    isEmpty: () => pending === undefined,
+    clear: () => {
+      pending = undefined
+    }
   }
 }
 
 /**
- * Keeps one message per key (`keyOf`), in the order the keys first came, the newest message of each: a client
- * that reads slowly gets the latest state of each thing that changed, at most `limit` of them. With `merge`,
- * what is pending when the client reads again goes out as one message (up to `max` at a time): the further a
- * client falls behind, the fewer messages it costs to catch up.
+ * For messages that are lists of parts (a tree's changed actions). While the client keeps up, each message goes
+ * out as it came: the same object for every watcher of the hub, so built and encoded once. Past `hold` messages
+ * waiting, what waits is merged into one part per key (`keyOf`), the newest of each where the key first came (a
+ * message lists parents before children, so the merge does too), and goes out `max` parts at a time: the
+ * further a client falls behind, the fewer messages it costs to catch up, and what it holds is bounded by the
+ * number of keys (a run's actions), not by the rate of changes. `add` is false past `limit` merged parts.
  */
-export const latestPerKey = <M>(
-  keyOf: (message: M) => string,
-  limit: number,
-  merge?: { readonly combine: (messages: ReadonlyArray<M>) => M; readonly max: number }
-): Pending<M> => {
-  const messages = new Map<string, M>()
+export const latestPerPart = <P>(
+  keyOf: (part: P) => string,
+  options: { readonly hold: number; readonly limit: number; readonly max: number }
+): Pending<ReadonlyArray<P>> => {
+  // Messages as they came, after the merged `parts` (which go out first).
+  let messages: Array<ReadonlyArray<P>> = []
+  const parts = new Map<string, P>()
+  const merge = () => {
+    for (const message of messages) for (const part of message) parts.set(keyOf(part), part)
+    messages = []
+  }
   return {
     add: (message) => {
-      messages.set(keyOf(message), message)
-      return messages.size <= limit
+      messages.push(message)
+      if (messages.length > options.hold) merge()
+      return parts.size <= options.limit
     },
     take: () => {
-      const taken: Array<M> = []
-      for (const [key, message] of messages) {
-        messages.delete(key)
-        taken.push(message)
-        if (merge === undefined || taken.length >= merge.max) break
+      if (parts.size === 0) return messages.shift()
+      merge()
+      const taken: Array<P> = []
+      for (const [key, part] of parts) {
+        parts.delete(key)
+        taken.push(part)
+        if (taken.length >= options.max) break
       }
-      return taken.length <= 1 || merge === undefined ? taken[0] : merge.combine(taken)
+      return taken
     },
-    isEmpty: () => messages.size === 0
+    isEmpty: () => messages.length === 0 && parts.size === 0,
+    clear: () => {
+      messages = []
+      parts.clear()
+    }
   }
 }
 
@@ -87,8 +112,9 @@ export interface WatchPlan<M, E, F> {
   readonly key: string
   /** Used when this watcher starts the hub. */
   readonly spec: HubSpec<M, E>
-  /** Read after the watcher joined the hub (so no change is missed between the two). */
-  readonly first: Effect.Effect<ReadonlyArray<M>, F>
+  /** Read after the watcher joined the hub (so no change is missed between the two); not read when the spec
+   * has a `snapshot`. */
+  readonly first?: Effect.Effect<ReadonlyArray<M>, F>
   readonly pending: Pending<M>
   /** The stream ends right after a message for which this is true. */
   readonly last?: (message: M) => boolean
@@ -97,6 +123,8 @@ export interface WatchPlan<M, E, F> {
 interface Listener<M> {
   readonly deliver: (sequence: number, message: M) => void
   readonly fail: (cause: Cause.Cause<unknown>) => void
+  /** Since when a message has waited for the client without it taking any; undefined when none waits. */
+  readonly waitingSince: () => number | undefined
 }
 
 interface Hub<M> {
@@ -109,6 +137,10 @@ interface Hub<M> {
   latest: { readonly sequence: number; readonly messages: ReadonlyArray<M> } | undefined
   /** With `whole` specs, a watcher's first read still running: watchers that join meanwhile may wait for it. */
   reading: Reading<M> | undefined
+  /** The number of the newest update applied to the hub's state (0: `start` only). */
+  applied: number
+  /** With `snapshot` specs, the snapshot of the state at `applied`, shared by the watchers that join then. */
+  snapshot: { readonly applied: number; readonly messages: ReadonlyArray<M> } | undefined
 }
 
 interface Reading<M> {
@@ -133,13 +165,15 @@ const interrupted = (reason: string) =>
 /**
  * Shared watches. `watch(setup)` is one watcher's stream: `setup` says which hub it joins (`key`), then come
  * its own first messages (`first`), then the hub's messages, merged by `pending` while the client is slow to
- * read; when `pending` overflows (past `runs.watchBufferSize`) the watch ends with `ResourceExhausted`.
+ * read; when `pending` overflows (past `runs.watchMaxPending`), or the client takes nothing for
+ * `runs.watchStallTimeout` while messages wait, the watch ends with `ResourceExhausted`.
  * A hub starts with its first watcher and stops with its last; a failed read or a lost feed ends every
  * watcher of it.
  */
 export const makeWatchHubs = Effect.gen(function*() {
   const feed = yield* ChangeFeed
-  const { bufferSize } = yield* WatchSettings
+  const { maxPending, stallTimeout } = yield* WatchSettings
+  const clock = yield* Effect.clock
   const hubs = new Map<string, Hub<unknown>>()
   // Reads are numbered as they start: a read that started later saw every change an earlier one saw.
   let reads = 0
@@ -175,6 +209,27 @@ export const makeWatchHubs = Effect.gen(function*() {
       )
   }))
   yield* Effect.addFinalizer(() => Effect.suspend(() => (router === undefined ? Effect.void : Scope.close(router, Exit.void))))
+
+  // A watcher whose client took nothing for `stallTimeout` while messages waited is ended (its pending
+  // messages let go); one that reads, however far behind, is not. Looked at a few times per timeout, for all
+  // watchers at once: no timer per watcher.
+  const stallMillis = Duration.toMillis(stallTimeout)
+  const stalled = () =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      for (const hub of hubs.values()) {
+        for (const listener of hub.listeners) {
+          const since = listener.waitingSince()
+          if (since !== undefined && now - since >= stallMillis) {
+            listener.fail(Cause.fail(new ResourceExhausted({ message: stallMessage(stallTimeout) })))
+          }
+        }
+      }
+    })
+  yield* stalled().pipe(
+    Effect.repeat(Schedule.spaced(Duration.millis(Math.max(1, Math.min(1000, stallMillis / 4))))),
+    Effect.interruptible,
+    Effect.forkScoped
+  )
 
   const failAll = <M>(key: string, hub: Hub<M>, cause: Cause.Cause<unknown>) =>
     Effect.suspend(() => {
@@ -216,6 +271,7 @@ export const makeWatchHubs = Effect.gen(function*() {
         const sequence = ++reads
         const changes = hub.changes
         const messages = yield* spec.update(batch)
+        hub.applied = sequence
         if (spec.whole === true) keepLatest(hub, changes, sequence, messages)
         for (const message of messages) {
           for (const listener of hub.listeners) listener.deliver(sequence, message)
@@ -239,7 +295,9 @@ export const makeWatchHubs = Effect.gen(function*() {
         scope: yield* Scope.make(),
         changes: 0,
         latest: undefined,
-        reading: undefined
+        reading: undefined,
+        applied: 0,
+        snapshot: undefined
       }
       hubs.set(key, hub as Hub<unknown>)
       // Joining is uninterruptible (an acquire); the hub itself must stop when its last watcher leaves.
@@ -313,20 +371,27 @@ export const makeWatchHubs = Effect.gen(function*() {
       let failure: Cause.Cause<unknown> | undefined
       // Until the first read starts, every hub read is older than it: nothing is kept.
       let since = Number.POSITIVE_INFINITY
+      let waitingSince: number | undefined
+      const fail = (cause: Cause.Cause<unknown>) => {
+        failure ??= cause
+        // What it had not sent is never sent now: let it go at once, not when the client reads again.
+        pending.clear()
+        waitingSince = undefined
+        wakeUp()
+      }
       const listener: Listener<M> = {
         deliver: (sequence, message) => {
           if (failure !== undefined || sequence <= since) return
+          waitingSince ??= clock.unsafeCurrentTimeMillis()
           if (!pending.add(message)) {
-            failure = Cause.fail(
-              new ResourceExhausted({ message: `the watcher fell more than ${bufferSize} updates behind; watch again` })
-            )
+            return fail(Cause.fail(
+              new ResourceExhausted({ message: `the watcher has more than ${maxPending} updates pending; watch again` })
+            ))
           }
           wakeUp()
         },
-        fail: (cause) => {
-          failure ??= cause
-          wakeUp()
-        }
+        fail,
+        waitingSince: () => waitingSince
       }
       // Finalizers go on the watcher's scope as they are (not `acquireRelease`, which keeps the fiber's refs).
       const hub = yield* Effect.uninterruptible(Effect.tap(join(key, spec, listener), (joined) =>
@@ -337,12 +402,17 @@ export const makeWatchHubs = Effect.gen(function*() {
       // encoded once for them all); else a read of its own.
       const shared = spec.whole === true ? yield* sharedRead(hub) : undefined
       let first: Array<M>
-      if (shared !== undefined) {
+      if (spec.snapshot !== undefined) {
+        since = hub.applied
+        if (hub.snapshot?.applied !== hub.applied) hub.snapshot = { applied: hub.applied, messages: spec.snapshot() }
+        first = Array.from(hub.snapshot.messages)
+      } else if (shared !== undefined) {
         since = shared.sequence
         first = Array.from(shared.messages)
       } else {
         since = ++reads
-        first = Array.from(spec.whole === true ? yield* ownRead(hub, since, readFirst) : yield* readFirst)
+        const read = readFirst ?? Effect.succeed([])
+        first = Array.from(spec.whole === true ? yield* ownRead(hub, since, read) : yield* read)
       }
       let ended = false
       // The next message when there is one to give now: the first read's, else (unless it failed) a change's.
@@ -351,6 +421,8 @@ export const makeWatchHubs = Effect.gen(function*() {
         if (ended) return undefined
         const message = first.shift() ?? (failure === undefined ? pending.take() : undefined)
         if (message !== undefined) ended = last?.(message) ?? false
+        // The client took something: what still waits has waited since now.
+        if (waitingSince !== undefined) waitingSince = pending.isEmpty() ? undefined : clock.unsafeCurrentTimeMillis()
         return message
       }
       const finished = Effect.succeed(end)

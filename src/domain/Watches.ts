@@ -13,7 +13,7 @@ import { type ActionDetailsView, type RunDetailsView, Runs } from "./Runs.js"
 import { latestAttempt } from "./Status.js"
 import { buildGroups, type GroupsRequest, inGroupsScope, type RunSummary, summarize, type TaskGroupView } from "./TaskGroups.js"
 import { pendingChanges, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
-import { latestOnly, latestPerKey, makeWatchHubs } from "./WatchHub.js"
+import { latestOnly, latestPerPart, makeWatchHubs } from "./WatchHub.js"
 
 /** Whose runs WatchRuns streams. */
 export type RunTarget =
@@ -56,8 +56,9 @@ export class Watches extends Context.Tag("runs/Watches")<Watches, {
 const snapshotRuns = 100
 const messageActions = 1000
 
-/** Tree messages as one: each action once, at its latest state, where it first came. */
+/** Tree messages as one: each action once, at its latest state, where it first came (so parents first). */
 const mergeEntries = (messages: ReadonlyArray<ReadonlyArray<TreeEntry>>): ReadonlyArray<TreeEntry> => {
+  if (messages.length === 1) return messages[0]!
   const byAction = new Map<string, TreeEntry>()
   for (const entries of messages) for (const entry of entries) byAction.set(entry.action.key.name, entry)
   return Array.from(byAction.values())
@@ -163,9 +164,6 @@ export const make = Effect.gen(function*() {
   const followActionDetails = (key: ActionKey) =>
     follow(`action-details/${actionKeyText(key)}`, key, runs.actionDetails(key))
 
-  /** The action whose change made a WatchActions message, for watchers that fall behind (latest per action). */
-  const subjects = new WeakMap<ReadonlyArray<TreeEntry>, string>()
-
   const loadTree = (run: RunKey, filter: TreeFilter) =>
     Effect.gen(function*() {
       const tree = makeActionTree(filter)
@@ -211,7 +209,8 @@ export const make = Effect.gen(function*() {
         if (Option.isNone(yield* store.getRun(run))) {
           return yield* new NotFound({ message: `run ${runKeyText(run)} not found` })
         }
-        // Watchers with the same filters share one tree; each reads its own first snapshot.
+        // Watchers with the same filters share one tree, kept by the hub: a watcher's snapshot is the tree as the
+        // hub last updated it (no read of its own), and each batch of changes is one message for them all.
         let tree: ActionTree | undefined
         return {
           key: `actions/${runKeyText(run)}/${treeFilterKey(filter)}`,
@@ -226,17 +225,20 @@ export const make = Effect.gen(function*() {
               tree = loaded
             }),
             update: (batch: ReadonlyArray<Change>) =>
-              Effect.map(Effect.forEach(batch, (change) => store.getAction(change.action)), (found) =>
-                found.flatMap((action) => {
-                  if (Option.isNone(action) || tree === undefined) return []
+              Effect.map(Effect.forEach(batch, (change) => store.getAction(change.action)), (found) => {
+                const changed: Array<ReadonlyArray<TreeEntry>> = []
+                for (const action of found) {
+                  if (Option.isNone(action) || tree === undefined) continue
                   const entries = tree.upsert(action.value)
-                  subjects.set(entries, action.value.key.name)
-                  return entries.length > 0 ? [entries] : []
-                }))
+                  if (entries.length > 0) changed.push(entries)
+                }
+                return changed.length === 0 ? [] : chunks(mergeEntries(changed), messageActions)
+              }),
+            snapshot: () => (tree === undefined ? [] : chunks(tree.snapshot(), messageActions))
           },
-          first: Effect.map(loadTree(run, filter), (snapshot) => chunks(snapshot.snapshot(), messageActions)),
-          pending: latestPerKey<ReadonlyArray<TreeEntry>>((entries) => subjects.get(entries) ?? "", settings.bufferSize, {
-            combine: mergeEntries,
+          pending: latestPerPart<TreeEntry>((entry) => entry.action.key.name, {
+            hold: settings.bufferSize,
+            limit: settings.maxPending,
             max: messageActions
           })
         }

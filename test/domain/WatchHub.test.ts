@@ -1,13 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { Chunk, Duration, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
 import * as MemoryChangeFeed from "../../src/adapters/memory/MemoryChangeFeed.js"
 import type { ActionKey } from "../../src/domain/Ids.js"
 import { WatchSettings } from "../../src/domain/WatchBuffer.js"
-import { latestOnly, makeWatchHubs } from "../../src/domain/WatchHub.js"
+import { latestOnly, latestPerPart, makeWatchHubs } from "../../src/domain/WatchHub.js"
 import { type Change, ChangeFeed } from "../../src/ports/ChangeFeed.js"
 
 const action: ActionKey = { run: { project: "p", domain: "development", name: "r1" }, name: "a0" }
-const layer = Layer.merge(MemoryChangeFeed.layer, Layer.succeed(WatchSettings, { bufferSize: 10 }))
+const layer = Layer.merge(MemoryChangeFeed.layer, Layer.succeed(WatchSettings, { bufferSize: 10, maxPending: 10, stallTimeout: Duration.seconds(30) }))
 
 /**
  * A hub over one entity whose state is a number: every read of it is counted; updates wait for `updates`,
@@ -151,4 +151,121 @@ describe("WatchHub", () => {
       expect([yield* one, yield* two]).toEqual([0, 0])
       expect(subject.reads()).toBe(2)
     }).pipe(Effect.provide(layer)))
+})
+
+/** One part of a tree message: an action's name and its state. */
+interface Part {
+  readonly name: string
+  readonly state: number
+}
+const parts = (...list: ReadonlyArray<readonly [string, number]>): ReadonlyArray<Part> =>
+  list.map(([name, state]) => ({ name, state }))
+
+describe("latestPerPart", () => {
+  it("hands each message over as it came while no more than `hold` wait", () => {
+    const pending = latestPerPart<Part>((part) => part.name, { hold: 2, limit: 10, max: 100 })
+    const one = parts(["a0", 0], ["t1", 1])
+    const two = parts(["a0", 0], ["t2", 1])
+    expect([pending.add(one), pending.add(two)]).toEqual([true, true])
+    // The same objects: a message shared by the hub's watchers is built and encoded once.
+    expect(pending.take()).toBe(one)
+    expect(pending.take()).toBe(two)
+    expect(pending.take()).toBeUndefined()
+    expect(pending.isEmpty()).toBe(true)
+  })
+
+  it("past `hold`, merges what waits: each part once, its newest state, where it first came, `max` at a time", () => {
+    const pending = latestPerPart<Part>((part) => part.name, { hold: 1, limit: 10, max: 3 })
+    pending.add(parts(["a0", 0], ["t1", 1]))
+    pending.add(parts(["a0", 1], ["t2", 1]))
+    pending.add(parts(["a0", 2], ["t1", 3], ["t3", 1]))
+    expect(pending.take()).toEqual(parts(["a0", 2], ["t1", 3], ["t2", 1]))
+    // A message that comes meanwhile is merged behind what still waits.
+    pending.add(parts(["a0", 3], ["t4", 1]))
+    expect(pending.take()).toEqual(parts(["t3", 1], ["a0", 3], ["t4", 1]))
+    expect(pending.isEmpty()).toBe(true)
+  })
+
+  it("bounds what it holds by the number of parts, not of messages; past `limit` parts `add` is false", () => {
+    const pending = latestPerPart<Part>((part) => part.name, { hold: 1, limit: 3, max: 100 })
+    for (let state = 0; state < 1000; state++) expect(pending.add(parts(["a0", state], ["t1", state]))).toBe(true)
+    expect(pending.take()).toEqual(parts(["a0", 999], ["t1", 999]))
+    expect(pending.add(parts(["a0", 0], ["t1", 0]))).toBe(true)
+    expect(pending.add(parts(["a0", 0], ["t2", 0], ["t3", 0]))).toBe(false)
+    pending.clear()
+    expect(pending.isEmpty()).toBe(true)
+  })
+})
+
+describe("WatchHub stalls", () => {
+  const stallTimeout = Duration.seconds(30)
+  const stallLayer = Layer.merge(MemoryChangeFeed.layer, Layer.succeed(WatchSettings, { bufferSize: 1, maxPending: 1000, stallTimeout }))
+
+  /** A tree-like hub: every change makes one message of parts; a watcher's pending merges them. */
+  const treePlan = (pending: ReturnType<typeof latestPerPart<Part>>) => {
+    let state = 0
+    return Effect.succeed({
+      key: "tree",
+      spec: {
+        route: "run/p/development/r1",
+        keyOf: (change: Change) => change.action.name,
+        start: Effect.void,
+        update: (changes: ReadonlyArray<Change>) =>
+          Effect.sync(() => [changes.map((change) => ({ name: change.action.name, state: ++state }))]),
+        snapshot: () => [parts(["a0", 0])]
+      },
+      pending
+    })
+  }
+  const pull = (stream: Stream.Stream<ReadonlyArray<Part>, unknown>) => Stream.toPull(stream)
+  const change = (name: string): Change => ({ action: { ...action, name }, kind: "updated" })
+
+  it.scoped("a watcher whose client takes nothing for the stall timeout is ended and lets go of what it held; one that reads is not", () =>
+    Effect.gen(function*() {
+      const { watch } = yield* makeWatchHubs
+      const feed = yield* ChangeFeed
+      const stalledPending = latestPerPart<Part>((part) => part.name, { hold: 1, limit: 1000, max: 1000 })
+      const stalled = yield* pull(watch(treePlan(stalledPending)))
+      const reading = yield* pull(watch(treePlan(latestPerPart<Part>((part) => part.name, { hold: 1, limit: 1000, max: 1000 }))))
+      expect(Chunk.toReadonlyArray(yield* stalled)).toEqual([parts(["a0", 0])])
+      expect(Chunk.toReadonlyArray(yield* reading)).toEqual([parts(["a0", 0])])
+
+      for (const name of ["t1", "t2", "t3"]) {
+        yield* feed.publish([change(name)])
+        // Delivered to both watchers at once: when the reading one has it, so has the stalled one.
+        expect(Chunk.toReadonlyArray(yield* reading).flat().map((part) => part.name)).toEqual([name])
+      }
+      expect(stalledPending.isEmpty()).toBe(false)
+      yield* TestClock.adjust(Duration.sum(stallTimeout, Duration.seconds(1)))
+      expect(stalledPending.isEmpty()).toBe(true)
+      const failure = yield* Effect.flip(stalled)
+      expect(Option.map(failure, (error) => (error as { _tag: string })._tag)).toEqual(Option.some("ResourceExhausted"))
+
+      // The watcher that kept reading goes on.
+      yield* feed.publish([change("t4")])
+      expect(Chunk.toReadonlyArray(yield* reading).flat().map((part) => part.name)).toEqual(["t4"])
+    }).pipe(Effect.provide(stallLayer)))
+
+  it.scoped("a watcher that is behind but reads is never ended, however long the burst", () =>
+    Effect.gen(function*() {
+      const { watch } = yield* makeWatchHubs
+      const feed = yield* ChangeFeed
+      const slow = yield* pull(watch(treePlan(latestPerPart<Part>((part) => part.name, { hold: 1, limit: 1000, max: 1000 }))))
+      const fast = yield* pull(watch(treePlan(latestPerPart<Part>((part) => part.name, { hold: 1, limit: 1000, max: 1000 }))))
+      yield* slow
+      yield* fast
+      const latest = new Map<string, number>()
+      for (let i = 0; i < 5000; i++) {
+        yield* feed.publish([change(`t${i % 500}`)])
+        yield* fast
+        // The slow one takes a message every 100 changes, 20 s apart: slow, but within the stall timeout.
+        if (i % 100 === 99) {
+          yield* TestClock.adjust(Duration.seconds(20))
+          for (const part of Chunk.toReadonlyArray(yield* slow).flat()) latest.set(part.name, part.state)
+        }
+      }
+      // Each action once per merge, at its newest state: all 500, each at the state of its last change.
+      expect(latest.size).toBe(500)
+      expect(Math.max(...latest.values())).toBe(5000)
+    }).pipe(Effect.provide(stallLayer)))
 })

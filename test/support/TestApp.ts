@@ -37,6 +37,10 @@ export interface RunsOptions<E = never> {
   readonly feed?: Layer.Layer<ChangeFeed | MemoryChangeFeed.FeedSubscribers, E>
   /** Default: 100, as `runs.watchBufferSize`. */
   readonly watchBufferSize?: number
+  /** Default: 100,000, as `runs.watchMaxPending`. */
+  readonly watchMaxPending?: number
+  /** Default: 30 s, as `runs.watchStallTimeout`. */
+  readonly watchStallTimeout?: Duration.Duration
 }
 
 /**
@@ -50,7 +54,11 @@ export const layerRuns = <E, R = never, E2 = never>(store: Layer.Layer<RunStore,
         Layer.provideMerge(Layer.merge(RunsLive.layer, IngestionLive.layer)),
         Layer.provideMerge(store),
         Layer.provideMerge(options.feed ?? MemoryChangeFeed.layer),
-        Layer.provideMerge(Layer.succeed(WatchSettings, { bufferSize: options.watchBufferSize ?? 100 })),
+        Layer.provideMerge(Layer.succeed(WatchSettings, {
+          bufferSize: options.watchBufferSize ?? 100,
+          maxPending: options.watchMaxPending ?? 100_000,
+          stallTimeout: options.watchStallTimeout ?? Duration.seconds(30)
+        })),
         Layer.provideMerge(FileBlobStore.layer({ storagePrefix })),
         Layer.provide(ProtoPayloads.layer),
         Layer.provideMerge(Layer.succeed(RunsSettings, { storagePrefix }))

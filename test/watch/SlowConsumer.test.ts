@@ -38,7 +38,7 @@ describe("A watcher that does not read [memory]", () => {
       for (const name of ["r1", "r2", "r3", "r4"]) yield* call(() => runs.createRun(createNamed(name)))
       const failure = yield* Effect.flip(listing)
       expect(Option.map(failure, (error) => error._tag)).toEqual(Option.some("ResourceExhausted"))
-    }).pipe(Effect.provide(layerTestServer(MemoryRunStore.layer, { watchBufferSize: 3 }))))
+    }).pipe(Effect.provide(layerTestServer(MemoryRunStore.layer, { watchMaxPending: 3 }))))
 
   it.scopedLive("WatchActions: a stalled watcher gets what it missed in one message, each changed action once at its latest state, in the order they first changed; past the buffer its stream fails", () =>
     Effect.gen(function*() {
@@ -78,5 +78,5 @@ describe("A watcher that does not read [memory]", () => {
       expect(Option.map(failure, (error) => error._tag)).toEqual(Option.some("ResourceExhausted"))
       yield* status("a0", 4)
       expect((yield* other.next).enrichedActions.at(-1)?.action?.status?.phase).toBe(ActionPhase.RUNNING)
-    }).pipe(Effect.provide(layerTestServer(MemoryRunStore.layer, { watchBufferSize: 3 }))))
+    }).pipe(Effect.provide(layerTestServer(MemoryRunStore.layer, { watchBufferSize: 1, watchMaxPending: 3 }))))
 })

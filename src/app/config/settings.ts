@@ -12,6 +12,8 @@ export const knownKeys = [
   "runs.server.compressMinBytes",
   "runs.server.shutdownTimeout",
   "runs.watchBufferSize",
+  "runs.watchMaxPending",
+  "runs.watchStallTimeout",
   "runs.storagePrefix",
   "runs.dispatcher",
   "runs.actionsServiceUrl",
@@ -101,6 +103,8 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
       shutdownTimeout: setting("runs.server.shutdownTimeout", V.duration({ allowZero: true }), Duration.seconds(10))
     }),
     watchBufferSize: setting("runs.watchBufferSize", V.count(1), 100),
+    watchMaxPending: setting("runs.watchMaxPending", V.count(1), 100_000),
+    watchStallTimeout: setting("runs.watchStallTimeout", V.duration({ allowZero: false }), Duration.seconds(30)),
     storagePrefix: setting("runs.storagePrefix", V.storagePrefix, `file://${path.resolve(cwd, "data")}`),
     dispatcher: setting("runs.dispatcher", V.oneOf("none", "actions"), "none"),
     actionsServiceUrl: setting("runs.actionsServiceUrl", V.httpUrl, "http://localhost:8090"),
