@@ -54,6 +54,8 @@ export class Watches extends Context.Tag("runs/Watches")<Watches, {
 }>() {}
 
 const snapshotRuns = 100
+/** Bound parameters in one read of changed actions: well under what either database takes in a statement. */
+const readActionsAtOnce = 500
 const messageActions = 1000
 
 /** Tree messages as one: each action once, at its latest state, where it first came (so parents first). */
@@ -176,6 +178,27 @@ export const make = Effect.gen(function*() {
       return tree
     })
 
+  /** The named actions of a run as they are now, in the order named (one read per few hundred, not one each). */
+  const readActions = (run: RunKey, names: ReadonlyArray<string>) =>
+    Effect.map(
+      Effect.forEach(chunks(names, readActionsAtOnce), (some) =>
+        some.length === 1
+          ? Effect.map(store.getAction({ run, name: some[0]! }), (found) => Option.toArray(found))
+          : Effect.map(
+            store.listActions(run, {
+              filters: [{ field: "name", fn: "VALUE_IN", values: some }],
+              order: orderBy("ASC"),
+              limit: some.length,
+              after: undefined
+            }),
+            (page) => {
+              const byName = new Map(page.items.map((action) => [action.key.name, action]))
+              return some.flatMap((name) => byName.get(name) ?? [])
+            }
+          )),
+      (found) => found.flat()
+    )
+
   const failedRunError = (view: RunView) =>
     view.root.phase !== ActionPhase.FAILED
       ? Effect.succeed(undefined)
@@ -225,11 +248,11 @@ export const make = Effect.gen(function*() {
               tree = loaded
             }),
             update: (batch: ReadonlyArray<Change>) =>
-              Effect.map(Effect.forEach(batch, (change) => store.getAction(change.action)), (found) => {
+              Effect.map(readActions(run, batch.map((change) => change.action.name)), (found) => {
                 const changed: Array<ReadonlyArray<TreeEntry>> = []
                 for (const action of found) {
-                  if (Option.isNone(action) || tree === undefined) continue
-                  const entries = tree.upsert(action.value)
+                  if (tree === undefined) continue
+                  const entries = tree.upsert(action)
                   if (entries.length > 0) changed.push(entries)
                 }
                 return changed.length === 0 ? [] : chunks(mergeEntries(changed), messageActions)
