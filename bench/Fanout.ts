@@ -46,17 +46,6 @@ export interface LateFigures {
   readonly ended: ReadonlyArray<string>
 }
 
-export interface FanoutFigures {
-  /** RecordAction calls over the recording phase (from its first call to its last answer). */
-  readonly record: LoadFigures
-  /** UpdateActionStatus calls (RUNNING, then SUCCEEDED, per child) over the update phase. */
-  readonly update: LoadFigures
-  readonly live: LiveFigures
-  readonly late: LateFigures | undefined
-  /** The server's peak RSS while the live watchers followed the writes. */
-  readonly peakRssMb: number
-}
-
 const running = 4
 const succeeded = 5
 const cores = Math.max(1, availableParallelism())
@@ -164,93 +153,111 @@ const startWatchers = (
 const endings = (watchers: ReadonlyArray<WatcherResult>) =>
   watchers.flatMap((watcher) => (watcher.error === undefined ? [] : [`watcher ${watcher.watcher}: ${watcher.error}`]))
 
+/** The names of the run's children. */
+const childNames = (plan: FanoutPlan) => Array.from({ length: plan.children }, (_, i) => `c${i}`)
+
 /**
- * One run of `plan.children` child actions written by an executor over `plan.connections` connections
- * (RecordAction each, then RUNNING and SUCCEEDED each with UpdateActionStatus) while `plan.liveWatchers`
- * WatchActions streams, opened before the first write, follow it; then, with `late`, `plan.lateWatchers` streams
- * open on the finished run together and read its snapshot. `whileLoaded` samples the server's memory.
+ * One server's side of the fanout: a run whose `plan.children` child actions an executor writes over
+ * `plan.connections` connections (RecordAction each in `record`, then RUNNING and SUCCEEDED each with
+ * UpdateActionStatus in `update`) while `plan.liveWatchers` WatchActions streams, open and shown the run before
+ * the first write, follow it (`watched`). The caller runs the phases, so that it can alternate two servers'.
+ * `whileLoaded` samples the server's memory from the streams' opening until `watched` stops them.
  */
-export const fanout = async (
+export const open = async (
   baseUrl: string,
   plan: FanoutPlan,
   workerFile: string,
-  options: { readonly run: string; readonly late: boolean; readonly whileLoaded: () => () => number }
-): Promise<FanoutFigures> => {
+  run: string,
+  whileLoaded: () => () => number
+) => {
   const project = projects.fanout
-  const run = options.run
-  const children = Array.from({ length: plan.children }, (_, i) => `c${i}`)
+  const children = childNames(plan)
   await createClient(RunService, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true }))
     .createRun(createRunRequest(project, run))
-
-  const settings = { baseUrl, project, run, children }
-  const live = startWatchers(workerFile, { ...settings, mode: "live" }, plan.liveWatchers)
+  const live = startWatchers(workerFile, { baseUrl, project, run, children, mode: "live" }, plan.liveWatchers)
   const executor = connections(InternalRunService, baseUrl, plan.connections)
-  try {
-    // Every watcher has its first message (the run's snapshot) before the first write.
-    await live.ready(60_000)
-    const stopSampling = options.whileLoaded()
-    const records = new Calls()
-    const recordMs = await drive(executor.clients, plan.children, (internal, index) =>
-      records.time(() => internal.recordAction(childActionRequest(project, run, children[index]!))))
-    const updates = new Calls()
-    // When each child's SUCCEEDED write was answered (`clock()`; 0: it failed).
-    const answeredAt = new Float64Array(plan.children)
-    const updateMs = await drive(executor.clients, plan.children, async (internal, index) => {
-      const id = actionId(project, run, children[index]!)
-      await updates.time(() => internal.updateActionStatus({ actionId: id, status: { phase: running, attempts: 1 } }))
-      if (await updates.time(() => internal.updateActionStatus({ actionId: id, status: { phase: succeeded, attempts: 1 } }))) {
-        answeredAt[index] = clock()
-      }
-    })
-    await live.settled(plan.children, performance.now() + plan.catchUpSeconds * 1000)
-    const watchers = await live.stop()
-    const peakRssMb = stopSampling()
-
-    const samples = new Samples()
-    let expected = 0
-    for (const watcher of watchers) {
-      for (let index = 0; index < plan.children; index++) {
-        const answered = answeredAt[index]!
-        if (answered === 0) continue
-        expected += 1
-        const shown = watcher.succeededAt[index]!
-        if (shown > 0) samples.add(Math.max(0, shown - answered))
-      }
-    }
-    return {
-      record: records.figures(recordMs),
-      update: updates.figures(updateMs),
-      live: {
-        watchers: plan.liveWatchers,
-        complete: watchers.filter((watcher) => watcher.error === undefined && watcher.succeeded === plan.children).length,
-        ended: endings(watchers),
-        delivered: samples.count,
-        expected,
-        p50Ms: samples.percentile(0.5),
-        p99Ms: samples.percentile(0.99)
-      },
-      late: options.late ? await lateWatchers(workerFile, settings, plan.lateWatchers) : undefined,
-      peakRssMb
-    }
-  } finally {
+  const close = async () => {
     executor.close()
     await live.terminate()
   }
+  try {
+    await live.ready(60_000)
+  } catch (error) {
+    await close()
+    throw error
+  }
+  const stopSampling = whileLoaded()
+  // When each child's SUCCEEDED write was answered (`clock()`; 0: it failed).
+  const answeredAt = new Float64Array(plan.children)
+  let lastAnswer = performance.now()
+
+  return {
+    record: async (): Promise<LoadFigures> => {
+      const records = new Calls()
+      const ms = await drive(executor.clients, plan.children, (internal, index) =>
+        records.time(() => internal.recordAction(childActionRequest(project, run, children[index]!))))
+      return records.figures(ms)
+    },
+    update: async (): Promise<LoadFigures> => {
+      const updates = new Calls()
+      const ms = await drive(executor.clients, plan.children, async (internal, index) => {
+        const id = actionId(project, run, children[index]!)
+        await updates.time(() => internal.updateActionStatus({ actionId: id, status: { phase: running, attempts: 1 } }))
+        if (await updates.time(() => internal.updateActionStatus({ actionId: id, status: { phase: succeeded, attempts: 1 } }))) {
+          answeredAt[index] = clock()
+        }
+      })
+      lastAnswer = performance.now()
+      return updates.figures(ms)
+    },
+    /** Waits (at most `plan.catchUpSeconds` after the last answer) for the streams to show every child SUCCEEDED. */
+    watched: async (): Promise<{ readonly live: LiveFigures; readonly peakRssMb: number }> => {
+      await live.settled(plan.children, lastAnswer + plan.catchUpSeconds * 1000)
+      const watchers = await live.stop()
+      const peakRssMb = stopSampling()
+      const samples = new Samples()
+      let expected = 0
+      for (const watcher of watchers) {
+        for (let index = 0; index < plan.children; index++) {
+          const answered = answeredAt[index]!
+          if (answered === 0) continue
+          expected += 1
+          const shown = watcher.succeededAt[index]!
+          if (shown > 0) samples.add(Math.max(0, shown - answered))
+        }
+      }
+      const complete = watchers.filter((watcher) => watcher.error === undefined && watcher.succeeded === plan.children)
+      return {
+        live: {
+          watchers: plan.liveWatchers,
+          complete: complete.length,
+          ended: endings(watchers),
+          delivered: samples.count,
+          expected,
+          p50Ms: samples.percentile(0.5),
+          p99Ms: samples.percentile(0.99)
+        },
+        peakRssMb
+      }
+    },
+    close
+  }
 }
 
-/** `count` streams opened together on the finished run: how long until each had shown every action of its tree. */
-const lateWatchers = async (
-  workerFile: string,
-  settings: Omit<FanoutWorkerData, "watchers" | "progress" | "ended" | "mode">,
-  count: number
-): Promise<LateFigures> => {
-  const late = startWatchers(workerFile, { ...settings, mode: "late" }, count)
+/**
+ * `plan.lateWatchers` streams opened together on `run` once its writes are done: how long until each had shown
+ * every action of the tree (the root and its children).
+ */
+export const late = async (baseUrl: string, plan: FanoutPlan, workerFile: string, run: string): Promise<LateFigures> => {
+  const count = plan.lateWatchers
+  const children = childNames(plan)
+  const late = startWatchers(workerFile, { baseUrl, project: projects.fanout, run, children, mode: "late" }, count)
   try {
     // Connected first, so that the time is the service's, not the connections' set-up.
     await late.ready(60_000)
     const opened = clock()
     late.go()
-    await late.settled(settings.children.length + 1, performance.now() + 60_000)
+    await late.settled(children.length + 1, performance.now() + 60_000)
     const watchers = await late.stop()
     const times = watchers.map((watcher) => (watcher.completeAt > 0 ? watcher.completeAt - opened : Number.NaN))
     const complete = times.filter((ms) => !Number.isNaN(ms))
