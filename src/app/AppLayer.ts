@@ -2,7 +2,8 @@ import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { type ConfigError, Effect, Layer } from "effect"
 import * as SqlDatabaseHealth from "../adapters/sql/SqlDatabaseHealth.js"
-import { layerPostgres, layerSqlite } from "../adapters/sql/SqlClients.js"
+import { parseExtraOptions } from "../adapters/sql/PgOptions.js"
+import { layerPostgres, layerSqlite, pgConnection, type PostgresOptions } from "../adapters/sql/SqlClients.js"
 import { runMigrations } from "../adapters/sql/SqlMigrations.js"
 import * as FileBlobStore from "../adapters/blob/FileBlobStore.js"
 import * as ProtoPayloads from "../adapters/connect/ProtoPayloads.js"
@@ -27,6 +28,13 @@ const describeDatabase = (database: AppConfig["database"]) =>
     ? `sqlite ${database.file}`
     : `postgres ${database.username}@${database.host}:${database.port}/${database.dbname}`
 
+/** The Postgres change feed, listening with the service's own connection settings. */
+const postgresChangeFeed = (settings: PostgresOptions) =>
+  Layer.unwrapEffect(
+    Effect.map(parseExtraOptions(settings.extraOptions), (extra) =>
+      PgNotifyChangeFeed.layer({ connection: { ...pgConnection(settings), ...extra } }))
+  ).pipe(Layer.provide(MemoryChangeFeed.layerLocal("not listening for changes yet")))
+
 /**
  * The whole service for a configuration. SQLite is migrated before the server listens (a bad file stops
  * start-up); Postgres is migrated in the background, so the service starts while its database is down.
@@ -47,7 +55,7 @@ export const appLayer = (config: AppConfig) => {
   )
   // Watchers on every replica see every change only through Postgres; SQLite serves one process.
   const changeFeed = config.database.kind === "postgres"
-    ? PgNotifyChangeFeed.layerPostgres(config.database)
+    ? postgresChangeFeed(config.database)
     : MemoryChangeFeed.layer
   // One store for every user, built with the feed: on Postgres it sends change notices inside its transactions.
   // (Layers are shared by reference, so a second, bare SqlRunStore.layer would be built once, without them.)

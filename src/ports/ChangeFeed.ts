@@ -26,3 +26,20 @@ export class ChangeFeed extends Context.Tag("runs/ChangeFeed")<ChangeFeed, {
    * bound: read it promptly. Fails at once when changes cannot be delivered now (not listening). */
   readonly subscribe: Effect.Effect<Stream.Stream<Change, ChangesMissed>, ChangesMissed, Scope.Scope>
 }>() {}
+
+/** How many subscriptions a feed has open (for tests and diagnostics). */
+export class FeedSubscribers extends Context.Tag("runs/FeedSubscribers")<FeedSubscribers, {
+  readonly count: Effect.Effect<number>
+}>() {}
+
+/**
+ * A feed within this process, with what a feed that crosses processes builds on: it hands what other processes
+ * announce to `feed.publish`, and `suspend`s the local watchers while it cannot hear them.
+ */
+export class LocalChangeFeed extends Context.Tag("runs/LocalChangeFeed")<LocalChangeFeed, {
+  readonly feed: ChangeFeed["Type"]
+  readonly subscribers: FeedSubscribers["Type"]
+  /** Ends every open subscription with `ChangesMissed`; until `resume`, new ones end so at once. */
+  readonly suspend: (reason: string) => Effect.Effect<void>
+  readonly resume: Effect.Effect<void>
+}>() {}

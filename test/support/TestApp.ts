@@ -13,7 +13,7 @@ import * as RunsLive from "../../src/domain/Runs.js"
 import { RunsSettings } from "../../src/domain/RunsSettings.js"
 import { WatchSettings } from "../../src/domain/WatchBuffer.js"
 import * as WatchesLive from "../../src/domain/Watches.js"
-import type { ChangeFeed } from "../../src/ports/ChangeFeed.js"
+import type { ChangeFeed, FeedSubscribers } from "../../src/ports/ChangeFeed.js"
 import { DatabaseHealth } from "../../src/ports/DatabaseHealth.js"
 import type { RunStore } from "../../src/ports/RunStore.js"
 
@@ -34,7 +34,7 @@ export const serverConfig = {
 
 export interface RunsOptions<E = never> {
   /** Default: the memory feed (a `PubSub`). */
-  readonly feed?: Layer.Layer<ChangeFeed | MemoryChangeFeed.FeedSubscribers, E>
+  readonly feed?: Layer.Layer<ChangeFeed | FeedSubscribers, E>
   /** Default: 100, as `runs.watchBufferSize`. */
   readonly watchBufferSize?: number
   /** Default: 100,000, as `runs.watchMaxPending`. */

@@ -2,23 +2,22 @@ import { Code } from "@connectrpc/connect"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
-import { FeedSubscribers } from "../../src/adapters/memory/MemoryChangeFeed.js"
-import * as PgNotifyChangeFeed from "../../src/adapters/pg-notify/PgNotifyChangeFeed.js"
 import { layerPostgresUrl } from "../../src/adapters/sql/SqlClients.js"
 import { runMigrations } from "../../src/adapters/sql/SqlMigrations.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
 import { ServerAddress } from "../../src/app/ServerLive.js"
+import { FeedSubscribers } from "../../src/ports/ChangeFeed.js"
 import { createNamed } from "../support/RunRequests.js"
 import { makeTcpProxy } from "../support/TcpProxy.js"
 import { layerTestServer } from "../support/TestApp.js"
 import { freshPostgresUrl, postgresAdminUrl } from "../support/TestDatabases.js"
-import { actionId, call, clientsAt, openStream, runId } from "./WatchSupport.js"
+import { actionId, call, clientsAt, openStream, pgNotifyFeed, runId } from "./WatchSupport.js"
 
 /** One replica: its own pool and its own listening connection (at `listenUrl`) on the shared database. */
 const replica = (url: string, listenUrl = url) => {
   const sql = layerPostgresUrl(url)
   return layerTestServer(Layer.provide(SqlRunStore.layer, sql), {
-    feed: Layer.provide(PgNotifyChangeFeed.layerUrl(listenUrl, { pingIntervalMillis: 500 }), sql)
+    feed: Layer.provide(pgNotifyFeed(listenUrl, { pingIntervalMillis: 500 }), sql)
   })
 }
 

@@ -1,8 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Either, Layer, Stream } from "effect"
-import * as PgNotifyChangeFeed from "../../src/adapters/pg-notify/PgNotifyChangeFeed.js"
-import { ChangeNotices } from "../../src/adapters/sql/SqlChangeNotices.js"
+import { makeNotice } from "../../src/adapters/sql/SqlChangeNotices.js"
 import { layerPostgresUrl } from "../../src/adapters/sql/SqlClients.js"
 import { runMigrations } from "../../src/adapters/sql/SqlMigrations.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
@@ -10,6 +9,7 @@ import { ChangeFeed } from "../../src/ports/ChangeFeed.js"
 import { RunStore } from "../../src/ports/RunStore.js"
 import { runView } from "../support/Fixtures.js"
 import { freshPostgresUrl, postgresAdminUrl } from "../support/TestDatabases.js"
+import { pgNotifyFeed } from "./WatchSupport.js"
 
 describe.skipIf(postgresAdminUrl() === undefined)("change notices in the store's transactions [postgres]", () => {
   it.live("a committed write reaches another replica's feed without any publish; a rolled-back one never does", () =>
@@ -17,14 +17,14 @@ describe.skipIf(postgresAdminUrl() === undefined)("change notices in the store's
       const database = yield* freshPostgresUrl
       const sql = layerPostgresUrl(database.url)
       yield* Effect.provide(runMigrations, sql)
-      const listener = yield* Layer.build(PgNotifyChangeFeed.layerUrl(database.url))
+      const listener = yield* Layer.build(pgNotifyFeed(database.url))
       const changes = yield* Context.get(listener, ChangeFeed).subscribe
       const writer = yield* Layer.build(
-        SqlRunStore.layer.pipe(Layer.provideMerge(PgNotifyChangeFeed.layerUrl(database.url)), Layer.provideMerge(sql))
+        SqlRunStore.layer.pipe(Layer.provideMerge(pgNotifyFeed(database.url)), Layer.provideMerge(sql))
       )
       const store = Context.get(writer, RunStore)
       const client = Context.get(writer, SqlClient.SqlClient)
-      const notices = Context.get(writer, ChangeNotices)
+      const notices = yield* Effect.provide(makeNotice, writer)
 
       const first = runView({ key: { name: "committed-1" } })
       yield* store.createRun({ view: first, task: undefined })
@@ -51,12 +51,12 @@ describe.skipIf(postgresAdminUrl() === undefined)("change notices in the store's
       const sql = layerPostgresUrl(database.url)
       yield* Effect.provide(runMigrations, sql)
       const writer = yield* Layer.build(
-        SqlRunStore.layer.pipe(Layer.provideMerge(PgNotifyChangeFeed.layerUrl(database.url)), Layer.provideMerge(sql))
+        SqlRunStore.layer.pipe(Layer.provideMerge(pgNotifyFeed(database.url)), Layer.provideMerge(sql))
       )
       const store = Context.get(writer, RunStore)
       const view = runView({ key: { name: "updated-1" } })
       yield* store.createRun({ view, task: undefined })
-      const listener = yield* Layer.build(PgNotifyChangeFeed.layerUrl(database.url))
+      const listener = yield* Layer.build(pgNotifyFeed(database.url))
       const changes = yield* Context.get(listener, ChangeFeed).subscribe
 
       yield* store.updateAction(view.root.key, () => undefined)

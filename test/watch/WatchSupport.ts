@@ -1,7 +1,9 @@
 import { ConnectError, createClient } from "@connectrpc/connect"
 import { createConnectTransport } from "@connectrpc/connect-node"
-import { Effect, type Scope } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 import { InternalRunService } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
+import * as MemoryChangeFeed from "../../src/adapters/memory/MemoryChangeFeed.js"
+import * as PgNotifyChangeFeed from "../../src/adapters/pg-notify/PgNotifyChangeFeed.js"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { baseUrl } from "../support/TestApp.js"
 
@@ -79,3 +81,7 @@ export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>): Effect.Ef
     }
     return yield* Effect.dieMessage("condition not met within 10 s")
   })
+
+/** A replica's Postgres change feed on the database at `url`, with its in-process part. */
+export const pgNotifyFeed = (url: string, options: { readonly pingIntervalMillis?: number } = {}) =>
+  PgNotifyChangeFeed.layerUrl(url, options).pipe(Layer.provide(MemoryChangeFeed.layerLocal("not listening for changes yet")))

@@ -1,29 +1,18 @@
 import { Context, Effect, Layer, PubSub, Ref, type Scope, Stream } from "effect"
-import { type Change, ChangeFeed, ChangesMissed } from "../../ports/ChangeFeed.js"
+import { type Change, ChangeFeed, ChangesMissed, FeedSubscribers, LocalChangeFeed } from "../../ports/ChangeFeed.js"
 
 type FeedItem =
   | { readonly _tag: "Changes"; readonly changes: ReadonlyArray<Change> }
   | { readonly _tag: "Missed"; readonly reason: string }
 
-/** How many subscriptions are open (for tests and diagnostics). */
-export class FeedSubscribers extends Context.Tag("runs/FeedSubscribers")<FeedSubscribers, {
-  readonly count: Effect.Effect<number>
-}>() {}
-
-/** A feed in this process, with the hooks a cross-process adapter needs. */
-export interface LocalFeed {
-  readonly feed: ChangeFeed["Type"]
-  readonly subscribers: FeedSubscribers["Type"]
-  /** Ends every open subscription with `ChangesMissed`; until `resume`, new ones end so at once. */
-  readonly suspend: (reason: string) => Effect.Effect<void>
-  readonly resume: Effect.Effect<void>
-}
 
 /**
  * An unbounded `PubSub`: publishing never waits for a subscriber. Each subscriber's queue is unbounded too;
  * the watch that holds it drains it into its own bounded, per-entity buffer.
  */
-export const makeLocal = (options: { readonly suspended?: string } = {}): Effect.Effect<LocalFeed, never, Scope.Scope> =>
+export const makeLocal = (
+  options: { readonly suspended?: string } = {}
+): Effect.Effect<LocalChangeFeed["Type"], never, Scope.Scope> =>
   Effect.gen(function*() {
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<FeedItem>(), (pubsub) => PubSub.shutdown(pubsub))
     const count = yield* Ref.make(0)
@@ -55,6 +44,10 @@ export const makeLocal = (options: { readonly suspended?: string } = {}): Effect
       resume: Ref.set(suspended, undefined)
     }
   })
+
+/** The in-process part of a feed that crosses processes, suspended until that feed resumes it. */
+export const layerLocal = (suspended: string): Layer.Layer<LocalChangeFeed> =>
+  Layer.scoped(LocalChangeFeed, makeLocal({ suspended }))
 
 /** The feed of a single process (SQLite, memory): an Effect `PubSub`. */
 export const layer: Layer.Layer<ChangeFeed | FeedSubscribers> = Layer.scopedContext(

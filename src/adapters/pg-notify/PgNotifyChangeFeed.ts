@@ -1,12 +1,8 @@
-import type { SqlClient } from "@effect/sql"
-import { Context, Data, Deferred, Effect, Layer, Option, Queue, Schedule, type ConfigError } from "effect"
+import { Context, Data, Deferred, Effect, Layer, Option, Queue, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import pg from "pg"
-import { ChangeFeed } from "../../ports/ChangeFeed.js"
-import { FeedSubscribers, makeLocal } from "../memory/MemoryChangeFeed.js"
-import { ChangeNotices } from "../sql/SqlChangeNotices.js"
-import { parseExtraOptions } from "../sql/PgOptions.js"
-import { pgConnection, type PostgresOptions } from "../sql/SqlClients.js"
+import { ChangeFeed, FeedSubscribers, LocalChangeFeed } from "../../ports/ChangeFeed.js"
+import { ChangeNotices } from "../../ports/ChangeNotices.js"
 import { decodeNotification, encodeNotifications } from "./NotifyPayload.js"
 
 /** The channel every replica of one database notifies and listens on. */
@@ -26,25 +22,18 @@ export interface PgNotifyOptions {
 }
 
 /**
- * The change feed of a replica on Postgres: changes go to this process's watchers at once (a `PubSub`) and,
- * as key-only `NOTIFY` payloads tagged with this process's id that the store sends inside the transaction that
- * made them (`ChangeNotices`), to the other replicas; this process ignores its own. One dedicated connection LISTENs; when it drops, every open subscription ends with `ChangesMissed`
- * (its stream ends `Unavailable`, and the client watches again) and the connection is re-established.
+ * The change feed of a replica on Postgres: changes go to this process's watchers at once (the
+ * `LocalChangeFeed`) and, as key-only `NOTIFY` payloads tagged with this process's id that the store sends
+ * inside the transaction that made them (`ChangeNotices`), to the other replicas; this process ignores its
+ * own. One dedicated connection LISTENs; when it drops, every open subscription ends with `ChangesMissed` (its
+ * stream ends `Unavailable`, and the client watches again) and the connection is re-established.
  */
 export const make = (options: PgNotifyOptions) =>
   Effect.gen(function*() {
     const origin = randomUUID()
-    const local = yield* makeLocal({ suspended: "not listening for changes yet" })
+    const local = yield* LocalChangeFeed
     // The store sends these inside its transactions: Postgres delivers them exactly when the change commits.
-    const call = (client: SqlClient.SqlClient, payload: string) => client`pg_notify(${channel}, ${payload})`
-    const notices = ChangeNotices.of({
-      within: (client, changes) =>
-        Effect.forEach(encodeNotifications(origin, changes), (payload) => client`SELECT ${call(client, payload)}`, {
-          discard: true
-        }),
-      // One change always fits one payload.
-      expression: (client, change) => call(client, encodeNotifications(origin, [change])[0]!)
-    })
+    const notices = ChangeNotices.of({ channel, payloads: (changes) => encodeNotifications(origin, changes) })
 
     const deliver = (payload: string) =>
       Option.match(decodeNotification(payload), {
@@ -115,22 +104,17 @@ export const make = (options: PgNotifyOptions) =>
     }
   })
 
-/** The feed on Postgres LISTEN/NOTIFY, for the given listening connection, and the notices the store sends. */
-export const layer = (options: PgNotifyOptions): Layer.Layer<ChangeFeed | FeedSubscribers | ChangeNotices> =>
+/** The feed on Postgres LISTEN/NOTIFY, for the given listening connection, and the notices the store sends;
+ * built on a `LocalChangeFeed` that starts suspended (not listening yet). */
+export const layer = (
+  options: PgNotifyOptions
+): Layer.Layer<ChangeFeed | FeedSubscribers | ChangeNotices, never, LocalChangeFeed> =>
   Layer.scopedContext(
     Effect.map(make(options), (made) =>
       Context.make(ChangeFeed, made.feed).pipe(
         Context.add(FeedSubscribers, made.subscribers),
         Context.add(ChangeNotices, made.notices)
       ))
-  )
-
-/** From the service's Postgres settings. */
-export const layerPostgres = (
-  settings: PostgresOptions
-): Layer.Layer<ChangeFeed | FeedSubscribers | ChangeNotices, ConfigError.ConfigError> =>
-  Layer.unwrapEffect(
-    Effect.map(parseExtraOptions(settings.extraOptions), (extra) => layer({ connection: { ...pgConnection(settings), ...extra } }))
   )
 
 /** From a `postgres://` URL; for tests and tools. */
