@@ -14,10 +14,11 @@ import * as MemoryChangeFeed from "../adapters/memory/MemoryChangeFeed.js"
 import * as PgNotifyChangeFeed from "../adapters/pg-notify/PgNotifyChangeFeed.js"
 import * as SqlOutbox from "../adapters/sql/SqlOutbox.js"
 import * as SqlRunStore from "../adapters/sql/SqlRunStore.js"
+import * as WatchHubsLive from "../adapters/watch/WatchHubs.js"
 import * as IngestionLive from "../domain/Ingestion.js"
 import * as RunsLive from "../domain/Runs.js"
 import { RunsSettings } from "../domain/RunsSettings.js"
-import { WatchSettings } from "../domain/WatchBuffer.js"
+import { WatchSettings } from "../domain/WatchRules.js"
 import * as WatchesLive from "../domain/Watches.js"
 import type { AppConfig } from "./AppConfig.js"
 import { layerReadiness } from "./ReadinessLive.js"
@@ -62,6 +63,7 @@ export const appLayer = (config: AppConfig) => {
   const store = SqlRunStore.layer.pipe(Layer.provideMerge(changeFeed))
   const runs = WatchesLive.layer.pipe(
     Layer.provideMerge(Layer.merge(RunsLive.layer, IngestionLive.layer)),
+    Layer.provide(WatchHubsLive.layer),
     Layer.provide(store),
     Layer.provide(Layer.succeed(WatchSettings, {
       bufferSize: config.watchBufferSize,

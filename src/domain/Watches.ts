@@ -1,6 +1,7 @@
 import { Context, Effect, Layer, Option, Stream } from "effect"
-import { type Change, ChangeFeed } from "../ports/ChangeFeed.js"
+import type { Change } from "../ports/ChangeFeed.js"
 import { RunStore } from "../ports/RunStore.js"
+import { WatchHubs } from "../ports/WatchHubs.js"
 import { type ActionTree, makeActionTree, parseTreeFilter, type TreeEntry, type TreeFilter, treeFilterKey } from "./ActionTree.js"
 import { type ActionState, isSettled, makeClusterEventCursor } from "./ClusterEventCursor.js"
 import { type InvalidArgument, NotFound } from "./Errors.js"
@@ -12,8 +13,7 @@ import type { ClusterEvent, RunView } from "./Records.js"
 import { type ActionDetailsView, type RunDetailsView, Runs } from "./Runs.js"
 import { latestAttempt } from "./Status.js"
 import { buildGroups, type GroupsRequest, inGroupsScope, type RunSummary, summarize, type TaskGroupView } from "./TaskGroups.js"
-import { pendingChanges, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
-import { latestOnly, latestPerPart, makeWatchHubs } from "./WatchHub.js"
+import { latestOnly, latestPerPart, type WatchFailure, WatchSettings } from "./WatchRules.js"
 
 /** Whose runs WatchRuns streams. */
 export type RunTarget =
@@ -109,11 +109,9 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<Readonl
 export const make = Effect.gen(function*() {
   const store = yield* RunStore
   const runs = yield* Runs
-  const feed = yield* ChangeFeed
   const settings = yield* WatchSettings
-
-  const changesOf = (keyOf: (change: Change) => string | undefined) =>
-    pendingChanges(keyOf).pipe(Effect.provideService(ChangeFeed, feed), Effect.provideService(WatchSettings, settings))
+  const hubs = yield* WatchHubs
+  const changesOf = hubs.changes
 
   /** Runs in `scope` passing `keep`, newest first, at most `limit`. */
   const newestRuns = (
@@ -132,11 +130,6 @@ export const make = Effect.gen(function*() {
       } while (after !== undefined && found.length < limit)
       return found
     })
-
-  const hubs = yield* makeWatchHubs.pipe(
-    Effect.provideService(ChangeFeed, feed),
-    Effect.provideService(WatchSettings, settings)
-  )
 
   /** The entity's state at once, then again after each change of it (one read per change for all watchers),
    * ending right after a settled state. */
@@ -318,5 +311,5 @@ export const make = Effect.gen(function*() {
   })
 })
 
-/** Needs RunStore, Runs, ChangeFeed and WatchSettings. */
+/** Needs RunStore, Runs, WatchHubs and WatchSettings. */
 export const layer = Layer.scoped(Watches, make)

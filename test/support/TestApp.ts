@@ -5,13 +5,14 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import * as FileBlobStore from "../../src/adapters/blob/FileBlobStore.js"
 import * as ProtoPayloads from "../../src/adapters/connect/ProtoPayloads.js"
+import * as WatchHubsLive from "../../src/adapters/watch/WatchHubs.js"
 import * as MemoryChangeFeed from "../../src/adapters/memory/MemoryChangeFeed.js"
 import { layerReadiness } from "../../src/app/ReadinessLive.js"
 import { layerServer, ServerAddress } from "../../src/app/ServerLive.js"
 import * as IngestionLive from "../../src/domain/Ingestion.js"
 import * as RunsLive from "../../src/domain/Runs.js"
 import { RunsSettings } from "../../src/domain/RunsSettings.js"
-import { WatchSettings } from "../../src/domain/WatchBuffer.js"
+import { WatchSettings } from "../../src/domain/WatchRules.js"
 import * as WatchesLive from "../../src/domain/Watches.js"
 import type { ChangeFeed, FeedSubscribers } from "../../src/ports/ChangeFeed.js"
 import { DatabaseHealth } from "../../src/ports/DatabaseHealth.js"
@@ -52,6 +53,7 @@ export const layerRuns = <E, R = never, E2 = never>(store: Layer.Layer<RunStore,
     Effect.map(tempStoragePrefix, (storagePrefix) =>
       WatchesLive.layer.pipe(
         Layer.provideMerge(Layer.merge(RunsLive.layer, IngestionLive.layer)),
+        Layer.provide(WatchHubsLive.layer),
         Layer.provideMerge(store),
         Layer.provideMerge(options.feed ?? MemoryChangeFeed.layer),
         Layer.provideMerge(Layer.succeed(WatchSettings, {

@@ -1,124 +1,18 @@
-import { Cause, Channel, Chunk, Clock, Deferred, Duration, Effect, Exit, Option, Queue, Schedule, Scope, Stream } from "effect"
-import { type Change, ChangeFeed } from "../ports/ChangeFeed.js"
-import { PullGate } from "../ports/PullGate.js"
-import { StoreUnavailable } from "../ports/RunStore.js"
-import { actionKeyText, runKeyText } from "./Ids.js"
-import { ResourceExhausted, stallMessage, type WatchFailure, WatchSettings } from "./WatchBuffer.js"
-
-/**
- * What watchers of the same thing share: one feed subscription, and one read per batch of changes, whatever
- * the number of watchers (1,000 browser tabs on one run cost one read per change, not 1,000).
- */
-export interface HubSpec<M, E> {
-  /** Whose changes the hub hears: `action/<project>/<domain>/<run>/<action>` or `run/<project>/<domain>/<run>`. */
-  readonly route: string
-  /** Which of them concern the hub; changes with the same key are merged while a read is running. */
-  readonly keyOf: (change: Change) => string | undefined
-  /** Runs once, after the hub subscribed and before it handles any change (e.g. loads a tree). */
-  readonly start: Effect.Effect<void, E>
-  /** The messages a batch of changes makes (none when nothing a watcher sees changed). */
-  readonly update: (changes: ReadonlyArray<Change>) => Effect.Effect<ReadonlyArray<M>, E>
-  /**
-   * True when `update`'s messages are the whole state, as a watcher's `first` are: a watcher that joins while
-   * nothing changed since the hub's latest read started begins with that read instead of one of its own.
-   */
-  readonly whole?: boolean
-  /**
-   * The hub's own state as a joining watcher's first messages (it then reads nothing of its own): what `start`
-   * and every `update` the hub finished so far made of it. Watchers that join between two updates share the
-   * same messages (each built and encoded once).
-   */
-  readonly snapshot?: () => ReadonlyArray<M>
-}
-
-/** What one watcher keeps of the messages it has not sent yet. */
-export interface Pending<M> {
-  /** Adds a message; false when the watcher is now too far behind. */
-  readonly add: (message: M) => boolean
-  /** The message to send now (everything pending, merged), or undefined when nothing is pending. */
-  readonly take: () => M | undefined
-  /** True when `take` would give nothing. */
-  readonly isEmpty: () => boolean
-  /** Drops everything pending (the watcher ended). */
-  readonly clear: () => void
-}
-
-/** Keeps only the newest message: each one is a whole state (run details, action details). */
-export const latestOnly = <M>(): Pending<M> => {
-  let pending: { readonly message: M } | undefined
-  return {
-    add: (message) => {
-      pending = { message }
-      return true
-    },
-    take: () => {
-      const message = pending?.message
-      pending = undefined
-      return message
-    },
-    isEmpty: () => pending === undefined,
-    clear: () => {
-      pending = undefined
-    }
-  }
-}
-
-/**
- * For messages that are lists of parts (a tree's changed actions). While the client keeps up, each message goes
- * out as it came: the same object for every watcher of the hub, so built and encoded once. Past `hold` messages
- * waiting, what waits is merged into one part per key (`keyOf`), the newest of each where the key first came (a
- * message lists parents before children, so the merge does too), and goes out `max` parts at a time: the
- * further a client falls behind, the fewer messages it costs to catch up, and what it holds is bounded by the
- * number of keys (a run's actions), not by the rate of changes. `add` is false past `limit` merged parts.
- */
-export const latestPerPart = <P>(
-  keyOf: (part: P) => string,
-  options: { readonly hold: number; readonly limit: number; readonly max: number }
-): Pending<ReadonlyArray<P>> => {
-  // Messages as they came, after the merged `parts` (which go out first).
-  let messages: Array<ReadonlyArray<P>> = []
-  const parts = new Map<string, P>()
-  const merge = () => {
-    for (const message of messages) for (const part of message) parts.set(keyOf(part), part)
-    messages = []
-  }
-  return {
-    add: (message) => {
-      messages.push(message)
-      if (messages.length > options.hold) merge()
-      return parts.size <= options.limit
-    },
-    take: () => {
-      if (parts.size === 0) return messages.shift()
-      merge()
-      const taken: Array<P> = []
-      for (const [key, part] of parts) {
-        parts.delete(key)
-        taken.push(part)
-        if (taken.length >= options.max) break
-      }
-      return taken
-    },
-    isEmpty: () => messages.length === 0 && parts.size === 0,
-    clear: () => {
-      messages = []
-      parts.clear()
-    }
-  }
-}
-
-/** One watcher: which hub it joins, its own first messages, how it merges what it has not sent yet. */
-export interface WatchPlan<M, E, F> {
-  readonly key: string
-  /** Used when this watcher starts the hub. */
-  readonly spec: HubSpec<M, E>
-  /** Read after the watcher joined the hub (so no change is missed between the two); not read when the spec
-   * has a `snapshot`. */
-  readonly first?: Effect.Effect<ReadonlyArray<M>, F>
-  readonly pending: Pending<M>
-  /** The stream ends right after a message for which this is true. */
-  readonly last?: (message: M) => boolean
-}
+import { Cause, Channel, Chunk, Clock, Deferred, Duration, Effect, Exit, Layer, Option, Queue, Schedule, Scope, Stream } from "effect"
+import { actionKeyText, runKeyText } from "../../domain/Ids.js"
+import {
+  type HubSpec,
+  ResourceExhausted,
+  stallMessage,
+  type WatchFailure,
+  type WatchPlan,
+  WatchSettings
+} from "../../domain/WatchRules.js"
+import { type Change, ChangeFeed } from "../../ports/ChangeFeed.js"
+import { PullGate } from "../../ports/PullGate.js"
+import { StoreUnavailable } from "../../ports/RunStore.js"
+import { WatchHubs } from "../../ports/WatchHubs.js"
+import { pendingChanges } from "./ChangeBuffer.js"
 
 interface Listener<M> {
   readonly deliver: (sequence: number, message: M) => void
@@ -477,3 +371,18 @@ export const makeWatchHubs = Effect.gen(function*() {
 
   return { watch }
 })
+
+/** The hubs and the per-watcher change buffers over the change feed, with the watch settings. */
+export const layer: Layer.Layer<WatchHubs, never, ChangeFeed | WatchSettings> = Layer.scoped(
+  WatchHubs,
+  Effect.gen(function*() {
+    const { watch } = yield* makeWatchHubs
+    const feed = yield* ChangeFeed
+    const settings = yield* WatchSettings
+    return WatchHubs.of({
+      watch,
+      changes: (keyOf) =>
+        pendingChanges(keyOf).pipe(Effect.provideService(ChangeFeed, feed), Effect.provideService(WatchSettings, settings))
+    })
+  })
+)

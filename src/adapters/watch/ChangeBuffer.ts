@@ -1,31 +1,16 @@
-import { Clock, Context, Data, Duration, Effect, Queue, Schedule, type Scope, Stream } from "effect"
-import { type Change, ChangeFeed, type ChangesMissed } from "../ports/ChangeFeed.js"
-import { StoreUnavailable } from "../ports/RunStore.js"
-
-/** A watcher's client stopped reading, or it holds more than `runs.watchMaxPending` entities' unsent changes
- * (answered `ResourceExhausted`). */
-export class ResourceExhausted extends Data.TaggedError("ResourceExhausted")<{ readonly message: string }> {}
-
-/** The settings of the watches (from `runs.*` in the configuration). */
-export class WatchSettings extends Context.Tag("runs/WatchSettings")<WatchSettings, {
-  /** How many messages a watcher holds as they came before it merges what it holds per entity. */
-  readonly bufferSize: number
-  /** How many entities with unsent changes one watcher may hold before its stream ends (a memory bound). */
-  readonly maxPending: number
-  /** How long changes may wait for a client that takes none of them before its stream ends. */
-  readonly stallTimeout: Duration.Duration
-}>() {}
-
-export const stallMessage = (timeout: Duration.Duration) =>
-  `the watcher's client read nothing for ${Duration.format(timeout)} while updates waited; watch again`
-
-export type WatchFailure = StoreUnavailable | ResourceExhausted
+import { Clock, Duration, Effect, Queue, Schedule, type Scope, Stream } from "effect"
+import {
+  type PendingChanges,
+  ResourceExhausted,
+  stallMessage,
+  type WatchFailure,
+  WatchSettings
+} from "../../domain/WatchRules.js"
+import { type Change, ChangeFeed, type ChangesMissed } from "../../ports/ChangeFeed.js"
+import { StoreUnavailable } from "../../ports/RunStore.js"
 
 const interrupted = (missed: ChangesMissed) =>
   new StoreUnavailable({ reason: `change notifications were interrupted (${missed.reason}); watch again` })
-
-/** The changes a watch has not handled yet, merged per entity; empty batches are never returned. */
-export type PendingChanges = Effect.Effect<ReadonlyArray<Change>, WatchFailure>
 
 /**
  * Subscribes to the change feed for the life of the scope and drains it at once into a buffer that keeps one
