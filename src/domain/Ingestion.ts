@@ -5,7 +5,7 @@ import { RunStore, type StoreUnavailable } from "../ports/RunStore.js"
 import { mergeAttempt } from "./AttemptMerge.js"
 import { NotFound } from "./Errors.js"
 import type { RebuildAttempt, StatusReport, StoredEvent } from "./Events.js"
-import { type ActionKey, actionKeyText, runKeyText } from "./Ids.js"
+import { type ActionKey, actionKeyText, type RunKey, runKeyText } from "./Ids.js"
 import type { Payload } from "./Payload.js"
 import { ActionPhase, ActionType, isTerminal } from "./Phase.js"
 import { applyStatus } from "./PhaseRules.js"
@@ -51,7 +51,17 @@ export class Ingestion extends Context.Tag("runs/Ingestion")<Ingestion, {
   ) => Effect.Effect<ReadonlyArray<ActionKey>, StoreUnavailable>
 }>() {}
 
-const actionFrom = (input: RecordActionInput, run: { org: string; root: ActionRecord }, now: Date): ActionRecord => {
+/** What a recorded action takes from its run: fixed when the run is created, so it may be remembered. */
+interface RunFacts {
+  readonly org: string
+  readonly source: ActionRecord["source"]
+  readonly createdBy: string | undefined
+}
+
+/** Runs whose facts are remembered: a fan-out records thousands of actions of one run without reading it each time. */
+const rememberedRuns = 1000
+
+const actionFrom = (input: RecordActionInput, run: RunFacts, now: Date): ActionRecord => {
   const base = {
     key: input.key,
     org: run.org,
@@ -59,9 +69,9 @@ const actionFrom = (input: RecordActionInput, run: { org: string; root: ActionRe
     attempts: 1,
     cacheStatus: 0,
     group: input.group,
-    source: run.root.source,
+    source: run.source,
     triggerName: undefined,
-    createdBy: run.root.createdBy,
+    createdBy: run.createdBy,
     metadata: undefined,
     inputUri: input.inputUri,
     runOutputBase: undefined,
@@ -130,15 +140,32 @@ export const make = Effect.gen(function*() {
   const feed = yield* ChangeFeed
   const rebuild: RebuildAttempt = (events) => mergeAttempt(events.map((event) => payloads.eventFacts(event.raw)))
   const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
+  // The store checks again that the run exists when it writes the action: a run gone since is still NotFound.
+  const runs = new Map<string, RunFacts>()
+  const runFacts = (key: RunKey) =>
+    Effect.suspend(() => {
+      const text = runKeyText(key)
+      const known = runs.get(text)
+      if (known !== undefined) return Effect.succeed(Option.some(known))
+      return Effect.map(store.getRun(key), Option.map((view) => {
+        const facts = { org: view.run.org, source: view.root.source, createdBy: view.root.createdBy }
+        if (runs.size >= rememberedRuns) runs.delete(runs.keys().next().value!)
+        runs.set(text, facts)
+        return facts
+      }))
+    })
 
   return Ingestion.of({
     recordAction: Effect.fn("Ingestion.recordAction")(function*(input) {
-      const run = yield* store.getRun(input.key.run)
+      const run = yield* runFacts(input.key.run)
       if (Option.isNone(run)) return yield* new NotFound({ message: `run ${runKeyText(input.key.run)} not found` })
-      const action = actionFrom(input, { org: run.value.run.org, root: run.value.root }, yield* now)
+      const action = actionFrom(input, run.value, yield* now)
       const created = yield* store.recordAction(action, rebuild).pipe(
         Effect.catchTag("ActionMissing", () =>
-          Effect.fail(new NotFound({ message: `run ${runKeyText(input.key.run)} not found` })))
+          Effect.zipRight(
+            Effect.sync(() => runs.delete(runKeyText(input.key.run))),
+            Effect.fail(new NotFound({ message: `run ${runKeyText(input.key.run)} not found` }))
+          ))
       )
       if (created) yield* feed.publish([{ action: input.key, kind: "created" }])
     }),
