@@ -29,7 +29,8 @@ export type PendingChanges = Effect.Effect<ReadonlyArray<Change>, WatchFailure>
  * the number of watchers (1,000 browser tabs on one run cost one read per change, not 1,000).
  */
 export interface HubSpec<M, E> {
-  /** Whose changes the hub hears: `action/<project>/<domain>/<run>/<action>` or `run/<project>/<domain>/<run>`. */
+  /** Whose changes the hub hears: `action/<project>/<domain>/<run>/<action>`, `run/<project>/<domain>/<run>`,
+   * `project/<project>/<domain>` or `all`. */
   readonly route: string
   /** Which of them concern the hub; changes with the same key are merged while a read is running. */
   readonly keyOf: (change: Change) => string | undefined
@@ -88,27 +89,35 @@ export const latestOnly = <M>(): Pending<M> => {
  * waiting, what waits is merged into one part per key (`keyOf`), the newest of each where the key first came (a
  * message lists parents before children, so the merge does too), and goes out `max` parts at a time: the
  * further a client falls behind, the fewer messages it costs to catch up, and what it holds is bounded by the
- * number of keys (a run's actions), not by the rate of changes. `add` is false past `limit` merged parts.
+ * number of keys (a run's actions), not by the rate of changes. What would hold more than `limit` parts is
+ * merged, and `add` is false when even merged it does.
  */
 export const latestPerPart = <P>(
   keyOf: (part: P) => string,
   options: { readonly hold: number; readonly limit: number; readonly max: number }
 ): Pending<ReadonlyArray<P>> => {
-  // Messages as they came, after the merged `parts` (which go out first).
+  // Messages as they came (`held` parts in all), after the merged `parts` (which go out first).
   let messages: Array<ReadonlyArray<P>> = []
+  let held = 0
   const parts = new Map<string, P>()
   const merge = () => {
     for (const message of messages) for (const part of message) parts.set(keyOf(part), part)
     messages = []
+    held = 0
   }
   return {
     add: (message) => {
       messages.push(message)
-      if (messages.length > options.hold) merge()
+      held += message.length
+      if (messages.length > options.hold || parts.size + held > options.limit) merge()
       return parts.size <= options.limit
     },
     take: () => {
-      if (parts.size === 0) return messages.shift()
+      if (parts.size === 0) {
+        const message = messages.shift()
+        held -= message?.length ?? 0
+        return message
+      }
       merge()
       const taken: Array<P> = []
       for (const [key, part] of parts) {
@@ -121,6 +130,7 @@ export const latestPerPart = <P>(
     isEmpty: () => messages.length === 0 && parts.size === 0,
     clear: () => {
       messages = []
+      held = 0
       parts.clear()
     }
   }

@@ -203,20 +203,24 @@ export const make = Effect.gen(function*() {
     actionDetails: (key) => followActionDetails(key),
 
     runs: (target) =>
-      Stream.unwrapScoped(Effect.gen(function*() {
-        const next = yield* changesOf((change) =>
-          change.action.name === rootActionName && change.kind !== "events" &&
-            (target.kind !== "project" ||
-              (change.action.run.project === target.project && change.action.run.domain === target.domain))
-            ? runKeyText(change.action.run)
-            : undefined
-        )
-        const first = yield* newestRuns(scopeOf(target), [], (view) => inTarget(target, view), snapshotRuns)
-        const updates = Stream.repeatEffect(next).pipe(
-          Stream.mapEffect((batch) => Effect.forEach(batch, (change) => store.getRun(change.action.run))),
-          Stream.mapConcat((found) => found.flatMap((view) => Option.isSome(view) && inTarget(target, view.value) ? [[view.value]] : []))
-        )
-        return Stream.concat(Stream.succeed(first), updates)
+      // Watchers of the same target share one read of each changed run.
+      hubs.watch(Effect.succeed({
+        key: `runs/${JSON.stringify(target)}`,
+        spec: {
+          route: target.kind === "project" ? `project/${target.project}/${target.domain}` : "all",
+          keyOf: (change: Change) =>
+            change.action.name === rootActionName && change.kind !== "events" ? runKeyText(change.action.run) : undefined,
+          start: Effect.void,
+          update: (batch: ReadonlyArray<Change>) =>
+            Effect.map(Effect.forEach(batch, (change) => store.getRun(change.action.run)), (found) =>
+              found.flatMap((view) => (Option.isSome(view) && inTarget(target, view.value) ? [[view.value]] : [])))
+        },
+        first: Effect.map(newestRuns(scopeOf(target), [], (view) => inTarget(target, view), snapshotRuns), (first) => [first]),
+        pending: latestPerPart<RunView>((view) => runKeyText(view.run.key), {
+          hold: settings.bufferSize,
+          limit: settings.maxPending,
+          max: snapshotRuns
+        })
       })),
 
     actions: (run, filters) =>

@@ -75,7 +75,12 @@ export const makeWatchHubs = Effect.gen(function*() {
   // One feed subscription for every hub: a change goes to the hubs of its action and of its run only, so a
   // change costs the same with one hub or ten thousand.
   const routes = new Map<string, Set<(change: Change) => void>>()
-  const routeOf = (change: Change) => [`action/${actionKeyText(change.action)}`, `run/${runKeyText(change.action.run)}`]
+  const routeOf = (change: Change) => [
+    `action/${actionKeyText(change.action)}`,
+    `run/${runKeyText(change.action.run)}`,
+    `project/${change.action.run.project}/${change.action.run.domain}`,
+    "all"
+  ]
   let router: Scope.CloseableScope | undefined
   const routerLock = yield* Effect.makeSemaphore(1)
   const feedLost = (reason: string) =>
