@@ -1,13 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { latestPerPart } from "../../src/domain/WatchRules.js"
-
-/** One part of a tree message: an action's name and its state. */
-interface Part {
-  readonly name: string
-  readonly state: number
-}
-const parts = (...list: ReadonlyArray<readonly [string, number]>): ReadonlyArray<Part> =>
-  list.map(([name, state]) => ({ name, state }))
+import { type Part, parts } from "../support/Parts.js"
 
 describe("latestPerPart", () => {
   it("hands each message over as it came while no more than `hold` wait", () => {

@@ -5,6 +5,7 @@ import { makeWatchHubs } from "../../../src/adapters/watch/WatchHubs.js"
 import type { ActionKey } from "../../../src/domain/Ids.js"
 import { latestOnly, latestPerPart, WatchSettings } from "../../../src/domain/WatchRules.js"
 import { type Change, ChangeFeed } from "../../../src/ports/ChangeFeed.js"
+import { type Part, parts } from "../../support/Parts.js"
 
 const action: ActionKey = { run: { project: "p", domain: "development", name: "r1" }, name: "a0" }
 const layer = Layer.merge(MemoryChangeFeed.layer, Layer.succeed(WatchSettings, { bufferSize: 10, maxPending: 10, stallTimeout: Duration.seconds(30) }))
@@ -152,14 +153,6 @@ describe("WatchHub", () => {
       expect(subject.reads()).toBe(2)
     }).pipe(Effect.provide(layer)))
 })
-
-/** One part of a tree message: an action's name and its state. */
-interface Part {
-  readonly name: string
-  readonly state: number
-}
-const parts = (...list: ReadonlyArray<readonly [string, number]>): ReadonlyArray<Part> =>
-  list.map(([name, state]) => ({ name, state }))
 
 describe("WatchHub stalls", () => {
   const stallTimeout = Duration.seconds(30)
