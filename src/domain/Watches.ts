@@ -180,7 +180,9 @@ export const make = Effect.gen(function*() {
           : Effect.map(
             store.listActions(run, {
               filters: [{ field: "name", fn: "VALUE_IN", values: some }],
-              order: orderBy("ASC"),
+              // By name, the order of the unique key: the names are looked up, not the whole run scanned in
+              // creation order.
+              order: [{ field: "name", direction: "ASC" }],
               limit: some.length,
               after: undefined
             }),
