@@ -1,0 +1,110 @@
+import type { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Cause, Chunk, Deferred, Effect, Exit, Queue, type Scope } from "effect"
+
+/**
+ * Group commit: the writes that arrive while a batch commits form the next batch, one transaction and one commit
+ * for all of them. A lone write starts a batch at once (no delay waits for company). Each write is answered only
+ * after the commit that holds it, and succeeds or fails on its own:
+ *
+ * - A write fails with its own error only before it wrote anything, or after undoing what it wrote (the store's
+ *   writes are built so); its failure is its answer and the batch goes on. No savepoints: on Postgres each is a
+ *   round trip, and @effect/sql never releases them: a batch of more than 64 writes would overflow its
+ *   subtransaction cache, which slows the snapshots of every other session.
+ * - Anything else (a SQL error, a defect, a failed commit) rolls the batch back; its writes then run again one by
+ *   one, each in its own transaction as a write without batching would, so a bad write cannot sink the others.
+ *
+ * Writes run in arrival order, so two writes of one action in a batch apply in that order. A caller interrupted
+ * while its write waits in the queue drops it; once its batch has begun, the write may still commit (as a write
+ * interrupted during its commit always could).
+ */
+export interface WriteBatch {
+  /** Runs `write` in the next batch's transaction and answers once that transaction is over. */
+  readonly run: <A, E>(write: Effect.Effect<A, E | SqlError>) => Effect.Effect<A, E | SqlError>
+}
+
+interface Entry {
+  readonly write: Effect.Effect<unknown, unknown>
+  readonly answer: Deferred.Deferred<unknown, unknown>
+  state: "queued" | "dropped" | "taken"
+}
+
+const isSqlError = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && "_tag" in error && error._tag === "SqlError"
+
+/** A write's own answer: a success, or a failure by the write's own error (one that leaves nothing written). */
+const isAnswer = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  Exit.isSuccess(exit) ||
+  (Cause.isFailType(exit.cause) && !isSqlError(exit.cause.error))
+
+/** The failure that rolls a batch's transaction back. */
+const broken = Symbol("broken batch")
+
+export interface WriteBatchOptions {
+  /** Batches committing at once (Postgres may run several on its pool; SQLite has one writer). */
+  readonly inFlight: number
+  /** Writes per batch at most, so one batch never holds its locks for long. */
+  readonly maxWrites: number
+}
+
+export const makeWriteBatch = (
+  sql: SqlClient.SqlClient,
+  options: WriteBatchOptions
+): Effect.Effect<WriteBatch, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const queue = yield* Queue.unbounded<Entry>()
+
+    const alone = (entry: Entry) =>
+      Effect.flatMap(Effect.exit(sql.withTransaction(entry.write)), (exit) => Deferred.done(entry.answer, exit))
+
+    const together = (entries: ReadonlyArray<Entry>) =>
+      Effect.gen(function*() {
+        const exits: Array<Exit.Exit<unknown, unknown>> = []
+        const committed = yield* Effect.exit(sql.withTransaction(
+          Effect.forEach(entries, (entry) =>
+            Effect.flatMap(Effect.exit(entry.write), (exit) => {
+              exits.push(exit)
+              return isAnswer(exit) ? Effect.void : Effect.fail(broken)
+            }), { discard: true })
+        ))
+        if (Exit.isSuccess(committed)) {
+          yield* Effect.forEach(entries, (entry, i) => Deferred.done(entry.answer, exits[i]!), { discard: true })
+        } else {
+          yield* Effect.forEach(entries, alone, { discard: true })
+        }
+      })
+
+    // A batch, once taken, runs to its end (so a shutdown answers it); writes still queued are interrupted.
+    const worker = Effect.gen(function*() {
+      const taken = Chunk.toReadonlyArray(yield* Queue.takeBetween(queue, 1, options.maxWrites))
+      const entries = taken.filter((entry) => entry.state === "queued")
+      for (const entry of entries) entry.state = "taken"
+      if (entries.length === 1) yield* Effect.uninterruptible(alone(entries[0]!))
+      else if (entries.length > 1) yield* Effect.uninterruptible(together(entries))
+    }).pipe(Effect.forever)
+
+    // Runs after the workers stop (finalizers run in reverse).
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Queue.takeAll(queue), (left) =>
+        Effect.forEach(left, (entry) => Deferred.interrupt(entry.answer), { discard: true })).pipe(
+          Effect.zipRight(Queue.shutdown(queue))
+        ))
+    yield* Effect.forkScoped(Effect.all(Array.from({ length: options.inFlight }, () => worker), {
+      concurrency: "unbounded",
+      discard: true
+    }))
+
+    const run = <A, E>(write: Effect.Effect<A, E | SqlError>): Effect.Effect<A, E | SqlError> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const answer = yield* Deferred.make<unknown, unknown>()
+          const entry: Entry = { write, answer, state: "queued" }
+          yield* Queue.offer(queue, entry)
+          return yield* restore(Deferred.await(answer) as Effect.Effect<A, E | SqlError>).pipe(
+            Effect.onInterrupt(() => Effect.sync(() => (entry.state = entry.state === "queued" ? "dropped" : entry.state)))
+          )
+        })
+      )
+
+    return { run }
+  })
