@@ -34,7 +34,9 @@ export interface CreateRunInput<E = never> {
 
 /**
  * Runs, actions, attempts and tasks. Every method is atomic: it reads one consistent state and writes all or
- * nothing. A failure to reach the database is `StoreUnavailable`, anything else unexpected is a defect.
+ * nothing. A write is answered only once it is committed; writes that arrive together may be committed together,
+ * each still succeeding or failing on its own, and two writes of one action apply in the order they arrived. A
+ * failure to reach the database is `StoreUnavailable`, anything else unexpected is a defect.
  */
 export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
   /** Writes the run, its root action and (when given) its task spec in one transaction; `RunExists` when the

@@ -17,6 +17,7 @@ import {
   taskRef
 } from "../support/Fixtures.js"
 import { runStoreActionTreeContract } from "./RunStoreActionTreeContract.js"
+import { runStoreBatchContract } from "./RunStoreBatchContract.js"
 import { runStoreIngestionContract } from "./RunStoreIngestionContract.js"
 import { runStoreListContract } from "./RunStoreListContract.js"
 
@@ -351,4 +352,5 @@ export const runStoreContract = (backend: Backend<RunStore>): void => {
   runStoreListContract(backend)
   runStoreActionTreeContract(backend)
   runStoreIngestionContract(backend)
+  runStoreBatchContract(backend)
 }

@@ -1,6 +1,6 @@
 import { SqlClient, type Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Effect, Layer, Option, type Scope } from "effect"
 import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
 import type { ActionKey, RunKey, TaskKey } from "../../domain/Ids.js"
 import { cursorOf, type Page } from "../../domain/ListQuery.js"
@@ -36,13 +36,18 @@ import {
   type ViewRow
 } from "./SqlRows.js"
 import { refail } from "./SqlStoreErrors.js"
+import { makeWriteBatch } from "./SqlWriteBatch.js"
 
 /**
- * One store for SQLite and Postgres: every write is one transaction, every read one statement (consistent on its
- * own), every value a bound parameter.
+ * One store for SQLite and Postgres: writes are committed in batches (group commit, see SqlWriteBatch), every read
+ * is one statement (consistent on its own), every value a bound parameter. A write fails with its own error only
+ * before it wrote anything, or after undoing what it wrote, as a batch requires.
  */
-export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> = Effect.gen(function*() {
+export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | Scope.Scope> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  // One batch at a time on Postgres too: two or four in flight were no faster here, and two batches could deadlock
+  // on each other's rows and would no longer keep arrival order for writes of one action.
+  const batch = yield* makeWriteBatch(sql, { inFlight: 1, maxWrites: 128 })
   // Both databases hand JSON columns over as text (see SqlClients).
   const readJson = jsonFromText
   const attempts = makeAttempts(sql, readJson)
@@ -67,11 +72,12 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   // No stack trace per call: nothing reads one (no exporter), and taking it is a cost on every store call.
   const span = (name: string) => Effect.withSpan(`SqlRunStore.${name}`, { captureStackTrace: false })
 
+  /** A write, committed with the others of its batch. */
   const transaction = <A, E>(
     name: string,
     body: Effect.Effect<A, E | SqlError>
   ): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable> =>
-    refail(sql.withTransaction(body)).pipe(span(name))
+    refail(batch.run(body)).pipe(span(name))
 
   /** A statement that reads and no more: one statement is consistent on its own, so no transaction. */
   const read = <A, E>(
@@ -124,8 +130,17 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     })
   }
 
-  const createRun: RunStore["Type"]["createRun"] = ({ beforeCommit, task, view }) =>
-    transaction(
+  /** `beforeCommit`, not run again once it succeeded (when a broken batch runs the write again alone). */
+  const once = <E>(effect: Effect.Effect<void, E> | undefined): Effect.Effect<void, E> => {
+    let succeeded = false
+    return effect === undefined
+      ? Effect.void
+      : Effect.suspend(() => (succeeded ? Effect.void : Effect.tap(effect, () => (succeeded = true))))
+  }
+
+  const createRun: RunStore["Type"]["createRun"] = ({ beforeCommit, task, view }) => {
+    const hook = once(beforeCommit)
+    return transaction(
       "createRun",
       Effect.gen(function*() {
         // A run of that name (however recent) makes this insert a no-op instead of aborting the transaction.
@@ -133,11 +148,13 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
           ON CONFLICT (project, domain, name) DO NOTHING RETURNING id`
         const runId = inserted[0]?.id
         if (runId === undefined) return yield* existing(view.run.key)
+        // Before the other rows, so that a failure has only the run's row to undo (its batch commits the others').
+        yield* Effect.tapError(hook, () => sql`DELETE FROM runs WHERE id = ${runId}`)
         yield* writeRunRows(view, runId, task)
-        if (beforeCommit !== undefined) yield* beforeCommit
         return view
       })
     )
+  }
 
   const findRunByRequestId: RunStore["Type"]["findRunByRequestId"] = (requestId, since) =>
     read(
@@ -173,7 +190,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     sql<ActionRow & { readonly root_phase: number | null; readonly row_version?: string }>`SELECT
       ${sql.literal(actionColumnList)}, root.phase_number AS root_phase ${rowVersion}
       FROM actions a JOIN runs r ON r.id = a.run_id
-      LEFT JOIN actions root ON root.run_id = a.run_id AND root.name = r.root_action_name
+      LEFT JOIN actions root ON root.project = a.project AND root.domain = a.domain AND root.run_name = a.run_name
+        AND root.name = r.root_action_name
       WHERE a.project = ${key.run.project} AND a.domain = ${key.run.domain} AND a.run_name = ${key.run.name}
       AND a.name = ${key.name} ${lock}`
 
@@ -181,10 +199,12 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     | { readonly _tag: "Done"; readonly outcome: UpdateOutcome }
     | { readonly _tag: "Write"; readonly row: Row; readonly columns: Record<string, unknown> }
 
+  type Apply = Parameters<RunStore["Type"]["updateAction"]>[1]
+
   /** What `apply` makes of the row read: an outcome with no write, or the columns to write. */
   const planUpdate = <Row extends ActionRow & { readonly root_phase: number | null }>(
     row: Row | undefined,
-    apply: Parameters<RunStore["Type"]["updateAction"]>[1]
+    apply: Apply
   ): UpdatePlan<Row> => {
     if (row === undefined) return { _tag: "Done", outcome: { _tag: "Missing" } }
     const current = actionOfRow(row, readJson)
@@ -196,31 +216,28 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
     return { _tag: "Write", row, columns }
   }
 
-  /** Read, apply and write in one transaction, the action's row locked from the read on: SQLite's way, and
-   * Postgres' when the optimistic way keeps losing. */
-  const updateLocked: RunStore["Type"]["updateAction"] = (key, apply) =>
-    transaction(
-      "updateAction",
-      Effect.gen(function*() {
-        const [row] = yield* actionToUpdate(key, lockActionRow)
-        const plan = planUpdate(row, apply)
-        if (plan._tag === "Done") return plan.outcome
-        const [saved] = yield* sql<ActionRow>`UPDATE actions SET ${sql.update(plan.columns)}
-          WHERE id = ${plan.row.id} RETURNING ${sql.literal(actionColumnNameList)}`
-        if (saved === undefined) return yield* Effect.dieMessage("an updated action row was not returned")
-        yield* notice(sql, [{ action: key, kind: "updated" }])
-        return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
-      })
-    )
+  /** Read, apply and write, the action's row locked from the read on: SQLite's way, and Postgres' when the
+   * optimistic way keeps losing. */
+  const updateLocked = (key: ActionKey, apply: Apply) =>
+    Effect.gen(function*() {
+      const [row] = yield* actionToUpdate(key, lockActionRow)
+      const plan = planUpdate(row, apply)
+      if (plan._tag === "Done") return plan.outcome
+      const [saved] = yield* sql<ActionRow>`UPDATE actions SET ${sql.update(plan.columns)}
+        WHERE id = ${plan.row.id} RETURNING ${sql.literal(actionColumnNameList)}`
+      if (saved === undefined) return yield* Effect.dieMessage("an updated action row was not returned")
+      yield* notice(sql, [{ action: key, kind: "updated" }])
+      return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
+    })
 
   /**
-   * Postgres: two statements on their own instead of a transaction of five (BEGIN, the locked read, the update,
-   * the notice, COMMIT): fewer round trips, each of which waits for the database. The update (with its
-   * notice) applies only to the row version that was read (`xmin`, which every write of the row replaces); when
-   * another write came between, it changes nothing and the read and apply are done again, a few times, and then
-   * the locked way.
+   * Postgres: two statements (the read, and the update with its notice) instead of four (the locked read, the
+   * update, the notice). The update applies only to the row version that was read (`xmin`, which every write of
+   * the row replaces, and which an earlier write of the same batch leaves as the batch's own); when another
+   * transaction's write came between, it changes nothing and the read and apply are done again, a few times, and
+   * then the locked way.
    */
-  const updateOptimistic: RunStore["Type"]["updateAction"] = (key, apply) =>
+  const updateOptimistic = (key: ActionKey, apply: Apply) =>
     Effect.gen(function*() {
       for (let tries = 0; tries < optimisticTries; tries++) {
         const [row] = yield* actionToUpdate(key, noLock)
@@ -232,9 +249,11 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
         if (saved !== undefined) return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
       }
       return yield* updateLocked(key, apply)
-    }).pipe(refail, span("updateAction"))
+    })
 
-  const updateAction = sql.onDialectOrElse({ pg: () => updateOptimistic, orElse: () => updateLocked })
+  const updateBody = sql.onDialectOrElse({ pg: () => updateOptimistic, orElse: () => updateLocked })
+  const updateAction: RunStore["Type"]["updateAction"] = (key, apply) =>
+    transaction("updateAction", updateBody(key, apply))
 
   const recordEvents: RunStore["Type"]["recordEvents"] = (list, rebuild) =>
     transaction(
@@ -383,4 +402,4 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient> =
   })
 })
 
-export const layer: Layer.Layer<RunStore, never, SqlClient.SqlClient> = Layer.effect(RunStore, make)
+export const layer: Layer.Layer<RunStore, never, SqlClient.SqlClient> = Layer.scoped(RunStore, make)
