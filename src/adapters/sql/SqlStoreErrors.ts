@@ -34,6 +34,11 @@ export const isUnavailable = (error: SqlError): boolean => {
   return connectionMessages.some((pattern) => texts.some((text) => pattern.test(text)))
 }
 
+/** Postgres chose this transaction to end a deadlock, or could not serialise it: running it again may succeed. */
+export const isConflict = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && "_tag" in error && error._tag === "SqlError" &&
+  "cause" in error && ["40P01", "40001"].includes(codeOf(error.cause) ?? "")
+
 /** The library's message and the driver's (e.g. `connect ECONNREFUSED 127.0.0.1:5432`); never SQL text. */
 const reason = (error: SqlError): string => {
   const detail = messageOf(error.cause) || (codeOf(error.cause) ?? "")
