@@ -147,8 +147,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
       : Effect.suspend(() => (succeeded ? Effect.void : Effect.tap(effect, () => (succeeded = true))))
   }
 
-  // SQLite: CreateRun in batches was slower in the bench (0.15 and 0.13 of echo against 0.18 and 0.20), though no
-  // dearer in CPU per call; its commit is a small part of its cost there, so it commits on its own.
+  // SQLite: CreateRun's commit is a small part of its cost there, and batching it did not pay in the bench (see
+  // bench/HISTORY.md), so it commits on its own.
   const createWrite = sql.onDialectOrElse({ pg: () => transaction, orElse: () => alone })
 
   const createRun: RunStore["Type"]["createRun"] = ({ beforeCommit, task, view }) => {
@@ -268,8 +268,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
   const updateAction: RunStore["Type"]["updateAction"] = (key, apply) =>
     transaction("updateAction", updateBody(key, apply))
 
-  // Postgres: a batch of event writes (ten statements or so each, one after the other on one connection) was half
-  // as fast as the same writes on the pool's connections at once (RecordActionEvents 0.08 of echo against 0.19).
+  // Postgres: an event write is ten statements or so; in a batch they run one after the other on one connection,
+  // where alone they run on the pool's connections at once, which the bench found faster (see bench/HISTORY.md).
   const eventsWrite = sql.onDialectOrElse({ pg: () => alone, orElse: () => transaction })
 
   const recordEvents: RunStore["Type"]["recordEvents"] = (list, rebuild) =>
