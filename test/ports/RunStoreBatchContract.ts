@@ -3,15 +3,8 @@ import { Context, Deferred, Effect, Fiber, Option } from "effect"
 import { ActionPhase } from "../../src/domain/Phase.js"
 import { RunStore } from "../../src/ports/RunStore.js"
 import type { Backend } from "../support/backends.js"
+import { submit } from "../support/Fibers.js"
 import { actionKey, at, attempt, childAction, runView, storedEvent, taskRecord, taskRef } from "../support/Fixtures.js"
-
-/** Forks `effect` and waits until it is blocked (on a store that batches: queued behind the batch running) or done. */
-const submit = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
-    yield* Effect.repeat(Fiber.status(fiber), { until: (status) => status._tag !== "Running" })
-    return fiber
-  })
 
 /**
  * Writes that arrive together (a store may commit them in one transaction, as the SQL store does): each is

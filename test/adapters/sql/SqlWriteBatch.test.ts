@@ -3,14 +3,7 @@ import { expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
 import { makeWriteBatch } from "../../../src/adapters/sql/SqlWriteBatch.js"
 import { describeBackends, sqlBackends } from "../../support/backends.js"
-
-/** Forks `effect` and waits until it is blocked (queued behind the batch running) or done. */
-const submit = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(effect)
-    yield* Effect.repeat(Fiber.status(fiber), { until: (status) => status._tag !== "Running" })
-    return fiber
-  })
+import { submit } from "../../support/Fibers.js"
 
 describeBackends("SqlWriteBatch", sqlBackends(), (backend) => {
   const setUp = Effect.gen(function*() {
