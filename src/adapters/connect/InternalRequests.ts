@@ -5,12 +5,18 @@ import { TaskSpecSchema, TraceSpecSchema } from "#gen/flyteidl2/task/task_defini
 import { InvalidArgument } from "../../domain/Errors.js"
 import type { StatusReport, StoredEvent } from "../../domain/Events.js"
 import type { RecordActionInput } from "../../domain/Ingestion.js"
-import type { ActionPhase } from "../../domain/Phase.js"
+import { type ActionPhase, isActionPhase } from "../../domain/Phase.js"
 import { toPayload } from "./ProtoCodec.js"
 import { optionalDate } from "./ProtoPayloads.js"
 import { actionKey } from "./RunRequests.js"
 
 const orUndefined = (text: string): string | undefined => (text === "" ? undefined : text)
+
+/** A phase number as the domain's phase; proto3 lets any number through, the rules know ten. */
+const phaseAt = (field: string, phase: number): Either.Either<ActionPhase, InvalidArgument> =>
+  isActionPhase(phase)
+    ? Either.right(phase)
+    : Either.left(new InvalidArgument({ message: `${field}: ${phase} is not an ActionPhase (0 to 9)` }))
 
 /** RecordAction as the domain sees it; the executors' shapes (no org, no task spec) are accepted. */
 export const recordActionInput = (request: RecordActionRequest): Either.Either<RecordActionInput, InvalidArgument> => {
@@ -39,18 +45,18 @@ export const recordActionInput = (request: RecordActionRequest): Either.Either<R
     }
     case "trace": {
       const trace = request.spec.value
-      return Either.right({
+      return Either.map(phaseAt("trace.phase", trace.phase), (phase) => ({
         ...base,
         spec: {
-          kind: "trace",
+          kind: "trace" as const,
           name: trace.name,
-          phase: trace.phase as ActionPhase,
+          phase,
           startTime: optionalDate(trace.startTime),
           endTime: optionalDate(trace.endTime),
           outputsUri: orUndefined(trace.outputs?.outputUri ?? ""),
           spec: trace.spec === undefined ? undefined : toPayload(TraceSpecSchema, trace.spec)
         }
-      })
+      }))
     }
     case "condition":
       return Either.right({
@@ -62,21 +68,23 @@ export const recordActionInput = (request: RecordActionRequest): Either.Either<R
   }
 }
 
-export const statusReport = (status: ActionStatus | undefined): StatusReport => ({
-  phase: (status?.phase ?? 0) as ActionPhase,
-  attempts: status?.attempts ?? 0,
-  cacheStatus: status?.cacheStatus ?? 0,
-  startTime: optionalDate(status?.startTime),
-  endTime: optionalDate(status?.endTime)
-})
+export const statusReport = (status: ActionStatus | undefined): Either.Either<StatusReport, InvalidArgument> =>
+  Either.map(phaseAt("status.phase", status?.phase ?? 0), (phase) => ({
+    phase,
+    attempts: status?.attempts ?? 0,
+    cacheStatus: status?.cacheStatus ?? 0,
+    startTime: optionalDate(status?.startTime),
+    endTime: optionalDate(status?.endTime)
+  }))
 
 /** An event as the event log keeps it: the raw event, keyed; attempt 0 counts as attempt 1. */
-export const storedEvent = (event: ActionEvent): StoredEvent => ({
-  key: actionKey(event.id),
-  attempt: Math.max(1, event.attempt),
-  phase: event.phase as ActionPhase,
-  version: event.version,
-  reportedTime: optionalDate(event.reportedTime),
-  updatedTime: optionalDate(event.updatedTime),
-  raw: toPayload(ActionEventSchema, event)
-})
+export const storedEvent = (event: ActionEvent): Either.Either<StoredEvent, InvalidArgument> =>
+  Either.map(phaseAt("phase", event.phase), (phase) => ({
+    key: actionKey(event.id),
+    attempt: Math.max(1, event.attempt),
+    phase,
+    version: event.version,
+    reportedTime: optionalDate(event.reportedTime),
+    updatedTime: optionalDate(event.updatedTime),
+    raw: toPayload(ActionEventSchema, event)
+  }))

@@ -54,8 +54,8 @@ const updateStatus = (request: UpdateActionStatusRequest) =>
     "flyteidl2.workflow.InternalRunService/UpdateActionStatus",
     Effect.zipRight(
       validated(UpdateActionStatusRequestSchema, request),
-      Effect.flatMap(Ingestion, (ingestion) =>
-        ingestion.updateStatus(actionKey(request.actionId), statusReport(request.status)))
+      Effect.flatMap(statusReport(request.status), (report) =>
+        Effect.flatMap(Ingestion, (ingestion) => ingestion.updateStatus(actionKey(request.actionId), report)))
     )
   ).pipe(Effect.map((status) => ({ ...(request.actionId === undefined ? {} : { actionId: request.actionId }), status })))
 
@@ -63,12 +63,12 @@ const updateStatus = (request: UpdateActionStatusRequest) =>
 const recordEvents = (events: ReadonlyArray<ActionEvent>) =>
   Effect.gen(function*() {
     const checked = yield* Effect.forEach(events, (event, index) =>
-      Effect.either(validateRequest(ActionEventSchema, event)).pipe(
+      Effect.either(Effect.flatMap(validateRequest(ActionEventSchema, event), () => storedEvent(event))).pipe(
         Effect.map(Either.mapLeft((invalid) => `events[${index}]: ${invalid.message}`))
       ))
-    const valid = events.filter((_, index) => Either.isRight(checked[index]!))
+    const valid = checked.flatMap((result) => (Either.isRight(result) ? [result.right] : []))
     const problems = checked.flatMap((result) => (Either.isLeft(result) ? [result.left] : []))
-    yield* Effect.flatMap(Ingestion, (ingestion) => ingestion.recordEvents(valid.map(storedEvent)))
+    yield* Effect.flatMap(Ingestion, (ingestion) => ingestion.recordEvents(valid))
     if (problems.length > 0) {
       return yield* new InvalidArgument({
         message: `${problems.length} of ${events.length} events were invalid and skipped: ${problems.join("; ")}`

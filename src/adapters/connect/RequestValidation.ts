@@ -2,6 +2,7 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf"
 import type { Path } from "@bufbuild/protobuf/reflect"
 import { createValidator, type Violation } from "@bufbuild/protovalidate"
 import { Data, Effect } from "effect"
+import { illFormedValue } from "./WellFormed.js"
 
 export class InvalidRequest extends Data.TaggedError("InvalidRequest")<{
   readonly message: string
@@ -19,6 +20,7 @@ export const relaxedRules: ReadonlyArray<{ readonly field: string; readonly rule
   { field: "flyteidl2.workflow.ActionStatus.attempts", ruleId: "uint32.gt", why: "the actions service reports attempts 0" },
   { field: "flyteidl2.workflow.ActionEvent.attempt", ruleId: "uint32.gt", why: "0 counts as attempt 1" },
   { field: "flyteidl2.workflow.TaskAction.spec", ruleId: "required", why: "the actions service may send no spec" },
+  { field: "flyteidl2.workflow.TraceAction.spec", ruleId: "required", why: "the SDK's traces are recorded without one (the Go original accepts them)" },
   { field: "flyteidl2.workflow.WatchClusterEventsRequest.attempt", ruleId: "uint32.gt", why: "0 means the latest attempt (web UI)" },
   { field: "flyteidl2.workflow.GetActionLogContextRequest.attempt", ruleId: "uint32.gt", why: "0 means the latest attempt" }
 ]
@@ -86,10 +88,19 @@ export const validateRequest = <Desc extends DescMessage>(
   message: MessageShape<Desc>
 ): Effect.Effect<void, InvalidRequest> =>
   Effect.suspend(() => {
+    const illFormed = illFormedValue(schema, message)
+    if (illFormed !== undefined) {
+      return Effect.fail(
+        new InvalidRequest({ message: `invalid ${schema.name}: ${illFormed.path}: ${illFormed.problem}`, fields: [illFormed.path] })
+      )
+    }
     const result = validateUntraced(schema, message)
     if (result.kind === "valid") return Effect.void
+    // A rule that cannot be evaluated on these values (CEL arithmetic out of range, say) fails for this input.
     if (result.kind === "error") {
-      return Effect.die(result.error)
+      return Effect.fail(
+        new InvalidRequest({ message: `invalid ${schema.name}: its values cannot be checked against the IDL's rules`, fields: [] })
+      )
     }
     const violations = result.violations.filter((violation) => !isRelaxed(violation))
     if (violations.length === 0) return Effect.void
