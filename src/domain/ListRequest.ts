@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { InvalidArgument } from "./Errors.js"
+import { InvalidArgument, quoted } from "./Errors.js"
 import type {
   FieldValue,
   FilterFunction,
@@ -46,6 +46,11 @@ export interface ListRequestOptions {
 
 export const defaultLimit = 50
 export const maxLimit = 200
+
+/** At most this many filters, and filter values in all, in one list request: each becomes a term of one SQL
+ * statement, which a database cannot prepare past a size of its own. */
+export const maxFilters = 50
+export const maxFilterValues = 1000
 
 const allFields = Object.keys(listFields) as ReadonlyArray<ListField>
 
@@ -98,7 +103,7 @@ const parseField = (
 ): Effect.Effect<ListField, InvalidArgument> =>
   isListField(name) && allowed.has(name)
     ? Effect.succeed(name)
-    : invalid(`invalid ${use} field "${name}": expected one of ${[...allowed].join(", ")}`)
+    : invalid(`invalid ${use} field ${quoted(name)}: expected one of ${[...allowed].join(", ")}`)
 
 const parseOrder = (
   input: ListRequestInput,
@@ -207,7 +212,7 @@ const parseValue = (field: ListField, text: string): Effect.Effect<FieldValue, I
   const parser = valueParser(field)
   const value = parser.parse(text)
   return value === undefined
-    ? invalid(`invalid value ${JSON.stringify(text)} for field "${field}": expected ${parser.expected}`)
+    ? invalid(`invalid value ${quoted(text)} for field "${field}": expected ${parser.expected}`)
     : Effect.succeed(value)
 }
 
@@ -240,6 +245,13 @@ export const parseListRequest = (
     const limit = yield* parseLimit(input.limit)
     const order = yield* parseOrder(input, options.allowedFields)
     if (input.rawFilters.length > 0) return yield* invalid("raw_filters are not supported")
+    if (input.filters.length > maxFilters) {
+      return yield* invalid(`too many filters: ${input.filters.length}, at most ${maxFilters}`)
+    }
+    const values = input.filters.reduce((sum, filter) => sum + filter.values.length, 0)
+    if (values > maxFilterValues) {
+      return yield* invalid(`too many filter values: ${values} in all, at most ${maxFilterValues}`)
+    }
     const filters = yield* Effect.forEach(input.filters, (filter) => parseFilter(filter, options.allowedFields))
     const after = yield* decodeToken({ order, filters }, input.token)
     return { filters, order, limit, after }

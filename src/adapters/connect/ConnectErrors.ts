@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect"
 import { Cause, Effect, Option } from "effect"
+import { clip } from "../../domain/Errors.js"
 
 /** A feature this service does not serve (yet). */
 export class NotServed extends Error {
@@ -36,6 +37,10 @@ const messageOf = (error: unknown): string => {
   return tagOf(error) ?? "error"
 }
 
+// A message can quote what the client sent (a filter value, a name); neither answer nor log grows with it.
+const maxMessage = 1_000
+const maxLogged = 4_000
+
 export interface MappedFailure {
   readonly error: ConnectError
   /** What the log gets: the full cause for an `Internal`, the message otherwise. */
@@ -50,17 +55,21 @@ export const toConnectError = (cause: Cause.Cause<unknown>, requestId: string): 
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) {
     const error = failure.value
-    if (error instanceof ConnectError) return { error, logDetail: error.rawMessage }
+    if (error instanceof ConnectError) {
+      if (error.rawMessage.length <= maxMessage) return { error, logDetail: error.rawMessage }
+      return { error: new ConnectError(clip(error.rawMessage, maxMessage), error.code), logDetail: clip(error.rawMessage, maxLogged) }
+    }
     const code = codeByTag[tagOf(error) ?? ""]
     if (code !== undefined) {
-      return { error: new ConnectError(messageOf(error), code), logDetail: messageOf(error) }
+      const message = messageOf(error)
+      return { error: new ConnectError(clip(message, maxMessage), code), logDetail: clip(message, maxLogged) }
     }
   } else if (Cause.isInterruptedOnly(cause)) {
     return { error: new ConnectError("the request was cancelled", Code.Canceled), logDetail: "interrupted" }
   }
   return {
     error: new ConnectError(`internal error (request id ${requestId})`, Code.Internal),
-    logDetail: Cause.pretty(cause)
+    logDetail: clip(Cause.pretty(cause), maxLogged)
   }
 }
 

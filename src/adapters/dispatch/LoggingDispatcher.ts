@@ -1,4 +1,5 @@
 import { Effect, Layer } from "effect"
+import { clip } from "../../domain/Errors.js"
 import { actionKeyText } from "../../domain/Ids.js"
 import { Dispatcher } from "../../ports/Dispatcher.js"
 
@@ -13,7 +14,7 @@ export const make = Dispatcher.of({
     ),
   abort: (request) =>
     Effect.logInfo(`dispatch (none): abort ${actionKeyText(request.action)}`).pipe(
-      Effect.annotateLogs({ reason: request.reason })
+      Effect.annotateLogs({ reason: clip(request.reason, 200) })
     )
 })
 
