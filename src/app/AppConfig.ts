@@ -22,6 +22,10 @@ export interface AppConfig {
     /** Smallest response compressed for a client that accepts compression. */
     readonly compressMinBytes: number
     readonly shutdownTimeout: Duration.Duration
+    /** How long a connection may take to send a request's headers (or an HTTP/2 preface) once it opens or goes idle. */
+    readonly headerTimeout: Duration.Duration
+    /** How long a connection with no request or stream open stays open. */
+    readonly idleTimeout: Duration.Duration
   }
   readonly watchBufferSize: number
   readonly watchMaxPending: number

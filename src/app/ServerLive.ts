@@ -33,6 +33,9 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
         port: config.port,
         corsOrigins: config.corsOrigins,
         shutdownTimeoutMs: Duration.toMillis(config.shutdownTimeout),
+        maxRequestBytes: config.maxRequestBytes,
+        headerTimeoutMs: Duration.toMillis(config.headerTimeout),
+        idleTimeoutMs: Duration.toMillis(config.idleTimeout),
         rpc,
         readiness: readiness.check.pipe(
           Effect.match({

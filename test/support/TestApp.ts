@@ -30,7 +30,9 @@ export const serverConfig = {
   corsOrigins: ["http://ui.example"],
   maxRequestBytes: 64 * 1024,
   compressMinBytes: 16 * 1024,
-  shutdownTimeout: Duration.seconds(2)
+  shutdownTimeout: Duration.seconds(2),
+  headerTimeout: Duration.seconds(10),
+  idleTimeout: Duration.minutes(2)
 }
 
 export interface RunsOptions<E = never> {
@@ -74,10 +76,16 @@ export const layerRuns = <E, R = never, E2 = never>(store: Layer.Layer<RunStore,
 export const layerTestServer = <E, R = never, E2 = never>(
   store: Layer.Layer<RunStore, E, R>,
   options:
-    & { readonly migrate?: Effect.Effect<void>; readonly trustIdentity?: boolean; readonly compressMinBytes?: number }
+    & {
+      readonly migrate?: Effect.Effect<void>
+      readonly trustIdentity?: boolean
+      readonly compressMinBytes?: number
+      /** Server settings other than the test defaults (`serverConfig`). */
+      readonly server?: Partial<typeof serverConfig>
+    }
     & RunsOptions<E2> = {}
 ) =>
-  layerServer({ ...serverConfig, compressMinBytes: options.compressMinBytes ?? serverConfig.compressMinBytes }, { trust: options.trustIdentity ?? false, header: "X-Forwarded-User" }).pipe(
+  layerServer({ ...serverConfig, compressMinBytes: options.compressMinBytes ?? serverConfig.compressMinBytes, ...options.server }, { trust: options.trustIdentity ?? false, header: "X-Forwarded-User" }).pipe(
     Layer.provideMerge(layerRuns(store, options)),
     Layer.provide(layerReadiness(options.migrate ?? Effect.void)),
     Layer.provide(Layer.succeed(DatabaseHealth, { check: Effect.void }))

@@ -10,8 +10,9 @@ const exposedHeaders = [...cors.exposedHeaders, "X-Request-Id"].join(", ")
 const allowedMethods = [...cors.allowedMethods, "OPTIONS"].join(", ")
 
 /**
- * CORS for the configured browser origins (`*` allows any). Returns true when it answered the request
- * itself (a preflight).
+ * CORS for the configured browser origins. Listed origins may send credentials (cookies, as the web UI does
+ * off localhost); `*` allows any origin but without credentials, so no page on the web can make calls in its
+ * visitor's name. Returns true when it answered the request itself (a preflight).
  */
 export const makeCors = (origins: ReadonlyArray<string>) => {
   const any = origins.includes("*")
@@ -21,7 +22,7 @@ export const makeCors = (origins: ReadonlyArray<string>) => {
     if (origin === undefined || !(any || allowed.has(origin))) return false
     res.setHeader("Access-Control-Allow-Origin", origin)
     res.setHeader("Vary", "Origin")
-    res.setHeader("Access-Control-Allow-Credentials", "true")
+    if (allowed.has(origin)) res.setHeader("Access-Control-Allow-Credentials", "true")
     res.setHeader("Access-Control-Expose-Headers", exposedHeaders)
     if (req.method !== "OPTIONS" || req.headers["access-control-request-method"] === undefined) return false
     res.setHeader("Access-Control-Allow-Methods", allowedMethods)

@@ -12,6 +12,9 @@ export interface HttpServerOptions {
   readonly port: number
   readonly corsOrigins: ReadonlyArray<string>
   readonly shutdownTimeoutMs: number
+  readonly maxRequestBytes: number
+  readonly headerTimeoutMs: number
+  readonly idleTimeoutMs: number
   /** The RPC handler (Connect, gRPC, gRPC-Web). */
   readonly rpc: RequestHandler
   /** Answers `/readyz`. */
@@ -49,7 +52,14 @@ export const serveHttp = (options: HttpServerOptions): Effect.Effect<ListeningSe
       options.rpc(req, res)
     }
     return yield* Effect.acquireRelease(
-      listenDualProtocol({ host: options.host, port: options.port, handler }),
+      listenDualProtocol({
+        host: options.host,
+        port: options.port,
+        handler,
+        maxRequestBytes: options.maxRequestBytes,
+        headerTimeoutMs: options.headerTimeoutMs,
+        idleTimeoutMs: options.idleTimeoutMs
+      }),
       (server) => Effect.zipRight(options.beforeClose, Effect.promise(() => server.close(options.shutdownTimeoutMs)))
     )
   })

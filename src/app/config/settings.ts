@@ -11,6 +11,8 @@ export const knownKeys = [
   "runs.server.maxRequestBytes",
   "runs.server.compressMinBytes",
   "runs.server.shutdownTimeout",
+  "runs.server.headerTimeout",
+  "runs.server.idleTimeout",
   "runs.watchBufferSize",
   "runs.watchMaxPending",
   "runs.watchStallTimeout",
@@ -100,7 +102,9 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
       corsOrigins: corsOrigins,
       maxRequestBytes: setting("runs.server.maxRequestBytes", V.count(1), 16 * 1024 * 1024),
       compressMinBytes: setting("runs.server.compressMinBytes", V.count(0), defaultCompressMinBytes),
-      shutdownTimeout: setting("runs.server.shutdownTimeout", V.duration({ allowZero: true }), Duration.seconds(10))
+      shutdownTimeout: setting("runs.server.shutdownTimeout", V.duration({ allowZero: true }), Duration.seconds(10)),
+      headerTimeout: setting("runs.server.headerTimeout", V.duration({ allowZero: false }), Duration.seconds(10)),
+      idleTimeout: setting("runs.server.idleTimeout", V.duration({ allowZero: false }), Duration.minutes(2))
     }),
     watchBufferSize: setting("runs.watchBufferSize", V.count(1), 100),
     watchMaxPending: setting("runs.watchMaxPending", V.count(1), 100_000),
