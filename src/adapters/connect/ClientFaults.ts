@@ -13,6 +13,12 @@ const faultPrefixes = ["parse binary:", "received compressed envelope, but do no
 
 const isClientFault = (message: string): boolean => faultPrefixes.some((prefix) => message.startsWith(prefix))
 
+/** A fault of the client's bytes met while reading a request stream, as the InvalidArgument it is. */
+export const asClientFault = (error: ConnectError): ConnectError =>
+  error.code === Code.Internal && isClientFault(error.rawMessage)
+    ? new ConnectError(invalidArgumentMessage(error.rawMessage), Code.InvalidArgument)
+    : error
+
 /** gzip and brotli whose every failure to decompress is the client's (a size past the limit stays ResourceExhausted). */
 const guarded = (compression: Compression): Compression => ({
   name: compression.name,

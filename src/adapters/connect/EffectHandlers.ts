@@ -11,6 +11,7 @@ import type {
 import { Code, ConnectError, type HandlerContext, type MethodImpl, type ServiceImpl } from "@connectrpc/connect"
 import { Cause, Context, Deferred, Effect, Exit, Runtime, Stream } from "effect"
 import { responseWriter } from "./BinaryEncoding.js"
+import { asClientFault } from "./ClientFaults.js"
 import { logFailure, NotServed, toConnectError } from "./ConnectErrors.js"
 import { validateRequest } from "./RequestValidation.js"
 import { isBinary } from "./SharedMessages.js"
@@ -151,7 +152,7 @@ export const makeEffectHandlers = <R>(options: {
     guardStream(
       Effect.as(
         gate,
-        Stream.suspend(() => fn(Stream.fromAsyncIterable(requests, (error) => ConnectError.from(error)), context))
+        Stream.suspend(() => fn(Stream.fromAsyncIterable(requests, (error) => asClientFault(ConnectError.from(error))), context))
       ),
       context,
       responseWriter(context.method.output as O, isBinary(context)),

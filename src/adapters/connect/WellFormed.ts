@@ -1,10 +1,12 @@
-import type { DescField, DescMessage } from "@bufbuild/protobuf"
+import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf"
 
 /**
- * Values the protobuf wire accepts but the rest of the service cannot hold: a `google.protobuf.Timestamp` or
- * `Duration` outside the range protobuf defines for it (or with nanos of the wrong sign) decodes fine, then
- * fails when the stored payload is rendered as JSON or made a JavaScript date. Such a request is refused
- * up front, naming the field, instead of failing half-way through a write.
+ * Values the protobuf wire accepts but the rest of the service cannot hold, refused up front naming the field
+ * instead of failing half-way through a write:
+ * - a `google.protobuf.Timestamp` or `Duration` outside the range protobuf defines for it (or with nanos of the
+ *   wrong sign): it fails when the stored payload is rendered as JSON or made a JavaScript date;
+ * - a string holding U+0000 or a lone surrogate (JSON lets a client send both): PostgreSQL's text and JSONB
+ *   refuse them, and protobuf strings must be valid UTF-8 anyway.
  */
 
 const TIMESTAMP = "google.protobuf.Timestamp"
@@ -36,42 +38,66 @@ const durationProblem = ({ nanos, seconds }: TimeValue): string | undefined =>
     ? `seconds ${seconds} and nanos ${nanos} have different signs`
     : undefined
 
-// Which message types can hold a Timestamp or Duration somewhere inside (the walk skips the others).
-const holdsTime = new Map<string, boolean>()
+// ES2024's String.prototype.isWellFormed, which Node 20 has and the project's TypeScript library does not name.
+const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed()
 
-// protobuf-es holds wrapper types and Struct/Value/ListValue fields as plain values, not messages.
+const stringProblem = (text: string): string | undefined =>
+  text.includes("\u0000")
+    ? "holds the character U+0000, which cannot be stored"
+    : !isWellFormed(text)
+    ? "is not valid Unicode (a lone surrogate)"
+    : undefined
+
+/** What to look at in one field of a message type. */
+interface Check {
+  readonly field: DescField
+  /** Strings: the field's own (scalar, list or map values), and a map's keys. */
+  readonly strings: boolean
+  readonly keys: boolean
+  /** The message type held, when it has something to check inside. */
+  readonly message: Plan | undefined
+}
+
+interface Plan {
+  readonly schema: DescMessage
+  checks: ReadonlyArray<Check>
+}
+
+const plans = new Map<string, Plan>()
+
+// protobuf-es holds wrapper types and Struct/Value/ListValue as plain values, not messages: strings in them are
+// checked as JSON-like values.
 const heldAsPlainValue = (message: DescMessage): boolean =>
   message.file.name.startsWith("google/protobuf/") &&
   message.typeName !== TIMESTAMP && message.typeName !== DURATION && message.typeName !== "google.protobuf.Any"
 
+const isString = (field: DescField): boolean =>
+  (field.fieldKind === "scalar" || field.fieldKind === "list" || field.fieldKind === "map") &&
+  "scalar" in field && field.scalar === ScalarType.STRING
+
 const messageOf = (field: DescField): DescMessage | undefined =>
-  field.fieldKind === "message"
-    ? field.message
-    : field.fieldKind === "list" && field.listKind === "message"
-    ? field.message
-    : field.fieldKind === "map" && field.mapKind === "message"
+  (field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message") ||
+      (field.fieldKind === "map" && field.mapKind === "message"))
     ? field.message
     : undefined
 
-const canHoldTime = (schema: DescMessage): boolean => {
-  const known = holdsTime.get(schema.typeName)
+/** The checks of a type, built once; a type that holds nothing to check has none (cycles are resolved lazily). */
+const planOf = (schema: DescMessage): Plan => {
+  const known = plans.get(schema.typeName)
   if (known !== undefined) return known
-  // Every type reachable from this one, searched once; cycles (a literal holding literals) end at the seen set.
-  const seen = new Set<string>([schema.typeName])
-  const queue = [schema]
-  let holds = false
-  while (queue.length > 0 && !holds) {
-    const next = queue.pop()!
-    if (next.typeName === TIMESTAMP || next.typeName === DURATION) holds = true
-    for (const field of next.fields) {
-      const message = messageOf(field)
-      if (message === undefined || heldAsPlainValue(message) || seen.has(message.typeName)) continue
-      seen.add(message.typeName)
-      queue.push(message)
-    }
+  const plan: Plan = { schema, checks: [] }
+  plans.set(schema.typeName, plan)
+  const checks: Array<Check> = []
+  for (const field of schema.fields) {
+    const message = messageOf(field)
+    const plain = message !== undefined && heldAsPlainValue(message)
+    const inner = message === undefined || plain ? undefined : planOf(message)
+    const strings = isString(field) || plain
+    const keys = field.fieldKind === "map" && field.mapKey === ScalarType.STRING
+    if (strings || keys || inner !== undefined) checks.push({ field, strings, keys, message: inner })
   }
-  holdsTime.set(schema.typeName, holds)
-  return holds
+  plan.checks = checks
+  return plan
 }
 
 const valueOf = (message: Record<string, unknown>, field: DescField): unknown => {
@@ -80,31 +106,59 @@ const valueOf = (message: Record<string, unknown>, field: DescField): unknown =>
   return chosen?.case === field.localName ? chosen.value : undefined
 }
 
-const check = (schema: DescMessage, message: Record<string, unknown>): { path: Array<string>; problem: string } | undefined => {
-  if (schema.typeName === TIMESTAMP || schema.typeName === DURATION) {
-    const time = message as unknown as TimeValue
-    const problem = schema.typeName === TIMESTAMP ? timestampProblem(time) : durationProblem(time)
-    return problem === undefined ? undefined : { path: [], problem }
-  }
-  for (const field of schema.fields) {
-    const inner = messageOf(field)
-    if (inner === undefined || heldAsPlainValue(inner) || !canHoldTime(inner)) continue
-    const value = valueOf(message, field)
-    if (value === undefined || value === null) continue
-    const entries: Array<[string, unknown]> = field.fieldKind === "list"
-      ? (value as Array<unknown>).map((item, index) => [`${field.name}[${index}]`, item])
-      : field.fieldKind === "map"
-      ? Object.entries(value as Record<string, unknown>).map(([key, item]) => [`${field.name}[${key}]`, item])
-      : [[field.name, value]]
-    for (const [segment, item] of entries) {
-      const found = check(inner, item as Record<string, unknown>)
-      if (found !== undefined) {
-        found.path.unshift(segment)
-        return found
-      }
-    }
+interface Found {
+  readonly path: Array<string>
+  readonly problem: string
+}
+
+/** A plain value (a wrapper's or a Struct's) with a string that cannot be held. */
+const plainProblem = (value: unknown): string | undefined => {
+  if (typeof value === "string") return stringProblem(value)
+  if (typeof value !== "object" || value === null) return undefined
+  for (const [key, item] of Array.isArray(value) ? value.entries() : Object.entries(value)) {
+    const problem = (typeof key === "string" ? stringProblem(key) : undefined) ?? plainProblem(item)
+    if (problem !== undefined) return problem
   }
   return undefined
+}
+
+const checkValue = (check: Check, value: unknown, segment: string): Found | undefined => {
+  if (check.message !== undefined) return checkMessage(check.message, value as Record<string, unknown>, segment)
+  const problem = check.strings ? plainProblem(value) : undefined
+  return problem === undefined ? undefined : { path: [segment], problem }
+}
+
+const checkMessage = (plan: Plan, message: Record<string, unknown>, segment?: string): Found | undefined => {
+  let found: Found | undefined
+  if (plan.schema.typeName === TIMESTAMP || plan.schema.typeName === DURATION) {
+    const time = message as unknown as TimeValue
+    const problem = plan.schema.typeName === TIMESTAMP ? timestampProblem(time) : durationProblem(time)
+    if (problem !== undefined) found = { path: [], problem }
+  }
+  for (let i = 0; found === undefined && i < plan.checks.length; i++) {
+    const check = plan.checks[i]!
+    const field = check.field
+    const value = valueOf(message, field)
+    if (value === undefined || value === null) continue
+    if (field.fieldKind === "list") {
+      const items = value as ReadonlyArray<unknown>
+      for (let index = 0; found === undefined && index < items.length; index++) {
+        found = checkValue(check, items[index], `${field.name}[${index}]`)
+      }
+    } else if (field.fieldKind === "map") {
+      for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+        const keyProblem = check.keys ? stringProblem(key) : undefined
+        found = keyProblem !== undefined
+          ? { path: [`${field.name} key`], problem: keyProblem }
+          : checkValue(check, item, `${field.name}[${key}]`)
+        if (found !== undefined) break
+      }
+    } else {
+      found = checkValue(check, value, field.name)
+    }
+  }
+  if (found !== undefined && segment !== undefined) found.path.unshift(segment)
+  return found
 }
 
 /** The first value of `message` the service cannot hold (its field path and what is wrong), if there is one. */
@@ -112,7 +166,6 @@ export const illFormedValue = (
   schema: DescMessage,
   message: object
 ): { readonly path: string; readonly problem: string } | undefined => {
-  if (!canHoldTime(schema)) return undefined
-  const found = check(schema, message as Record<string, unknown>)
+  const found = checkMessage(planOf(schema), message as Record<string, unknown>)
   return found === undefined ? undefined : { path: found.path.join("."), problem: found.problem }
 }
