@@ -47,7 +47,9 @@ describe("loadConfig", () => {
         corsOrigins: [],
         maxRequestBytes: 16 * 1024 * 1024,
         compressMinBytes: 16 * 1024,
-        shutdownTimeout: Duration.seconds(10)
+        shutdownTimeout: Duration.seconds(10),
+        headerTimeout: Duration.seconds(10),
+        idleTimeout: Duration.minutes(2)
       })
       expect(config.watchBufferSize).toBe(100)
       expect(config.storagePrefix).toBe(`file://${path.join(cwd, "data")}`)
@@ -112,6 +114,8 @@ describe("loadConfig", () => {
         "    maxRequestBytes: 1024",
         "    compressMinBytes: 0",
         "    shutdownTimeout: 500ms",
+        "    headerTimeout: 3s",
+        "    idleTimeout: 90s",
         "  storagePrefix: s3://bucket/runs/",
         "  dispatcher: actions",
         "  actionsServiceUrl: https://actions:8443",
@@ -126,6 +130,8 @@ describe("loadConfig", () => {
       expect(config.server.maxRequestBytes).toBe(1024)
       expect(config.server.compressMinBytes).toBe(0)
       expect(millis(config.server.shutdownTimeout)).toBe(500)
+      expect(millis(config.server.headerTimeout)).toBe(3_000)
+      expect(millis(config.server.idleTimeout)).toBe(90_000)
       expect(config.storagePrefix).toBe("s3://bucket/runs")
       expect(config.dispatcher).toBe("actions")
       expect(config.actionsServiceUrl).toBe("https://actions:8443")

@@ -21,7 +21,8 @@ export interface RawCall {
 }
 
 export interface RawAnswer {
-  /** The error code the protocol reported (`ok` when none): Connect's code names, gRPC's as numbers' names. */
+  /** The error code the protocol reported (`ok` when none): Connect's code names, gRPC's as numbers' names;
+   * `open` for a stream that answered nothing, not even its headers, within `quietMs`. */
   readonly code: string
   readonly message: string
   /** Each message the server sent, undecoded. */
@@ -95,11 +96,16 @@ export const rawCall = (session: http2.ClientHttp2Session, call: RawCall): Promi
     let trailers: http2.IncomingHttpHeaders | undefined
     let quiet: NodeJS.Timeout | undefined
     let settled = false
+    let quietlyOpen = false
     const finish = () => {
       if (settled) return
       settled = true
       if (quiet !== undefined) clearTimeout(quiet)
-      resolve(answerOf(call, status, Buffer.concat(chunks), trailers, headerStatus, headerMessage))
+      resolve(
+        quietlyOpen && status === 0
+          ? { code: "open", message: "", messages: [], httpStatus: 0 }
+          : answerOf(call, status, Buffer.concat(chunks), trailers, headerStatus, headerMessage)
+      )
     }
     stream.on("response", (headers) => {
       status = Number(headers[":status"])
@@ -124,6 +130,7 @@ export const rawCall = (session: http2.ClientHttp2Session, call: RawCall): Promi
     })
     if (call.streaming) {
       quiet = setTimeout(() => {
+        quietlyOpen = true
         stream.close(http2.constants.NGHTTP2_CANCEL)
         finish()
       }, call.quietMs)
