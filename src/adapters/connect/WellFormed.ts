@@ -51,6 +51,9 @@ const stringProblem = (text: string): string | undefined =>
 /** What to look at in one field of a message type. */
 interface Check {
   readonly field: DescField
+  readonly localName: string
+  readonly oneof: string | undefined
+  readonly kind: "single" | "list" | "map"
   /** Strings: the field's own (scalar, list or map values), and a map's keys. */
   readonly strings: boolean
   readonly keys: boolean
@@ -94,16 +97,26 @@ const planOf = (schema: DescMessage): Plan => {
     const inner = message === undefined || plain ? undefined : planOf(message)
     const strings = isString(field) || plain
     const keys = field.fieldKind === "map" && field.mapKey === ScalarType.STRING
-    if (strings || keys || inner !== undefined) checks.push({ field, strings, keys, message: inner })
+    if (strings || keys || inner !== undefined) {
+      checks.push({
+        field,
+        localName: field.localName,
+        oneof: field.oneof?.localName,
+        kind: field.fieldKind === "list" ? "list" : field.fieldKind === "map" ? "map" : "single",
+        strings,
+        keys,
+        message: inner
+      })
+    }
   }
   plan.checks = checks
   return plan
 }
 
-const valueOf = (message: Record<string, unknown>, field: DescField): unknown => {
-  if (field.oneof === undefined) return message[field.localName]
-  const chosen = message[field.oneof.localName] as { case?: string; value?: unknown } | undefined
-  return chosen?.case === field.localName ? chosen.value : undefined
+const valueOf = (message: Record<string, unknown>, check: Check): unknown => {
+  if (check.oneof === undefined) return message[check.localName]
+  const chosen = message[check.oneof] as { case?: string; value?: unknown } | undefined
+  return chosen?.case === check.localName ? chosen.value : undefined
 }
 
 interface Found {
@@ -122,43 +135,50 @@ const plainProblem = (value: unknown): string | undefined => {
   return undefined
 }
 
-const checkValue = (check: Check, value: unknown, segment: string): Found | undefined => {
-  if (check.message !== undefined) return checkMessage(check.message, value as Record<string, unknown>, segment)
-  const problem = check.strings ? plainProblem(value) : undefined
-  return problem === undefined ? undefined : { path: [segment], problem }
+// The path segment of a value: its field's name, with the list index or map key it sits at (built only for the
+// value found wrong, as most requests have none).
+const segmentOf = (field: DescField, at: number | string | undefined): string =>
+  at === undefined ? field.name : `${field.name}[${at}]`
+
+const checkValue = (check: Check, value: unknown, at: number | string | undefined): Found | undefined => {
+  const found = check.message !== undefined
+    ? checkMessage(check.message, value as Record<string, unknown>)
+    : check.strings
+    ? problemAt(typeof value === "string" ? stringProblem(value) : plainProblem(value))
+    : undefined
+  if (found !== undefined) found.path.unshift(segmentOf(check.field, at))
+  return found
 }
 
-const checkMessage = (plan: Plan, message: Record<string, unknown>, segment?: string): Found | undefined => {
-  let found: Found | undefined
+const problemAt = (problem: string | undefined): Found | undefined =>
+  problem === undefined ? undefined : { path: [], problem }
+
+const checkMessage = (plan: Plan, message: Record<string, unknown>): Found | undefined => {
   if (plan.schema.typeName === TIMESTAMP || plan.schema.typeName === DURATION) {
     const time = message as unknown as TimeValue
-    const problem = plan.schema.typeName === TIMESTAMP ? timestampProblem(time) : durationProblem(time)
-    if (problem !== undefined) found = { path: [], problem }
+    return problemAt(plan.schema.typeName === TIMESTAMP ? timestampProblem(time) : durationProblem(time))
   }
-  for (let i = 0; found === undefined && i < plan.checks.length; i++) {
-    const check = plan.checks[i]!
-    const field = check.field
-    const value = valueOf(message, field)
+  for (const check of plan.checks) {
+    const value = valueOf(message, check)
     if (value === undefined || value === null) continue
-    if (field.fieldKind === "list") {
+    let found: Found | undefined
+    if (check.kind === "list") {
       const items = value as ReadonlyArray<unknown>
-      for (let index = 0; found === undefined && index < items.length; index++) {
-        found = checkValue(check, items[index], `${field.name}[${index}]`)
-      }
-    } else if (field.fieldKind === "map") {
-      for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+      for (let index = 0; found === undefined && index < items.length; index++) found = checkValue(check, items[index], index)
+    } else if (check.kind === "map") {
+      for (const key in value as Record<string, unknown>) {
         const keyProblem = check.keys ? stringProblem(key) : undefined
         found = keyProblem !== undefined
-          ? { path: [`${field.name} key`], problem: keyProblem }
-          : checkValue(check, item, `${field.name}[${key}]`)
+          ? { path: [`${check.field.name} key`], problem: keyProblem }
+          : checkValue(check, (value as Record<string, unknown>)[key], key)
         if (found !== undefined) break
       }
     } else {
-      found = checkValue(check, value, field.name)
+      found = checkValue(check, value, undefined)
     }
+    if (found !== undefined) return found
   }
-  if (found !== undefined && segment !== undefined) found.path.unshift(segment)
-  return found
+  return undefined
 }
 
 /** The first value of `message` the service cannot hold (its field path and what is wrong), if there is one. */
