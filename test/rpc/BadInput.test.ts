@@ -38,7 +38,7 @@ const outOfRange = (n: number) => n as ActionPhase
 describeBackends("bad input", backends({ memory: MemoryRunStore.layer, sql: SqlRunStore.layer }), (backend) => {
   const server = () => layerTestServer(backend.layer)
 
-  it.effect("a phase number outside ActionPhase is in-band 3 naming the field, on every ingestion procedure", () =>
+  it.effect("a phase number outside ActionPhase, or an attempt number past 2^31 - 1, is refused naming the field, on every ingestion procedure", () =>
     Effect.gen(function*() {
       const { internal, runs } = yield* clients
       const grpc = createClient(InternalRunService, createGrpcTransport({ baseUrl: yield* baseUrl }))
@@ -70,6 +70,15 @@ describeBackends("bad input", backends({ memory: MemoryRunStore.layer, sql: SqlR
       )
       expect(trace.status?.code).toBe(3)
       expect(trace.status?.message).toContain("trace.phase")
+
+      const attempts = yield* call(() => internal.updateActionStatus({ actionId: actionId("phases", "c1"), status: { phase: 4, attempts: 4_294_967_295 } }))
+      expect(attempts.status?.code).toBe(3)
+      expect(attempts.status?.message).toContain("status.attempts: 4294967295 is past the largest attempt number")
+      const eventAttempt = yield* call(() => internal.recordActionEvents({ events: [{ id: actionId("phases", "c1"), attempt: 2_147_483_648, phase: 4 }] }))
+      expect(eventAttempt.status?.code).toBe(3)
+      expect(eventAttempt.status?.message).toContain("attempt: 2147483648 is past")
+      const logContext = yield* rejection(runs.getActionLogContext({ actionId: actionId("phases", "c1"), attempt: 4_294_967_295 }))
+      expect(logContext?.code).toBe(Code.InvalidArgument)
 
       const details = yield* call(() => runs.getActionDetails({ actionId: actionId("phases", "c1") }))
       expect(details.details?.status?.phase).toBe(1)

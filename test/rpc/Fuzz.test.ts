@@ -178,6 +178,7 @@ describeBackends("fuzz", backends({ memory: MemoryRunStore.layer, sql: SqlRunSto
       const rng = seeded(seed)
       const protocols: ReadonlyArray<Protocol> = ["connect-proto", "connect-json", "grpc"]
       const failures: Array<string> = []
+      const answered: Record<string, number> = {}
       let sent = 0
       for (const method of methods) {
         // Drawn in order (the seed decides every case), sent 16 at a time.
@@ -194,12 +195,14 @@ describeBackends("fuzz", backends({ memory: MemoryRunStore.layer, sql: SqlRunSto
             })
           ).pipe(Effect.map((answer) => {
             sent += 1
+            answered[answer.code] = (answered[answer.code] ?? 0) + 1
             const codes = inBandCodes(method, fuzzCase.protocol, answer)
             if (refused.has(answer.code) || answer.code.startsWith("http") || codes.some((code) => code === 2 || code === 13 || code < 0)) {
               failures.push(`${method.name} ${fuzzCase.protocol} ${fuzzCase.kind} (case ${i}): ${answer.code} ${codes.join(",")} ${answer.message.slice(0, 200)}`)
             }
           })), { concurrency: 16, discard: true })
       }
+      console.log(`fuzz [${backend.name}] seed ${seed}: ${sent} cases answered ${JSON.stringify(answered)}`)
       expect(sent).toBe(methods.length * casesPerProcedure)
       expect(failures.slice(0, 20)).toEqual([])
       // Still serving, with the seeded run intact.

@@ -29,7 +29,7 @@ export type Rng = ReturnType<typeof seeded>
 
 const hostileStrings = (rng: Rng): string =>
   rng.pick([
-    () => "x".repeat(1 + rng.int(3) * 400_000),
+    () => "x".repeat(1 + rng.int(3) * 50_000),
     () => "é\u0000\ud800%' OR 1=1 --".repeat(1 + rng.int(50)),
     () => "\ud83d".repeat(1 + rng.int(5_000)),
     () => "../".repeat(1 + rng.int(500)),
@@ -53,7 +53,7 @@ const scalarValue = (rng: Rng, scalar: ScalarType): unknown => {
     case ScalarType.STRING:
       return hostileStrings(rng)
     case ScalarType.BYTES:
-      return rng.bytes(rng.int(2) === 0 ? 10 : 200_000)
+      return rng.bytes(rng.int(2) === 0 ? 10 : 50_000)
     case ScalarType.BOOL:
       return rng.int(2) === 0
     case ScalarType.DOUBLE:
@@ -123,7 +123,7 @@ const setHostile = (rng: Rng, message: ReflectMessage, field: DescField): void =
     }
     case "list": {
       const list = message.get(field) as ReflectList
-      const count = rng.pick([1, 100, 10_000])
+      const count = rng.pick([1, 100, 2_000])
       for (let i = 0; i < count; i++) {
         if (field.listKind === "message") {
           const item = reflect(field.message)

@@ -8,7 +8,7 @@ import type { RecordActionInput } from "../../domain/Ingestion.js"
 import { type ActionPhase, isActionPhase } from "../../domain/Phase.js"
 import { toPayload } from "./ProtoCodec.js"
 import { optionalDate } from "./ProtoPayloads.js"
-import { actionKey } from "./RunRequests.js"
+import { actionKey, attemptAt } from "./RunRequests.js"
 
 const orUndefined = (text: string): string | undefined => (text === "" ? undefined : text)
 
@@ -69,9 +69,9 @@ export const recordActionInput = (request: RecordActionRequest): Either.Either<R
 }
 
 export const statusReport = (status: ActionStatus | undefined): Either.Either<StatusReport, InvalidArgument> =>
-  Either.map(phaseAt("status.phase", status?.phase ?? 0), (phase) => ({
+  Either.map(Either.all([phaseAt("status.phase", status?.phase ?? 0), attemptAt("status.attempts", status?.attempts ?? 0)]), ([phase, attempts]) => ({
     phase,
-    attempts: status?.attempts ?? 0,
+    attempts,
     cacheStatus: status?.cacheStatus ?? 0,
     startTime: optionalDate(status?.startTime),
     endTime: optionalDate(status?.endTime)
@@ -79,9 +79,9 @@ export const statusReport = (status: ActionStatus | undefined): Either.Either<St
 
 /** An event as the event log keeps it: the raw event, keyed; attempt 0 counts as attempt 1. */
 export const storedEvent = (event: ActionEvent): Either.Either<StoredEvent, InvalidArgument> =>
-  Either.map(phaseAt("phase", event.phase), (phase) => ({
+  Either.map(Either.all([phaseAt("phase", event.phase), attemptAt("attempt", event.attempt)]), ([phase, attempt]) => ({
     key: actionKey(event.id),
-    attempt: Math.max(1, event.attempt),
+    attempt: Math.max(1, attempt),
     phase,
     version: event.version,
     reportedTime: optionalDate(event.reportedTime),

@@ -1,7 +1,7 @@
 import { clone, type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf"
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect"
 import { createHash } from "node:crypto"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import type { ActionIdentifier, RunIdentifier } from "#gen/flyteidl2/common/identifier_pb.js"
 import { type ListRequest, Sort_Direction } from "#gen/flyteidl2/common/list_pb.js"
 import { InputsSchema } from "#gen/flyteidl2/task/common_pb.js"
@@ -9,7 +9,7 @@ import { RunSpecSchema } from "#gen/flyteidl2/task/run_pb.js"
 import { TaskSpecSchema } from "#gen/flyteidl2/task/task_definition_pb.js"
 import { type CreateRunRequest as CreateRunMessage, CreateRunRequestSchema, type ListRunsRequest } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import type { CreateRunRequest } from "../../domain/CreateRun.js"
-import { Unimplemented } from "../../domain/Errors.js"
+import { InvalidArgument, Unimplemented } from "../../domain/Errors.js"
 import type { ActionKey, RunKey } from "../../domain/Ids.js"
 import type { RunScope } from "../../domain/ListQuery.js"
 import type { ListRequestInput } from "../../domain/ListRequest.js"
@@ -125,3 +125,12 @@ export const runScope = (request: ListRunsRequest): Effect.Effect<RunScope, Unim
       return Effect.succeed({ kind: "all" })
   }
 }
+
+/** The largest attempt number the stores hold (a 32-bit signed column); uint32 on the wire goes twice as far. */
+const maxAttempt = 2_147_483_647
+
+/** An attempt number as the stores can hold it. */
+export const attemptAt = (field: string, attempt: number): Either.Either<number, InvalidArgument> =>
+  attempt <= maxAttempt
+    ? Either.right(attempt)
+    : Either.left(new InvalidArgument({ message: `${field}: ${attempt} is past the largest attempt number, ${maxAttempt}` }))

@@ -9,7 +9,7 @@ import type { EffectHandlers } from "./EffectHandlers.js"
 import { forwardedSubject, type IdentityOptions } from "./ForwardedIdentity.js"
 import { fromPayload, payloadReader } from "./ProtoCodec.js"
 import { isBinary } from "./SharedMessages.js"
-import { actionKey, createRunRequest, listRequestInput, runKey, runScope } from "./RunRequests.js"
+import { actionKey, attemptAt, createRunRequest, listRequestInput, runKey, runScope } from "./RunRequests.js"
 import { buildAction, buildActionDetails, buildRun, buildRunDetails } from "./RunResponses.js"
 import { LogContextSchema } from "#gen/flyteidl2/core/execution_pb.js"
 
@@ -60,7 +60,8 @@ export const runServiceHandlers = (
   ),
 
   getActionLogContext: handlers.unary(RunService.method.getActionLogContext, (request) =>
-    Effect.flatMap(Runs, (runs) => runs.logContext(actionKey(request.actionId), request.attempt)).pipe(
+    Effect.flatMap(attemptAt("attempt", request.attempt), (attempt) =>
+      Effect.flatMap(Runs, (runs) => runs.logContext(actionKey(request.actionId), attempt))).pipe(
       Effect.map((found) => ({ logContext: fromPayload(LogContextSchema, found.logContext), cluster: found.cluster }))
     )
   ),

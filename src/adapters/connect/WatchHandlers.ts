@@ -18,7 +18,7 @@ import type { ErrorKind, GroupsRequest, TaskGroupView } from "../../domain/TaskG
 import { type RunTarget, Watches } from "../../domain/Watches.js"
 import type { EffectHandlers } from "./EffectHandlers.js"
 import { fromPayload } from "./ProtoCodec.js"
-import { actionKey, listRequestInput, runKey } from "./RunRequests.js"
+import { actionKey, attemptAt, listRequestInput, runKey } from "./RunRequests.js"
 import { buildAction, buildActionDetails, buildRun, buildRunDetails } from "./RunResponses.js"
 import { isBinary, sharedMessages } from "./SharedMessages.js"
 
@@ -139,7 +139,8 @@ export const watchHandlers = (handlers: EffectHandlers<Watches>): Partial<Servic
   ),
 
   watchClusterEvents: handlers.serverStream(RunService.method.watchClusterEvents, (request) =>
-    watch((watches) => watches.clusterEvents(actionKey(request.id), request.attempt)).pipe(
+    Stream.flatMap(Stream.fromEffect(attemptAt("attempt", request.attempt)), (attempt) =>
+      watch((watches) => watches.clusterEvents(actionKey(request.id), attempt))).pipe(
       Stream.map((events) => ({
         clusterEvents: events.map((event) => ({ occurredAt: timestampFromDate(event.occurredAt), message: event.message }))
       }))
