@@ -2,6 +2,7 @@ import * as http from "node:http"
 import * as http2 from "node:http2"
 import * as net from "node:net"
 import { Effect } from "effect"
+import { makeTlsAcceptor, type TlsSettings } from "./Tls.js"
 
 export type RequestHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -22,12 +23,14 @@ const http2Preface = Buffer.from("PRI * HTTP/2.0")
 
 /**
  * One port for HTTP/1.1 and cleartext HTTP/2 with prior knowledge: the first bytes of each connection
- * decide which server gets it (curl and the Python SDK speak HTTP/1.1, gRPC clients HTTP/2).
+ * decide which server gets it (curl and the Python SDK speak HTTP/1.1, gRPC clients HTTP/2). With `tls`,
+ * every connection is HTTPS instead and ALPN decides.
  */
 export const listenDualProtocol = (options: {
   readonly host: string
   readonly port: number
   readonly handler: RequestHandler
+  readonly tls?: TlsSettings | undefined
 }): Effect.Effect<ListeningServer, ListenError> =>
   Effect.async<ListeningServer, ListenError>((resume) => {
     const h1 = http.createServer(options.handler)
@@ -51,6 +54,11 @@ export const listenDualProtocol = (options: {
       sessions.add(session)
       session.once("close", () => sessions.delete(session))
     })
+    const acceptTls = options.tls === undefined ? undefined : makeTlsAcceptor(options.tls, (secure, protocol) => {
+      secure.once("close", () => h1Active.delete(secure))
+      if (protocol === "h2") h2.emit("connection", secure)
+      else h1.emit("connection", secure)
+    })
     // Without noDelay each small HTTP/2 frame written after another waits for the peer's ACK (Nagle).
     const server = net.createServer({ noDelay: true }, (socket) => {
       sockets.add(socket)
@@ -58,6 +66,10 @@ export const listenDualProtocol = (options: {
         sockets.delete(socket)
         h1Active.delete(socket)
       })
+      if (acceptTls !== undefined) {
+        socket.on("error", () => socket.destroy())
+        return acceptTls(socket)
+      }
       socket.once("data", (chunk) => {
         socket.pause()
         socket.unshift(chunk)

@@ -1,6 +1,7 @@
 import { Effect, Runtime, type Scope } from "effect"
 import { makeCors } from "./Cors.js"
 import { listenDualProtocol, type ListenError, type ListeningServer, type RequestHandler } from "./DualProtocolServer.js"
+import type { TlsSettings } from "./Tls.js"
 
 export interface ReadinessResult {
   readonly ready: boolean
@@ -12,6 +13,8 @@ export interface HttpServerOptions {
   readonly port: number
   readonly corsOrigins: ReadonlyArray<string>
   readonly shutdownTimeoutMs: number
+  /** HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of cleartext. */
+  readonly tls?: TlsSettings | undefined
   /** The RPC handler (Connect, gRPC, gRPC-Web). */
   readonly rpc: RequestHandler
   /** Answers `/readyz`. */
@@ -49,7 +52,7 @@ export const serveHttp = (options: HttpServerOptions): Effect.Effect<ListeningSe
       options.rpc(req, res)
     }
     return yield* Effect.acquireRelease(
-      listenDualProtocol({ host: options.host, port: options.port, handler }),
+      listenDualProtocol({ host: options.host, port: options.port, handler, tls: options.tls }),
       (server) => Effect.zipRight(options.beforeClose, Effect.promise(() => server.close(options.shutdownTimeoutMs)))
     )
   })
