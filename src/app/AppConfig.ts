@@ -1,4 +1,6 @@
 import type { Duration, LogLevel } from "effect"
+import type { AuthSettings } from "../adapters/auth/BearerAuthenticator.js"
+import type { TlsSettings } from "../adapters/http/Tls.js"
 import type { PostgresOptions, SqliteOptions } from "../adapters/sql/SqlClients.js"
 
 export interface SqliteSettings extends SqliteOptions {
@@ -22,6 +24,8 @@ export interface AppConfig {
     /** Smallest response compressed for a client that accepts compression. */
     readonly compressMinBytes: number
     readonly shutdownTimeout: Duration.Duration
+    /** `runs.server.tls`: HTTPS instead of cleartext when set. */
+    readonly tls?: TlsSettings | undefined
   }
   readonly watchBufferSize: number
   readonly watchMaxPending: number
@@ -32,6 +36,8 @@ export interface AppConfig {
   readonly dispatchMaxAge: Duration.Duration
   readonly trustForwardedIdentity: boolean
   readonly identityHeader: string
+  /** `runs.auth`: who may call; off by default. */
+  readonly auth: AuthSettings
   readonly database: DatabaseSettings
   readonly logger: {
     readonly level: LogLevel.LogLevel
