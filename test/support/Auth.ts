@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Duration, Effect, Queue, Redacted } from "effect"
-import { exportJWK, generateKeyPair, type JSONWebKeySet, type JWK, type JWTPayload, SignJWT } from "jose"
+import { type CryptoKey, exportJWK, generateKeyPair, type JSONWebKeySet, type JWK, type JWTPayload, SignJWT } from "jose"
 import type { JwtSettings } from "../../src/adapters/auth/JoseJwtVerifier.js"
 import type { JwksSource } from "../../src/adapters/auth/JwksKeys.js"
 import type { StaticToken } from "../../src/adapters/auth/StaticTokens.js"
@@ -60,7 +60,9 @@ export const serveJwks = (initial: JSONWebKeySet) =>
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(current))
     })
     yield* Effect.acquireRelease(
-      Effect.async<void>((resume) => server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+      Effect.async<void>((resume) => {
+        server.listen(0, "127.0.0.1", () => resume(Effect.void))
+      }),
       () => Effect.promise(() => new Promise<void>((done) => server.close(() => done())))
     )
     const port = (server.address() as AddressInfo).port
