@@ -8,6 +8,7 @@ import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import * as BearerAuthenticator from "../../src/adapters/auth/BearerAuthenticator.js"
 import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
 import { runSteps, scriptedRun } from "../../src/app/client/ExecutorScript.js"
+import { runTestClient } from "../../src/app/client/TestClient.js"
 import { ServerAddress } from "../../src/app/ServerLive.js"
 import { jwtSettings, keySet, serveJwks, signingKey, staticToken, token } from "../support/Auth.js"
 import { createNamed, project } from "../support/RunRequests.js"
@@ -192,6 +193,17 @@ describe("authentication on", () => {
       const details = yield* Effect.promise(() =>
         createClient(RunService, transport(server.user)).getRunDetails({ runId: { org: "", ...run } }))
       expect(details.details?.action?.status?.phase).toBe(5)
+    }))
+
+  it.scopedLive("the test client (npm run client) passes with RUNS_USER_TOKEN and RUNS_EXECUTOR_TOKEN's tokens", () =>
+    Effect.gen(function*() {
+      const server = yield* authServer
+      const lines: Array<string> = []
+      const tokens = { user: server.user.slice("Bearer ".length), executor: executorSecret }
+      yield* runTestClient(server.baseUrl, (line) => lines.push(line), tokens)
+      expect(lines.at(-1)).toContain("All tests completed successfully!")
+      const refused = yield* Effect.flip(runTestClient(server.baseUrl, () => undefined, { user: tokens.user }))
+      expect(refused.message).toContain("Unauthenticated")
     }))
 
   it.scopedLive("health checks and CORS preflights need no credential; a refusal still carries CORS headers", () =>
