@@ -20,7 +20,10 @@ export const makeTlsAcceptor = (
     cert: settings.cert,
     key: settings.key,
     ALPNProtocols: ["h2", "http/1.1"],
-    minVersion: "TLSv1.2"
+    minVersion: "TLSv1.2",
+    // Node's default (2 minutes) would let a client that opens connections and never finishes the handshake
+    // hold each one that long; a real client completes it in a few round trips.
+    handshakeTimeout: 10_000
   })
   server.on("secureConnection", (socket: tls.TLSSocket) => route(socket, socket.alpnProtocol === "h2" ? "h2" : "http/1.1"))
   server.on("tlsClientError", (_error, socket) => socket.destroy())
