@@ -157,7 +157,7 @@ describe("runs.auth and runs.server.tls", () => {
         }
       }
       const fromEnv = yield* failure("logger: { level: info }\n", { RUNS_AUTH_ENABLED: "true", RUNS_AUTH_TOKENS: "user:x:tiny" })
-      expect(fromEnv).toBe("runs.auth.tokens: entry 1: the token of x must be at least 16 characters without spaces (from RUNS_AUTH_TOKENS)")
+      expect(fromEnv).toBe("runs.auth.tokens: entry 1: the token of x must be at least 16 characters without spaces or commas (from RUNS_AUTH_TOKENS)")
     }))
 
   it.scoped("reads the TLS certificate and key, and refuses missing, mismatched or non-PEM files", () =>

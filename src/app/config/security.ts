@@ -121,8 +121,8 @@ const staticToken = (entry: string): Either.Either<StaticToken, string> => {
   if (role === undefined || name === undefined || rest.length === 0) return Either.left("expected role:name:token")
   if (!roles.includes(role as Role)) return Either.left(`expected the role user or executor, got ${JSON.stringify(role)}`)
   if (!/^[\w.@-]+$/.test(name)) return Either.left(`expected a name of letters, digits and . _ @ -, got ${JSON.stringify(name)}`)
-  if (token.length < minTokenLength || /\s/.test(token)) {
-    return Either.left(`the token of ${name} must be at least ${minTokenLength} characters without spaces`)
+  if (token.length < minTokenLength || /[\s,]/.test(token)) {
+    return Either.left(`the token of ${name} must be at least ${minTokenLength} characters without spaces or commas`)
   }
   return Either.right({ role: role as Role, name, token: Redacted.make(token) })
 }
