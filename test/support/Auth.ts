@@ -33,17 +33,23 @@ export const keySet = (...keys: ReadonlyArray<SigningKey>): JSONWebKeySet => ({ 
 export const token = (
   key: SigningKey,
   claims: JWTPayload,
-  options: { readonly issuer?: string; readonly audience?: string; readonly expiresIn?: number; readonly kid?: string } = {}
+  options: {
+    readonly issuer?: string
+    readonly audience?: string
+    /** Seconds from now; `null`: no `exp` claim. */
+    readonly expiresIn?: number | null
+    readonly kid?: string
+  } = {}
 ): Effect.Effect<string> =>
   Effect.promise(() => {
     const now = Math.floor(Date.now() / 1000)
-    return new SignJWT(claims)
+    const jwt = new SignJWT(claims)
       .setProtectedHeader({ alg: "ES256", kid: options.kid ?? key.kid })
       .setIssuer(options.issuer ?? issuer)
       .setAudience(options.audience ?? audience)
       .setIssuedAt(now)
-      .setExpirationTime(now + (options.expiresIn ?? 300))
-      .sign(key.privateKey)
+    if (options.expiresIn !== null) jwt.setExpirationTime(now + (options.expiresIn ?? 300))
+    return jwt.sign(key.privateKey)
   })
 
 /** A local JWKS endpoint whose key set the test changes; each request it answers is put on `requests`. */

@@ -76,6 +76,8 @@ export const makeJwtVerifier = (settings: JwtSettings) =>
       issuer: settings.issuer,
       audience: [...settings.audiences],
       algorithms,
+      // A token without an expiry would stay valid for ever once issued (or leaked).
+      requiredClaims: ["exp"],
       clockTolerance: Duration.toSeconds(settings.clockSkew)
     }
     const verifyWith = (getKey: JWTVerifyGetKey, token: string) =>

@@ -31,7 +31,7 @@ describe("JWT verification", () => {
       expect(yield* fetches(jwks.requests)).toBe(1)
     }))
 
-  it.scopedLive("wrong signature, issuer, audience, expiry, algorithm or a missing subject prove no one", () =>
+  it.scopedLive("wrong signature, issuer, audience, expiry, algorithm, no expiry or a missing subject prove no one", () =>
     Effect.gen(function*() {
       const key = yield* signingKey("k1")
       const impostor = yield* signingKey("k1")
@@ -45,6 +45,8 @@ describe("JWT verification", () => {
         "wrong issuer": yield* token(key, { sub: "alice" }, { issuer: "https://other.example" }),
         "wrong audience": yield* token(key, { sub: "alice" }, { audience: "another-service" }),
         expired: yield* token(key, { sub: "alice" }, { expiresIn: -3600 }),
+        "no expiry": yield* token(key, { sub: "alice" }, { expiresIn: null }),
+        "not yet valid": yield* token(key, { sub: "alice", nbf: Math.floor(Date.now() / 1000) + 3600 }),
         "alg none": unsigned,
         "tampered claims": `${header}.${base64url.encode(JSON.stringify({ sub: "root", iss: "x" }))}.${valid.split(".")[2]}`,
         "no subject": yield* token(key, {})
