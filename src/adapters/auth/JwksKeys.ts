@@ -23,10 +23,10 @@ const read = (source: JwksSource) => async (signal: AbortSignal): Promise<string
   return response.text()
 }
 
-/** Reads and parses the key set once. */
-export const loadKeySet = (source: JwksSource, timeout: Duration.Duration): Effect.Effect<JSONWebKeySet, KeysUnavailable> =>
+/** Reads and parses the key set once, into the keys to verify with. */
+export const loadKeySet = (source: JwksSource, timeout: Duration.Duration): Effect.Effect<JWTVerifyGetKey, KeysUnavailable> =>
   Effect.tryPromise({
-    try: (signal) => read(source)(signal).then(keySetFrom),
+    try: (signal) => read(source)(signal).then((text) => createLocalJWKSet(keySetFrom(text))),
     catch: (cause) =>
       new KeysUnavailable({ reason: `${describeSource(source)}: ${cause instanceof Error ? cause.message : String(cause)}` })
   }).pipe(
@@ -44,7 +44,7 @@ interface State {
 }
 
 export interface KeyCacheOptions {
-  readonly load: Effect.Effect<JSONWebKeySet, KeysUnavailable>
+  readonly load: Effect.Effect<JWTVerifyGetKey, KeysUnavailable>
   /** Keys older than this are loaded again before they are used, so removed keys stop working. */
   readonly maxAge: Duration.Duration
   /** A token signed by a key not in the set loads the set again, at most once per this interval. */
@@ -77,7 +77,7 @@ export const makeKeyCache = (options: KeyCacheOptions) =>
         if (current.triedAt !== undefined && fresh(current, now, current.triedAt)) return yield* usable(current)
         const loaded = yield* Effect.either(options.load)
         const next: State = loaded._tag === "Right"
-          ? { keys: createLocalJWKSet(loaded.right), triedAt: now, lastFailure: undefined }
+          ? { keys: loaded.right, triedAt: now, lastFailure: undefined }
           : { keys: current.keys, triedAt: now, lastFailure: loaded.left.reason }
         yield* Ref.set(state, next)
         if (loaded._tag === "Left") {

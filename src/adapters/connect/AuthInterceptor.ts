@@ -3,7 +3,7 @@ import { Cause, type Context, Effect, Exit, Option, Runtime } from "effect"
 import { InternalRunService } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { mayActAs, type Principal, type Role } from "../../domain/Access.js"
 import type { Authenticator } from "../../ports/Authenticator.js"
-import { logFailure } from "./ConnectErrors.js"
+import { logFailure, toConnectError } from "./ConnectErrors.js"
 
 /**
  * The role a service needs, by its name: InternalRunService is for executors, every other service (RunService
@@ -26,6 +26,7 @@ const bearerToken = (authorization: string | null): string | undefined =>
   authorization?.match(/^Bearer +([\x21-\x7e]+) *$/i)?.[1]
 
 /**
+ * Part of the Connect bridge, so it runs its check with the captured runtime, as the handlers do.
  * Checks the `Authorization: Bearer` credential of every call (Connect, gRPC and gRPC-Web, unary and streaming)
  * before its handler runs, and keeps the principal for the handler (`principalOf`). Missing or bad credentials
  * are `Unauthenticated`, a credential without the service's role `PermissionDenied`; each refusal is logged
@@ -54,14 +55,17 @@ export const makeAuthInterceptor = <R>(authenticator: Context.Tag.Service<Authen
           })
         )
       )
+    const requestId = req.header.get("x-request-id") ?? crypto.randomUUID()
     const exit = await runExit(
-      Effect.tapError(check, (failure) =>
-        logFailure(procedure, req.header.get("x-request-id") ?? crypto.randomUUID(), failure)),
+      Effect.catchAllCause(check, (cause) => {
+        // A refusal as decided above; a defect or an interruption as every handler's (Internal, Canceled).
+        const failure = Option.getOrElse(Cause.failureOption(cause), () => toConnectError(cause, requestId))
+        return Effect.zipRight(logFailure(procedure, requestId, failure), Effect.fail(failure.error))
+      }),
       { signal: req.signal }
     )
     if (Exit.isFailure(exit)) {
-      const failure = Cause.failureOption(exit.cause)
-      throw Option.isSome(failure) ? failure.value.error : new ConnectError("the request was cancelled", Code.Canceled)
+      throw Option.getOrElse(Cause.failureOption(exit.cause), () => new ConnectError("the request was cancelled", Code.Canceled))
     }
     req.contextValues.set(principalKey, exit.value)
     return next(req)

@@ -119,6 +119,14 @@ describe("JWT verification", () => {
       expect(yield* outcome(verify(jwt))).toMatchObject({ subject: "alice" })
     }))
 
+  it.scopedLive("a key set that is not one makes tokens unverifiable", () =>
+    Effect.gen(function*() {
+      const file = join(yield* tempDir, "jwks.json")
+      writeFileSync(file, JSON.stringify({ keys: ["not a key"] }))
+      const verify = yield* makeJwtVerifier(jwtSettings({ file }))
+      expect(yield* outcome(verify(yield* token(yield* signingKey("k1"), { sub: "alice" })))).toBe("CredentialsUnverifiable")
+    }))
+
   it.scoped("keys older than jwksMaxAge are fetched again, and kept when the provider is down", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(Date.now())
