@@ -113,10 +113,12 @@ describe("runs.auth and runs.server.tls", () => {
       expect(Duration.toMillis(config.auth.jwt!.keysCooldown)).toBe(0)
     }))
 
-  it.effect("are left alone while runs.auth.enabled is false", () =>
+  it.effect("are left alone while runs.auth.enabled is false, and marked as ignored", () =>
     Effect.gen(function*() {
       const { config } = yield* load("runs:\n  auth:\n    tokensFile: missing.txt\n    jwt:\n      issuer: https://idp.example\n")
-      expect(config.auth).toEqual({ enabled: false })
+      expect(config.auth).toEqual({ enabled: false, ignored: true })
+      const cleared = yield* load("runs:\n  auth:\n    enabled: false\n    jwt:\n      clockSkew: 1s\n")
+      expect(cleared.config.auth).toEqual({ enabled: false })
     }))
 
   it.effect("refuses unusable settings with one line naming the key, never quoting a token", () =>

@@ -6,7 +6,8 @@ import { makeStaticTokens, type StaticToken } from "./StaticTokens.js"
 
 /** `runs.auth`: off, or bearer tokens that are static machine tokens or JWTs from an OIDC provider. */
 export type AuthSettings =
-  | { readonly enabled: false }
+  /** `ignored`: other `runs.auth` keys are set, which an operator may believe are in force. */
+  | { readonly enabled: false; readonly ignored?: boolean }
   | { readonly enabled: true; readonly tokens: ReadonlyArray<StaticToken>; readonly jwt: JwtSettings | undefined }
 
 /** Authentication off: every call is served, and nobody is a verified principal. */
@@ -26,7 +27,14 @@ const describe = (settings: Extract<AuthSettings, { enabled: true }>) =>
 /** Static tokens first (a hash lookup), then, when configured, JWT verification. */
 export const layer = (settings: AuthSettings): Layer.Layer<Authenticator> =>
   settings.enabled === false
-    ? Layer.provide(layerOff, Layer.effectDiscard(Effect.logInfo("auth: off (every caller is served)")))
+    ? Layer.provide(
+      layerOff,
+      Layer.effectDiscard(
+        settings.ignored === true
+          ? Effect.logWarning("auth: off (every caller is served): runs.auth settings are ignored while runs.auth.enabled is false")
+          : Effect.logInfo("auth: off (every caller is served)")
+      )
+    )
     : Layer.effect(
       Authenticator,
       Effect.gen(function*() {

@@ -220,7 +220,11 @@ export const authConfig = (cwd: string): Config.Config<AuthSettings> =>
       jwt: jwtKeys
     }),
     (raw): Either.Either<AuthSettings, ConfigError.ConfigError> => {
-      if (!raw.enabled) return Either.right({ enabled: false })
+      if (!raw.enabled) {
+        const { issuer, jwksFile, jwksUrl } = raw.jwt
+        const set = raw.tokens.length > 0 || [raw.tokensFile, issuer, jwksUrl, jwksFile].some((v) => v !== undefined)
+        return Either.right(set ? { enabled: false, ignored: true } : { enabled: false })
+      }
       return Either.flatMap(
         Either.all({ tokens: staticTokens(cwd, raw.tokens, raw.tokensFile), jwt: jwt(cwd, raw.jwt) }),
         ({ jwt, tokens }) =>
