@@ -26,11 +26,10 @@ const bearerToken = (authorization: string | null): string | undefined =>
   authorization?.match(/^Bearer +([\x21-\x7e]+) *$/i)?.[1]
 
 /**
- * Part of the Connect bridge, so it runs its check with the captured runtime, as the handlers do.
  * Checks the `Authorization: Bearer` credential of every call (Connect, gRPC and gRPC-Web, unary and streaming)
  * before its handler runs, and keeps the principal for the handler (`principalOf`). Missing or bad credentials
  * are `Unauthenticated`, a credential without the service's role `PermissionDenied`; each refusal is logged
- * once with the real reason.
+ * once with the real reason. Part of the Connect bridge: it runs with the runtime the handlers captured.
  */
 export const makeAuthInterceptor = <R>(authenticator: Context.Tag.Service<Authenticator>, runtime: Runtime.Runtime<R>): Interceptor => {
   const runExit = Runtime.runPromiseExit(runtime)
