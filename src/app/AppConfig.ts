@@ -1,4 +1,6 @@
 import type { Duration, LogLevel } from "effect"
+import type { AuthSettings } from "../adapters/auth/BearerAuthenticator.js"
+import type { TlsSettings } from "../adapters/http/Tls.js"
 import type { PostgresOptions, SqliteOptions } from "../adapters/sql/SqlClients.js"
 
 export interface SqliteSettings extends SqliteOptions {
@@ -26,6 +28,8 @@ export interface AppConfig {
     readonly headerTimeout: Duration.Duration
     /** How long a connection with no request or stream open stays open. */
     readonly idleTimeout: Duration.Duration
+    /** `runs.server.tls`: HTTPS instead of cleartext when set. */
+    readonly tls?: TlsSettings | undefined
   }
   readonly watchBufferSize: number
   readonly watchMaxPending: number
@@ -36,6 +40,8 @@ export interface AppConfig {
   readonly dispatchMaxAge: Duration.Duration
   readonly trustForwardedIdentity: boolean
   readonly identityHeader: string
+  /** `runs.auth`: who may call; off by default. */
+  readonly auth: AuthSettings
   readonly database: DatabaseSettings
   readonly logger: {
     readonly level: LogLevel.LogLevel

@@ -5,6 +5,7 @@ import * as SqlDatabaseHealth from "../adapters/sql/SqlDatabaseHealth.js"
 import { parseExtraOptions } from "../adapters/sql/PgOptions.js"
 import { layerPostgres, layerSqlite, pgConnection, type PostgresOptions } from "../adapters/sql/SqlClients.js"
 import { runMigrations } from "../adapters/sql/SqlMigrations.js"
+import * as BearerAuthenticator from "../adapters/auth/BearerAuthenticator.js"
 import * as FileBlobStore from "../adapters/blob/FileBlobStore.js"
 import * as ProtoPayloads from "../adapters/connect/ProtoPayloads.js"
 import * as ActionsDispatcher from "../adapters/dispatch/ActionsDispatcher.js"
@@ -84,6 +85,7 @@ export const appLayer = (config: AppConfig) => {
   )
   return layerServer(config.server, { trust: config.trustForwardedIdentity, header: config.identityHeader }).pipe(
     Layer.provide(runs),
+    Layer.provide(BearerAuthenticator.layer(config.auth)),
     Layer.merge(dispatch),
     Layer.provide(readiness),
     Layer.provide(migrateFirst),

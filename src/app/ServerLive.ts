@@ -3,6 +3,7 @@ import { makeConnectHandler } from "../adapters/connect/ConnectHandler.js"
 import type { RpcServices } from "../adapters/connect/ConnectRoutes.js"
 import type { IdentityOptions } from "../adapters/connect/ForwardedIdentity.js"
 import { serveHttp } from "../adapters/http/HttpServer.js"
+import { Authenticator } from "../ports/Authenticator.js"
 import { Readiness } from "../ports/Readiness.js"
 import type { AppConfig } from "./AppConfig.js"
 
@@ -12,13 +13,14 @@ export class ServerAddress extends Context.Tag("runs/ServerAddress")<ServerAddre
   readonly port: number
 }>() {}
 
-/** The listening server: RPCs, health checks and CORS on `runs.server.host:port`. */
+/** The listening server: RPCs (authenticated when `runs.auth` is on), health checks and CORS on `runs.server.host:port`. */
 export const layerServer = (config: AppConfig["server"], identity: IdentityOptions) =>
   Layer.scoped(
     ServerAddress,
     Effect.gen(function*() {
       const runtime = yield* Effect.runtime<RpcServices>()
       const readiness = yield* Readiness
+      const authenticator = yield* Authenticator
       const shuttingDown = yield* Deferred.make<void>()
       const rpc = makeConnectHandler({
         runtime,
@@ -26,7 +28,8 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
         gate: readiness.migrated,
         maxRequestBytes: config.maxRequestBytes,
         compressMinBytes: config.compressMinBytes,
-        identity
+        identity,
+        authenticator
       })
       const server = yield* serveHttp({
         host: config.host,
@@ -36,6 +39,7 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
         maxRequestBytes: config.maxRequestBytes,
         headerTimeoutMs: Duration.toMillis(config.headerTimeout),
         idleTimeoutMs: Duration.toMillis(config.idleTimeout),
+        tls: config.tls,
         rpc,
         readiness: readiness.check.pipe(
           Effect.match({
@@ -48,7 +52,8 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
           Deferred.succeed(shuttingDown, undefined)
         )
       })
-      yield* Effect.logInfo(`listening on ${config.host}:${server.port} (HTTP/1.1 and h2c)`)
+      const protocols = config.tls === undefined ? "HTTP/1.1 and h2c" : "HTTPS: HTTP/2 and HTTP/1.1"
+      yield* Effect.logInfo(`listening on ${config.host}:${server.port} (${protocols})`)
       return { host: config.host, port: server.port }
     })
   )

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
+import * as BearerAuthenticator from "../../src/adapters/auth/BearerAuthenticator.js"
 import * as FileBlobStore from "../../src/adapters/blob/FileBlobStore.js"
 import * as ProtoPayloads from "../../src/adapters/connect/ProtoPayloads.js"
 import * as WatchHubsLive from "../../src/adapters/watch/WatchHubs.js"
@@ -14,6 +15,8 @@ import * as RunsLive from "../../src/domain/Runs.js"
 import { RunsSettings } from "../../src/domain/RunsSettings.js"
 import { WatchSettings } from "../../src/domain/WatchRules.js"
 import * as WatchesLive from "../../src/domain/Watches.js"
+import type { TlsSettings } from "../../src/adapters/http/Tls.js"
+import type { Authenticator } from "../../src/ports/Authenticator.js"
 import type { ChangeFeed, FeedSubscribers } from "../../src/ports/ChangeFeed.js"
 import { DatabaseHealth } from "../../src/ports/DatabaseHealth.js"
 import type { RunStore } from "../../src/ports/RunStore.js"
@@ -83,10 +86,15 @@ export const layerTestServer = <E, R = never, E2 = never>(
       /** Server settings other than the test defaults (`serverConfig`). */
       readonly server?: Partial<typeof serverConfig>
     }
+    & { readonly authenticator?: Layer.Layer<Authenticator>; readonly tls?: TlsSettings }
     & RunsOptions<E2> = {}
 ) =>
-  layerServer({ ...serverConfig, compressMinBytes: options.compressMinBytes ?? serverConfig.compressMinBytes, ...options.server }, { trust: options.trustIdentity ?? false, header: "X-Forwarded-User" }).pipe(
+  layerServer(
+    { ...serverConfig, compressMinBytes: options.compressMinBytes ?? serverConfig.compressMinBytes, tls: options.tls, ...options.server },
+    { trust: options.trustIdentity ?? false, header: "X-Forwarded-User" }
+  ).pipe(
     Layer.provideMerge(layerRuns(store, options)),
+    Layer.provide(options.authenticator ?? BearerAuthenticator.layerOff),
     Layer.provide(layerReadiness(options.migrate ?? Effect.void)),
     Layer.provide(Layer.succeed(DatabaseHealth, { check: Effect.void }))
   )

@@ -3,7 +3,9 @@ import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from
 import type { UniversalHandler } from "@connectrpc/connect/protocol"
 import type * as http from "node:http"
 import type * as http2 from "node:http2"
-import type { Deferred, Effect, Runtime } from "effect"
+import type { Context, Deferred, Effect, Runtime } from "effect"
+import type { Authenticator } from "../../ports/Authenticator.js"
+import { makeAuthInterceptor } from "./AuthInterceptor.js"
 import { acceptCompression, answerClientFaults } from "./ClientFaults.js"
 import { makeEffectHandlers } from "./EffectHandlers.js"
 import type { IdentityOptions } from "./ForwardedIdentity.js"
@@ -17,6 +19,7 @@ type NodeResponse = http.ServerResponse | http2.Http2ServerResponse
  * accepting gzip and brotli request bodies up to `maxRequestBytes` (decompressed), compressing responses of
  * `compressMinBytes` or more for clients that accept it. What `connectNodeAdapter` does, with each procedure's
  * handler wrapped so that faults of the client's bytes are answered `InvalidArgument` (see `ClientFaults`).
+ * With authentication on, every call needs a credential with its service's role (`AuthInterceptor`).
  */
 export const makeConnectHandler = (options: {
   readonly runtime: Runtime.Runtime<RpcServices>
@@ -25,8 +28,10 @@ export const makeConnectHandler = (options: {
   readonly maxRequestBytes: number
   readonly compressMinBytes: number
   readonly identity: IdentityOptions
+  readonly authenticator: Context.Tag.Service<Authenticator>
 }) => {
   const router = createConnectRouter({
+    interceptors: options.authenticator.enabled ? [makeAuthInterceptor(options.authenticator, options.runtime)] : [],
     readMaxBytes: options.maxRequestBytes,
     compressMinBytes: options.compressMinBytes,
     acceptCompression,

@@ -6,6 +6,7 @@ import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import type { Ingestion } from "../../domain/Ingestion.js"
 import { Runs } from "../../domain/Runs.js"
 import type { EffectHandlers } from "./EffectHandlers.js"
+import { principalOf } from "./AuthInterceptor.js"
 import { forwardedSubject, type IdentityOptions } from "./ForwardedIdentity.js"
 import { fromPayload, payloadReader } from "./ProtoCodec.js"
 import { isBinary } from "./SharedMessages.js"
@@ -22,7 +23,8 @@ export const runServiceHandlers = (
     Effect.flatMap(Runs, (runs) =>
       runs.create(createRunRequest(request, {
         requestId: context.requestHeader.get("x-request-id") ?? undefined,
-        createdBy: forwardedSubject(context.requestHeader, identity)
+        // With authentication on, the verified caller; a forwarded header could name anyone.
+        createdBy: principalOf(context)?.subject ?? forwardedSubject(context.requestHeader, identity)
       }))).pipe(Effect.map((view) => ({ run: buildRun(view) })))
   ),
 

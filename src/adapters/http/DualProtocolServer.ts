@@ -2,6 +2,7 @@ import * as http from "node:http"
 import * as http2 from "node:http2"
 import * as net from "node:net"
 import { Effect } from "effect"
+import { makeTlsAcceptor, type TlsSettings } from "./Tls.js"
 
 export type RequestHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -22,7 +23,8 @@ const http2Preface = Buffer.from("PRI * HTTP/2.0")
 
 /**
  * One port for HTTP/1.1 and cleartext HTTP/2 with prior knowledge: the first bytes of each connection
- * decide which server gets it (curl and the Python SDK speak HTTP/1.1, gRPC clients HTTP/2).
+ * decide which server gets it (curl and the Python SDK speak HTTP/1.1, gRPC clients HTTP/2). With `tls`,
+ * every connection is HTTPS instead and ALPN decides.
  */
 export const listenDualProtocol = (options: {
   readonly host: string
@@ -36,6 +38,7 @@ export const listenDualProtocol = (options: {
   /** A connection with no request or stream open this long is closed (HTTP/2: GOAWAY); on HTTP/1.1 the next
    * request's headers must also be in by then. */
   readonly idleTimeoutMs: number
+  readonly tls?: TlsSettings | undefined
 }): Effect.Effect<ListeningServer, ListenError> =>
   Effect.async<ListeningServer, ListenError>((resume) => {
     const h1 = http.createServer(options.handler)
@@ -107,15 +110,34 @@ export const listenDualProtocol = (options: {
         })
       })
     })
+    // Over TLS the deadlines are the secure socket's: it is what the HTTP servers see (the handshake has its own).
+    const acceptTls = options.tls === undefined ? undefined : makeTlsAcceptor(options.tls, (secure, protocol) => {
+      setDeadline(secure, options.headerTimeoutMs, () => secure.destroy())
+      secure.once("close", () => {
+        h1Active.delete(secure)
+        clearDeadline(secure)
+      })
+      if (protocol === "h2") {
+        handedOver = secure
+        h2.emit("connection", secure)
+        handedOver = undefined
+      } else {
+        h1.emit("connection", secure)
+      }
+    })
     // Without noDelay each small HTTP/2 frame written after another waits for the peer's ACK (Nagle).
     const server = net.createServer({ noDelay: true }, (socket) => {
       sockets.add(socket)
-      setDeadline(socket, options.headerTimeoutMs, () => socket.destroy())
       socket.once("close", () => {
         sockets.delete(socket)
         h1Active.delete(socket)
         clearDeadline(socket)
       })
+      if (acceptTls !== undefined) {
+        socket.on("error", () => socket.destroy())
+        return acceptTls(socket)
+      }
+      setDeadline(socket, options.headerTimeoutMs, () => socket.destroy())
       socket.once("data", (chunk) => {
         socket.pause()
         socket.unshift(chunk)

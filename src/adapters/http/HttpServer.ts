@@ -1,6 +1,7 @@
 import { Effect, Runtime, type Scope } from "effect"
 import { makeCors } from "./Cors.js"
 import { listenDualProtocol, type ListenError, type ListeningServer, type RequestHandler } from "./DualProtocolServer.js"
+import type { TlsSettings } from "./Tls.js"
 
 export interface ReadinessResult {
   readonly ready: boolean
@@ -15,6 +16,8 @@ export interface HttpServerOptions {
   readonly maxRequestBytes: number
   readonly headerTimeoutMs: number
   readonly idleTimeoutMs: number
+  /** HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of cleartext. */
+  readonly tls?: TlsSettings | undefined
   /** The RPC handler (Connect, gRPC, gRPC-Web). */
   readonly rpc: RequestHandler
   /** Answers `/readyz`. */
@@ -58,7 +61,8 @@ export const serveHttp = (options: HttpServerOptions): Effect.Effect<ListeningSe
         handler,
         maxRequestBytes: options.maxRequestBytes,
         headerTimeoutMs: options.headerTimeoutMs,
-        idleTimeoutMs: options.idleTimeoutMs
+        idleTimeoutMs: options.idleTimeoutMs,
+        tls: options.tls
       }),
       (server) => Effect.zipRight(options.beforeClose, Effect.promise(() => server.close(options.shutdownTimeoutMs)))
     )

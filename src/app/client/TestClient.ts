@@ -1,4 +1,4 @@
-import { Code, ConnectError, createClient } from "@connectrpc/connect"
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect"
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node"
 import { Data, Effect } from "effect"
 import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
@@ -12,15 +12,31 @@ export class StepFailed extends Data.TaggedError("StepFailed")<{ readonly step: 
 const describe = (error: unknown) =>
   error instanceof ConnectError ? `${Code[error.code]}: ${error.rawMessage}` : String(error)
 
+/** Bearer tokens for a service with `runs.auth` on: one for the user steps, one for the executor steps. */
+export interface ClientTokens {
+  readonly user?: string | undefined
+  readonly executor?: string | undefined
+}
+
+const bearer = (token: string | undefined): Array<Interceptor> =>
+  token === undefined ? [] : [(next) => (req) => {
+    req.header.set("authorization", `Bearer ${token}`)
+    return next(req)
+  }]
+
 /**
  * The test client of the original README, against a running service: one `Test N: ...` line and one
  * `✓ ...` line per step, then the executor and watch steps that show the rest of the service.
  */
-export const runTestClient = (endpoint: string, print: (line: string) => void) =>
+export const runTestClient = (endpoint: string, print: (line: string) => void, tokens: ClientTokens = {}) =>
   Effect.gen(function*() {
-    const runs = createClient(RunService, createConnectTransport({ baseUrl: endpoint, httpVersion: "1.1" }))
-    const internal = createClient(InternalRunService, createConnectTransport({ baseUrl: endpoint, httpVersion: "1.1" }))
-    const streaming = createClient(RunService, createGrpcTransport({ baseUrl: endpoint }))
+    const user = bearer(tokens.user)
+    const runs = createClient(RunService, createConnectTransport({ baseUrl: endpoint, httpVersion: "1.1", interceptors: user }))
+    const internal = createClient(
+      InternalRunService,
+      createConnectTransport({ baseUrl: endpoint, httpVersion: "1.1", interceptors: bearer(tokens.executor) })
+    )
+    const streaming = createClient(RunService, createGrpcTransport({ baseUrl: endpoint, interceptors: user }))
     let step = 0
     const test = <A>(title: string, body: () => Promise<A>, done: (result: A) => string) =>
       Effect.gen(function*() {

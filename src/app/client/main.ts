@@ -2,7 +2,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
 import { runTestClient } from "./TestClient.js"
 
-const usage = "usage: npm run client -- [--endpoint http://localhost:8090]"
+const usage = "usage: npm run client -- [--endpoint http://localhost:8090]\n" +
+  "with runs.auth on, set RUNS_USER_TOKEN and RUNS_EXECUTOR_TOKEN; for a private CA, NODE_EXTRA_CA_CERTS=ca.pem"
 
 const endpointFrom = (argv: ReadonlyArray<string>): string | undefined => {
   if (argv.length === 0) return "http://localhost:8090"
@@ -18,7 +19,10 @@ const program = endpoint === undefined
     process.stderr.write(`${usage}\n`)
     process.exitCode = 2
   })
-  : runTestClient(endpoint, (line) => process.stdout.write(`${line}\n`)).pipe(
+  : runTestClient(endpoint, (line) => process.stdout.write(`${line}\n`), {
+    user: process.env["RUNS_USER_TOKEN"] || undefined,
+    executor: process.env["RUNS_EXECUTOR_TOKEN"] || undefined
+  }).pipe(
     Effect.catchTag("StepFailed", (failure) =>
       Effect.sync(() => {
         process.stdout.write(`✗ Test ${failure.step} failed: ${failure.message}\n`)

@@ -1,6 +1,7 @@
 import * as path from "node:path"
 import { Config, ConfigError, Duration, Either, LogLevel, Redacted } from "effect"
 import type { AppConfig, DatabaseSettings } from "../AppConfig.js"
+import { authConfig, securityKeys, securityListKeys, tlsConfig } from "./security.js"
 import * as V from "./values.js"
 
 /** Every key the service reads; anything else in the file is reported and ignored. */
@@ -33,13 +34,14 @@ export const knownKeys = [
   "database.maxOpenConnections",
   "database.connMaxLifeTime",
   "logger.level",
-  "logger.show-source"
+  "logger.show-source",
+  ...securityKeys
 ] as const
 
 export type Key = typeof knownKeys[number]
 
 /** Keys whose YAML value may be a list rather than one scalar. */
-export const listKeys: ReadonlySet<string> = new Set<Key>(["runs.server.corsOrigins"])
+export const listKeys: ReadonlySet<string> = new Set<Key>(["runs.server.corsOrigins", ...securityListKeys])
 
 const at = <A>(key: Key, config: Config.Config<A>): Config.Config<A> =>
   key.split(".").reduceRight((inner, name) => Config.nested(inner, name), config)
@@ -104,7 +106,8 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
       compressMinBytes: setting("runs.server.compressMinBytes", V.count(0), defaultCompressMinBytes),
       shutdownTimeout: setting("runs.server.shutdownTimeout", V.duration({ allowZero: true }), Duration.seconds(10)),
       headerTimeout: setting("runs.server.headerTimeout", V.duration({ allowZero: false }), Duration.seconds(10)),
-      idleTimeout: setting("runs.server.idleTimeout", V.duration({ allowZero: false }), Duration.minutes(2))
+      idleTimeout: setting("runs.server.idleTimeout", V.duration({ allowZero: false }), Duration.minutes(2)),
+      tls: tlsConfig(cwd)
     }),
     watchBufferSize: setting("runs.watchBufferSize", V.count(1), 100),
     watchMaxPending: setting("runs.watchMaxPending", V.count(1), 100_000),
@@ -115,6 +118,7 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
     dispatchMaxAge: setting("runs.dispatchMaxAge", V.duration({ allowZero: false }), Duration.hours(24)),
     trustForwardedIdentity: setting("runs.trustForwardedIdentity", V.boolean, false),
     identityHeader: setting("runs.identityHeader", V.headerName, "X-Forwarded-User"),
+    auth: authConfig(cwd),
     database: database === "postgres" ? postgres : sqlite,
     logger: Config.all({
       level: setting("logger.level", V.logLevel, LogLevel.Info),
