@@ -91,9 +91,10 @@ describe.skipIf(adminUrl === undefined)("a Postgres outage under write load [pos
 
       const outage = (round: number) =>
         Effect.gen(function*() {
-          const watch = yield* openWatch
           const before = load.runs.length
           yield* until(`runs created before outage ${round}`, () => load.runs.length >= before + 20)
+          // Opened just before the stop, so it is read again well within the service's stall timeout (30 s).
+          const watch = yield* openWatch
 
           yield* instance.stop
           const atStop = load.answered("Unavailable")
