@@ -10,7 +10,7 @@ import * as SqlOutbox from "../../src/adapters/sql/SqlOutbox.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
 import { Runs } from "../../src/domain/Runs.js"
 import { RunsSettings } from "../../src/domain/RunsSettings.js"
-import type { Outbox } from "../../src/ports/Outbox.js"
+import { Outbox, OutboxUnavailable } from "../../src/ports/Outbox.js"
 import { NotReady, Readiness } from "../../src/ports/Readiness.js"
 import type { RunStore } from "../../src/ports/RunStore.js"
 import { type Backend, backends, describeBackends } from "../support/backends.js"
@@ -165,6 +165,28 @@ describeBackends("OutboxWorker", stores, (backend: Backend<RunStore | Outbox>) =
       expect(received.filter((call) => call.startsWith("outage-2"))).toEqual(["outage-2:enqueue"])
       expect(received.filter((call) => call.startsWith("outage-3"))).toEqual(["outage-3:enqueue", "outage-3:abort"])
       expect((yield* outboxOf(keys[0]!))[0]?.lastError).toMatch(/^Unavailable: /)
+    })))
+
+  it.live("an outcome that cannot be written while the database is away is written when it is back, not delivered again", () =>
+    provided(Effect.gen(function*() {
+      const executor = yield* makeTestExecutor
+      // The first writes of an outcome fail as they do while Postgres restarts.
+      let failures = 3
+      const restarting = Layer.effect(
+        Outbox,
+        Effect.map(Outbox, (outbox) =>
+          Outbox.of({
+            ...outbox,
+            delivered: (claim, at) =>
+              failures-- > 0 ? Effect.fail(new OutboxUnavailable({ reason: "the database is restarting" })) : outbox.delivered(claim, at)
+          }))
+      )
+      yield* Layer.build(layerActionsWorker(executor).pipe(Layer.provide(restarting)))
+      const view = yield* Effect.flatMap(Runs, (runs) => runs.create(createRequest("outcome-later")))
+      yield* eventually("the enqueue is recorded as delivered", allSettled([view.run.key]))
+      expect(failures).toBeLessThan(0)
+      expect(states(yield* outboxOf(view.run.key))).toEqual(["enqueue:delivered"])
+      expect(executor.calls.map((call) => call.answer)).toEqual(["ok"])
     })))
 
   it.live("a request still failing after dispatchMaxAge is marked failed and logged once, with run, kind and error", () =>

@@ -3,7 +3,7 @@ import { createServer } from "node:net"
 import { createRequire } from "node:module"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
-import { Effect, Schedule } from "effect"
+import { type Duration, Effect, Schedule } from "effect"
 import { scriptNodeOptions } from "../../bench/Processes.js"
 
 const root = join(import.meta.dirname, "..", "..")
@@ -54,9 +54,9 @@ export const startService = (options: {
       })
   )
 
-/** Polls `path` until it answers `status` (10 s at most). */
-export const waitForStatus = (url: string, status: number) =>
+/** Polls `path` until it answers `status` (10 s at most, unless told otherwise). */
+export const waitForStatus = (url: string, status: number, within: Duration.DurationInput = "10 seconds") =>
   Effect.tryPromise(() => fetch(url)).pipe(
     Effect.filterOrFail((response) => response.status === status),
-    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("10 seconds")))
+    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo(within)))
   )

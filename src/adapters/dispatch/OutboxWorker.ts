@@ -1,7 +1,7 @@
-import { Cause, Clock, Duration, Effect, Exit, Layer, Random } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Layer, Random, Schedule } from "effect"
 import { actionKeyText, runKeyText } from "../../domain/Ids.js"
 import { DispatchFailed, Dispatcher } from "../../ports/Dispatcher.js"
-import { type Claim, type DispatchRequest, Outbox } from "../../ports/Outbox.js"
+import { type Claim, type DispatchRequest, Outbox, type OutboxUnavailable } from "../../ports/Outbox.js"
 import { Readiness } from "../../ports/Readiness.js"
 import { RunStore } from "../../ports/RunStore.js"
 import { abortRequest, enqueueRequest } from "./DispatchRequests.js"
@@ -80,6 +80,15 @@ export const make = (options: OutboxWorkerOptions) =>
         )
       })
 
+    // The database may be away for a moment (a restart) just when an outcome is written: it is written again until
+    // the claim runs out. Otherwise the request would wait for its lease to expire, and one that was delivered
+    // would then be sent a second time.
+    const whileClaimed = <A>(claim: Claim, write: Effect.Effect<A, OutboxUnavailable>) =>
+      Effect.retry(write, {
+        schedule: Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("1 second"))),
+        while: () => Effect.map(Clock.currentTimeMillis, (ms) => ms < claim.until.getTime())
+      })
+
     const deliver = (claim: Claim) =>
       send(claim.request).pipe(
         Effect.timeoutFail({
@@ -88,13 +97,16 @@ export const make = (options: OutboxWorkerOptions) =>
         }),
         Effect.matchEffect({
           onSuccess: () =>
-            Effect.flatMap(now, (at) => outbox.delivered(claim, at)).pipe(
+            whileClaimed(claim, Effect.flatMap(now, (at) => outbox.delivered(claim, at))).pipe(
               Effect.zipRight(Effect.logDebug(`dispatch: delivered ${describe(claim.request)}`))
             ),
           onFailure: (error) =>
-            error._tag === "Undeliverable"
-              ? giveUp(claim, error.message)
-              : retryOrGiveUp(claim, error._tag === "DispatchFailed" ? error.message : `database: ${error.reason}`)
+            whileClaimed(
+              claim,
+              error._tag === "Undeliverable"
+                ? giveUp(claim, error.message)
+                : retryOrGiveUp(claim, error._tag === "DispatchFailed" ? error.message : `database: ${error.reason}`)
+            )
         }),
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
