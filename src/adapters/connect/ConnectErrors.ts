@@ -41,6 +41,17 @@ const messageOf = (error: unknown): string => {
 const maxMessage = 1_000
 const maxLogged = 4_000
 
+// What a wrapped error wraps (a SqlError's driver error: its message and code are what an operator needs).
+const causedBy = (cause: Cause.Cause<unknown>): string => {
+  const inner = [...Cause.failures(cause), ...Cause.defects(cause)].flatMap((error) => {
+    const wrapped = typeof error === "object" && error !== null && "cause" in error ? error.cause : undefined
+    if (typeof wrapped !== "object" || wrapped === null || !("message" in wrapped)) return []
+    const code = "code" in wrapped && typeof wrapped.code === "string" ? ` (${wrapped.code})` : ""
+    return [`${String(wrapped.message)}${code}`]
+  })
+  return inner.length === 0 ? "" : `caused by: ${inner.join("; ")}\n`
+}
+
 export interface MappedFailure {
   readonly error: ConnectError
   /** What the log gets: the full cause for an `Internal`, the message otherwise. */
@@ -69,7 +80,7 @@ export const toConnectError = (cause: Cause.Cause<unknown>, requestId: string): 
   }
   return {
     error: new ConnectError(`internal error (request id ${requestId})`, Code.Internal),
-    logDetail: clip(Cause.pretty(cause), maxLogged)
+    logDetail: clip(`${causedBy(cause)}${Cause.pretty(cause)}`, maxLogged)
   }
 }
 
