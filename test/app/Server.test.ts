@@ -7,8 +7,11 @@ import {
 } from "@connectrpc/connect-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as http2 from "node:http2"
+import { gzipSync } from "node:zlib"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
+import { rawCall } from "../support/RawRpc.js"
 import { baseUrl, layerTestServer } from "../support/TestApp.js"
 
 const serverLayer = (migrate: Effect.Effect<void> = Effect.void) => layerTestServer(MemoryRunStore.layer, { migrate })
@@ -89,6 +92,27 @@ describe("server", () => {
         const client = createClient(RunService, createConnectTransport({ baseUrl: yield* baseUrl, httpVersion: "1.1" }))
         const error = yield* rejection(client.abortRun({ runId: sdkRunId, reason: "x".repeat(100 * 1024) }))
         expect(error?.code).toBe(Code.ResourceExhausted)
+      }))
+
+    it.scoped("refuses a gzip bomb (10 MB of zeros in 10 kB) with ResourceExhausted, in Connect and gRPC, without inflating it", () =>
+      Effect.gen(function*() {
+        const url = yield* baseUrl
+        const session = yield* Effect.acquireRelease(Effect.sync(() => http2.connect(url)), (session) => Effect.sync(() => session.destroy()))
+        const bomb = gzipSync(new Uint8Array(10 * 1024 * 1024))
+        expect(bomb.byteLength).toBeLessThan(20 * 1024)
+        for (const protocol of ["connect-proto", "grpc"] as const) {
+          const answer = yield* Effect.promise(() =>
+            rawCall(session, {
+              path: "/flyteidl2.workflow.RunService/GetRunDetails",
+              protocol,
+              streaming: false,
+              body: bomb,
+              compression: "gzip",
+              quietMs: 0
+            })
+          )
+          expect(answer.code, protocol).toBe("resource_exhausted")
+        }
       }))
   })
 
