@@ -32,6 +32,12 @@ export interface AppConfig {
   readonly dispatchMaxAge: Duration.Duration
   readonly trustForwardedIdentity: boolean
   readonly identityHeader: string
+  /** `runs.retention.*`: `maxAge` undefined means runs are kept for ever. */
+  readonly retention: {
+    readonly maxAge: Duration.Duration | undefined
+    readonly interval: Duration.Duration
+    readonly batchSize: number
+  }
   readonly database: DatabaseSettings
   readonly logger: {
     readonly level: LogLevel.LogLevel

@@ -20,6 +20,9 @@ export const knownKeys = [
   "runs.dispatchMaxAge",
   "runs.trustForwardedIdentity",
   "runs.identityHeader",
+  "runs.retention.maxAge",
+  "runs.retention.interval",
+  "runs.retention.batchSize",
   "database.sqlite.file",
   "database.postgres.host",
   "database.postgres.port",
@@ -111,6 +114,15 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
     dispatchMaxAge: setting("runs.dispatchMaxAge", V.duration({ allowZero: false }), Duration.hours(24)),
     trustForwardedIdentity: setting("runs.trustForwardedIdentity", V.boolean, false),
     identityHeader: setting("runs.identityHeader", V.headerName, "X-Forwarded-User"),
+    retention: Config.all({
+      // Off unless set; 0 turns it off too.
+      maxAge: Config.map(
+        setting("runs.retention.maxAge", V.duration({ allowZero: true }), Duration.zero),
+        (age) => (Duration.toMillis(age) > 0 ? age : undefined)
+      ),
+      interval: setting("runs.retention.interval", V.duration({ allowZero: false }), Duration.hours(1)),
+      batchSize: setting("runs.retention.batchSize", V.count(1), 100)
+    }),
     database: database === "postgres" ? postgres : sqlite,
     logger: Config.all({
       level: setting("logger.level", V.logLevel, LogLevel.Info),
