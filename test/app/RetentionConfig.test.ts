@@ -18,12 +18,12 @@ const load = (yaml: string | undefined, env: Record<string, string> = {}) =>
 const millis = (duration: Duration.Duration | undefined) => (duration === undefined ? undefined : Duration.toMillis(duration))
 
 describe("runs.retention", () => {
-  it.effect("is off by default, checked hourly in batches of 100 once on", () =>
+  it.effect("is off by default, checked hourly in batches of 20 once on", () =>
     Effect.gen(function*() {
       const { config } = yield* load(undefined)
       expect(config.retention.maxAge).toBeUndefined()
       expect(millis(config.retention.interval)).toBe(3600_000)
-      expect(config.retention.batchSize).toBe(100)
+      expect(config.retention.batchSize).toBe(20)
     }))
 
   it.effect("takes the keys from the file and the environment; 0 turns it off", () =>

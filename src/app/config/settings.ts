@@ -121,7 +121,7 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
         (age) => (Duration.toMillis(age) > 0 ? age : undefined)
       ),
       interval: setting("runs.retention.interval", V.duration({ allowZero: false }), Duration.hours(1)),
-      batchSize: setting("runs.retention.batchSize", V.count(1), 100)
+      batchSize: setting("runs.retention.batchSize", V.count(1), 20)
     }),
     database: database === "postgres" ? postgres : sqlite,
     logger: Config.all({
