@@ -1,6 +1,8 @@
 import schema from "./0001_schema.js"
+import retention from "./0003_retention.js"
 
 /** Every migration, keyed `<id>_<name>` for `Migrator.fromRecord`; static so it works under tsx and compiled. */
 export const migrations = {
-  "0001_schema": schema
+  "0001_schema": schema,
+  "0003_retention": retention
 }

@@ -1,4 +1,5 @@
-// Generates gen/ from @flyteorg/flyteidl2 and the schema image proto/flyteidl2.binpb for `buf curl`.
+// Generates gen/ from @flyteorg/flyteidl2 and from the gRPC reflection protos shipped in @grpc/reflection, and the
+// schema image proto/flyteidl2.binpb for `buf curl`.
 // Runs on `npm install` / `npm ci` (postinstall); safe to run again at any time.
 import { execFileSync } from "node:child_process"
 import { createRequire } from "node:module"
@@ -8,7 +9,11 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const require = createRequire(join(root, "package.json"))
-const idlVersion = JSON.parse(readFileSync(require.resolve("@flyteorg/flyteidl2/package.json"), "utf8")).version
+const versionOf = (pkg) => JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), "utf8")).version
+const idlVersion = versionOf("@flyteorg/flyteidl2")
+// What gen/ is made from; a change of any of them generates it again.
+const sources = `@flyteorg/flyteidl2@${idlVersion} @grpc/reflection@${versionOf("@grpc/reflection")} ` +
+  `@bufbuild/protoc-gen-es@${versionOf("@bufbuild/protoc-gen-es")}`
 const genDir = join(root, "gen")
 const stamp = join(genDir, ".generated-from")
 
@@ -16,14 +21,33 @@ let current = ""
 try {
   current = readFileSync(stamp, "utf8").trim()
 } catch {}
-if (current === idlVersion && !process.argv.includes("--force")) {
-  console.log(`gen/ is up to date (@flyteorg/flyteidl2@${idlVersion})`)
+if (current === sources && !process.argv.includes("--force")) {
+  console.log(`gen/ is up to date (${sources})`)
 } else {
-  for (const sub of ["flyteidl2", "google", "buf"]) rmSync(join(genDir, sub), { recursive: true, force: true })
+  for (const sub of ["flyteidl2", "google", "buf", "grpc"]) rmSync(join(genDir, sub), { recursive: true, force: true })
   const tsc = require.resolve("typescript/bin/tsc")
   execFileSync(process.execPath, [tsc, "-p", join(root, "proto", "tsconfig.gen.json")], { stdio: "inherit" })
-  writeFileSync(stamp, idlVersion + "\n")
-  console.log(`generated gen/ from @flyteorg/flyteidl2@${idlVersion}`)
+  // grpc.reflection.v1 and v1alpha: @grpc/reflection ships their .proto files (no generated protobuf-es code
+  // exists in a package), so buf compiles them and protoc-gen-es writes JavaScript with type declarations.
+  const reflectionProtos = join(dirname(require.resolve("@grpc/reflection/package.json")), "build", "proto")
+  const template = {
+    version: "v2",
+    plugins: [{
+      local: join(root, "node_modules", ".bin", "protoc-gen-es"),
+      out: genDir,
+      opt: ["target=js+dts", "import_extension=js"]
+    }]
+  }
+  execFileSync(join(root, "node_modules", ".bin", "buf"), [
+    "generate",
+    reflectionProtos,
+    "--path",
+    join(reflectionProtos, "grpc", "reflection"),
+    "--template",
+    JSON.stringify(template)
+  ], { stdio: "inherit" })
+  writeFileSync(stamp, sources + "\n")
+  console.log(`generated gen/ from ${sources}`)
 }
 
 // The schema image: every file that the served services (and the dispatcher's ActionsService) need,

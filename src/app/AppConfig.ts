@@ -42,6 +42,12 @@ export interface AppConfig {
   readonly identityHeader: string
   /** `runs.auth`: who may call; off by default. */
   readonly auth: AuthSettings
+  /** `runs.retention.*`: `maxAge` undefined means runs are kept for ever. */
+  readonly retention: {
+    readonly maxAge: Duration.Duration | undefined
+    readonly interval: Duration.Duration
+    readonly batchSize: number
+  }
   readonly database: DatabaseSettings
   readonly logger: {
     readonly level: LogLevel.LogLevel

@@ -17,6 +17,7 @@ import * as SqlOutbox from "../adapters/sql/SqlOutbox.js"
 import * as SqlRunStore from "../adapters/sql/SqlRunStore.js"
 import * as WatchHubsLive from "../adapters/watch/WatchHubs.js"
 import * as IngestionLive from "../domain/Ingestion.js"
+import * as RetentionLive from "../domain/Retention.js"
 import * as RunsLive from "../domain/Runs.js"
 import { RunsSettings } from "../domain/RunsSettings.js"
 import { WatchSettings } from "../domain/WatchRules.js"
@@ -83,10 +84,20 @@ export const appLayer = (config: AppConfig) => {
     ),
     Layer.provide(Layer.merge(store, SqlOutbox.layer))
   )
+  const retention = RetentionLive.layerSchedule.pipe(
+    Layer.provide(RetentionLive.layer),
+    Layer.provide(Layer.mergeAll(
+      store,
+      FileBlobStore.layer({ storagePrefix: config.storagePrefix }),
+      Layer.succeed(RunsSettings, { storagePrefix: config.storagePrefix })
+    )),
+    Layer.provide(Layer.succeed(RetentionLive.RetentionSettings, config.retention))
+  )
   return layerServer(config.server, { trust: config.trustForwardedIdentity, header: config.identityHeader }).pipe(
     Layer.provide(runs),
     Layer.provide(BearerAuthenticator.layer(config.auth)),
     Layer.merge(dispatch),
+    Layer.merge(retention),
     Layer.provide(readiness),
     Layer.provide(migrateFirst),
     Layer.provide(announce),

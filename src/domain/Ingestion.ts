@@ -56,6 +56,9 @@ interface RunFacts {
   readonly org: string
   readonly source: ActionRecord["source"]
   readonly createdBy: string | undefined
+  /** Which run of that name they are facts of: a run can be deleted (retention) and another created under
+   * its name, and the store refuses an action meant for the one before. */
+  readonly createdAt: Date
 }
 
 /** Runs whose facts are remembered: a fan-out records thousands of actions of one run without reading it each time. */
@@ -140,33 +143,41 @@ export const make = Effect.gen(function*() {
   const feed = yield* ChangeFeed
   const rebuild: RebuildAttempt = (events) => mergeAttempt(events.map((event) => payloads.eventFacts(event.raw)))
   const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
-  // The store checks again that the run exists when it writes the action: a run gone since is still NotFound.
+  // The store checks again, when it writes the action, that the run exists and is the one these facts are of
+  // (its creation time): a run gone since is NotFound, and one created again under its name is read afresh.
   const runs = new Map<string, RunFacts>()
-  const runFacts = (key: RunKey) =>
-    Effect.suspend(() => {
+  const readFacts = (key: RunKey) =>
+    Effect.map(store.getRun(key), Option.map((view) => {
+      const facts = {
+        org: view.run.org,
+        source: view.root.source,
+        createdBy: view.root.createdBy,
+        createdAt: view.run.createdAt
+      }
       const text = runKeyText(key)
-      const known = runs.get(text)
-      if (known !== undefined) return Effect.succeed(Option.some(known))
-      return Effect.map(store.getRun(key), Option.map((view) => {
-        const facts = { org: view.run.org, source: view.root.source, createdBy: view.root.createdBy }
-        if (runs.size >= rememberedRuns) runs.delete(runs.keys().next().value!)
-        runs.set(text, facts)
-        return facts
-      }))
-    })
+      runs.delete(text)
+      if (runs.size >= rememberedRuns) runs.delete(runs.keys().next().value!)
+      runs.set(text, facts)
+      return facts
+    }))
+  const notFound = (key: RunKey) => new NotFound({ message: `run ${runKeyText(key)} not found` })
 
   return Ingestion.of({
     recordAction: Effect.fn("Ingestion.recordAction")(function*(input) {
-      const run = yield* runFacts(input.key.run)
-      if (Option.isNone(run)) return yield* new NotFound({ message: `run ${runKeyText(input.key.run)} not found` })
-      const action = actionFrom(input, run.value, yield* now)
-      const created = yield* store.recordAction(action, rebuild).pipe(
-        Effect.catchTag("ActionMissing", () =>
-          Effect.zipRight(
-            Effect.sync(() => runs.delete(runKeyText(input.key.run))),
-            Effect.fail(new NotFound({ message: `run ${runKeyText(input.key.run)} not found` }))
-          ))
-      )
+      const run = input.key.run
+      const record = (facts: RunFacts) =>
+        Effect.flatMap(now, (at) => store.recordAction(actionFrom(input, facts, at), rebuild, facts.createdAt))
+      const forget = Effect.sync(() => runs.delete(runKeyText(run)))
+      const withFreshFacts = Effect.flatMap(readFacts(run), Option.match({
+        onNone: () => Effect.fail(notFound(run)),
+        onSome: (facts) =>
+          record(facts).pipe(Effect.catchTag("ActionMissing", () => Effect.zipRight(forget, Effect.fail(notFound(run)))))
+      }))
+      const remembered = runs.get(runKeyText(run))
+      // Remembered facts may be of a run deleted since: then the run is read again and the write tried once more.
+      const created = yield* remembered === undefined
+        ? withFreshFacts
+        : record(remembered).pipe(Effect.catchTag("ActionMissing", () => Effect.zipRight(forget, withFreshFacts)))
       if (created) yield* feed.publish([{ action: input.key, kind: "created" }])
     }),
 

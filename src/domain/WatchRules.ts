@@ -34,6 +34,11 @@ export interface HubSpec<M, E> {
   readonly route: string
   /** Which of them concern the hub; changes with the same key are merged while a read is running. */
   readonly keyOf: (change: Change) => string | undefined
+  /**
+   * A change after which the hub has nothing more to say (its run was deleted): when one comes, no update is
+   * read for its batch, and every watcher ends cleanly once it has sent what it holds.
+   */
+  readonly endsWith?: (change: Change) => boolean
   /** Runs once, after the hub subscribed and before it handles any change (e.g. loads a tree). */
   readonly start: Effect.Effect<void, E>
   /** The messages a batch of changes makes (none when nothing a watcher sees changed). */

@@ -73,6 +73,9 @@ const orderBy = (direction: SortDirection): ReadonlyArray<SortKey> =>
 
 const sameRun = (a: RunKey, b: RunKey) => a.project === b.project && a.domain === b.domain && a.name === b.name
 
+/** The run was deleted (retention): watches of it and of its actions end cleanly. */
+const deleted = (change: Change) => change.kind === "deleted"
+
 const scopeOf = (target: RunTarget): RunScope =>
   target.kind === "project"
     ? { kind: "project", project: target.project, domain: target.domain }
@@ -136,7 +139,7 @@ export const make = Effect.gen(function*() {
   const follow = <A extends ActionState, E>(
     key: string,
     action: ActionKey,
-    read: Effect.Effect<A, E>
+    read: Effect.Effect<A, E | NotFound>
   ) => {
     const text = actionKeyText(action)
     const once = Effect.map(read, (state) => [state])
@@ -144,9 +147,14 @@ export const make = Effect.gen(function*() {
       key,
       spec: {
         route: `action/${text}`,
-        keyOf: (change: Change) => (actionKeyText(change.action) === text ? "" : undefined),
+        keyOf: (change: Change) =>
+          actionKeyText(change.action) === text || (change.kind === "deleted" && sameRun(change.action.run, action.run))
+            ? ""
+            : undefined,
+        endsWith: deleted,
         start: Effect.void,
-        update: () => once,
+        // Gone: its run was deleted, and the deletion's own change, which ends the watch, is on its way.
+        update: () => Effect.catchIf(once, (error) => error instanceof NotFound, () => Effect.succeed([])),
         whole: true
       },
       first: once,
@@ -241,6 +249,7 @@ export const make = Effect.gen(function*() {
             // Nothing WatchActions sends comes from events.
             keyOf: (change: Change) =>
               sameRun(change.action.run, run) && change.kind !== "events" ? change.action.name : undefined,
+            endsWith: deleted,
             start: Effect.map(loadTree(run, filter), (loaded) => {
               // What a watcher's snapshot shows, so that an action that stops matching is sent once as such.
               loaded.snapshot()
@@ -297,7 +306,16 @@ export const make = Effect.gen(function*() {
             const touched = new Set<string>()
             for (const change of batch) {
               const found = yield* store.getRun(change.action.run)
-              if (Option.isNone(found) || !inGroupsScope(request, found.value)) continue
+              if (Option.isNone(found)) {
+                // Deleted: its group counts it no more.
+                const gone = summaries.get(runKeyText(change.action.run))
+                if (gone !== undefined) {
+                  summaries.delete(runKeyText(change.action.run))
+                  touched.add(gone.group)
+                }
+                continue
+              }
+              if (!inGroupsScope(request, found.value)) continue
               const text = runKeyText(found.value.run.key)
               const before = summaries.get(text)
               const after = yield* summary(found.value)

@@ -24,4 +24,8 @@ export class BlobStore extends Context.Tag("runs/BlobStore")<BlobStore, {
   /** Writes the bytes for `uri` (creating parent directories) without replacing what is there yet. */
   readonly stage: (uri: string, bytes: Uint8Array) => Effect.Effect<StagedBlob, UnreadableBlob | BlobFailure>
   readonly read: (uri: string) => Effect.Effect<Uint8Array, UnreadableBlob | BlobNotFound | BlobFailure>
+  /** Deletes the folder at `uri` with everything in it (nothing to do when it is not there), then its parent
+   * folder if that leaves it empty; `UnreadableBlob` where this store never writes (another scheme, outside
+   * the storage prefix). */
+  readonly deleteFolder: (uri: string) => Effect.Effect<void, UnreadableBlob | BlobFailure>
 }>() {}

@@ -3,9 +3,10 @@ import type { ActionKey } from "../domain/Ids.js"
 
 /**
  * What committed: an action was created (a run's root `a0` when the run is created), an action's record
- * changed (status, abort), or events were recorded for it (its attempts were rebuilt).
+ * changed (status, abort), events were recorded for it (its attempts were rebuilt), or (`deleted`, always
+ * with the root `a0`) the whole run was deleted.
  */
-export type ChangeKind = "created" | "updated" | "events"
+export type ChangeKind = "created" | "updated" | "events" | "deleted"
 
 /** One committed change, by key only: a watcher re-reads what it shows, so a change can cross replicas. */
 export interface Change {

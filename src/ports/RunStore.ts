@@ -25,6 +25,23 @@ export type AbortOutcome =
    * the target was already terminal. */
   | { readonly _tag: "Aborted"; readonly aborted: ReadonlyArray<ActionKey> }
 
+/** What `deleteFinishedRuns` did. */
+export type DeleteOutcome =
+  /** Another process is deleting runs at this moment (Postgres); nothing was deleted. */
+  | { readonly _tag: "Busy" }
+  /** The runs deleted (none when no run qualified). */
+  | { readonly _tag: "Deleted"; readonly runs: ReadonlyArray<RunKey> }
+
+export interface DeleteFinishedRunsInput<E = never> {
+  /** Only runs whose root action is terminal and ended before this are deleted. */
+  readonly endedBefore: Date
+  /** At most this many runs, those that ended first. */
+  readonly limit: number
+  /** Runs in the transaction, with the runs about to be deleted (never with none), before it commits; when it
+   * fails nothing is deleted and `deleteFinishedRuns` fails with its error. */
+  readonly beforeCommit?: ((runs: ReadonlyArray<RunKey>) => Effect.Effect<void, E>) | undefined
+}
+
 /** What `createRun` writes, and what it runs before committing (see `createRun`). */
 export interface CreateRunInput<E = never> {
   readonly view: RunView
@@ -51,10 +68,13 @@ export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
   ) => Effect.Effect<Option.Option<RunView>, StoreUnavailable>
   /** Creates `action` under its existing run (`ActionMissing` when the run is unknown); an action already
    * recorded is kept unchanged. True when it was created; then, in the same transaction, the attempts of
-   * any events that arrived before it are rebuilt with `rebuild`. */
+   * any events that arrived before it are rebuilt with `rebuild`. With `runCreatedAt`, a run of that key
+   * created at another time counts as unknown too (the run it was meant for was deleted, and another one
+   * created under its name since). */
   readonly recordAction: (
     action: ActionRecord,
-    rebuild?: RebuildAttempt
+    rebuild?: RebuildAttempt,
+    runCreatedAt?: Date
   ) => Effect.Effect<boolean, ActionMissing | StoreUnavailable>
   /** Reads the action and its run's root phase, and writes what `apply` returns (undefined: nothing changes),
    * atomically: no other write of the action comes between the read `apply` saw and the write. `apply` may be
@@ -105,4 +125,14 @@ export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
     abort: AbortRecord,
     now: Date
   ) => Effect.Effect<AbortOutcome, StoreUnavailable>
+  /**
+   * Deletes, in one transaction, up to `limit` runs whose root action is terminal and ended before
+   * `endedBefore` (those that ended first), with everything that belongs to them: their actions, attempts,
+   * phase transitions, cluster events, events (those of actions never recorded too) and dispatch requests.
+   * Tasks are kept: other runs use them. Runs that are not finished are never deleted; a run being written
+   * at that moment may be left for a later call. One process at a time deletes (`Busy` for the others).
+   */
+  readonly deleteFinishedRuns: <E = never>(
+    input: DeleteFinishedRunsInput<E>
+  ) => Effect.Effect<DeleteOutcome, StoreUnavailable | E>
 }>() {}

@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { migrations } from "../../migrations/index.js"
 import { layerPostgresUrl } from "../../src/adapters/sql/SqlClients.js"
 import { createNamed } from "../support/RunRequests.js"
 import { freePort, startService, waitForStatus } from "../support/ServiceProcess.js"
@@ -46,9 +47,9 @@ describe.skipIf(adminUrl === undefined)("the service process [postgres]", () => 
       const url = new URL(database.url)
       yield* startReadyReplicas(url)
       const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql<{ migration_id: number }>`SELECT migration_id FROM effect_sql_migrations`
+        sql<{ migration_id: number }>`SELECT migration_id FROM effect_sql_migrations ORDER BY migration_id`
       ).pipe(Effect.provide(layerPostgresUrl(database.url)))
-      expect(rows.map((row) => row.migration_id)).toEqual([1])
+      expect(rows.map((row) => row.migration_id)).toEqual(Object.keys(migrations).map((name) => parseInt(name, 10)))
     })), 60_000)
 
   it.live("answers /readyz 503 while Postgres is unreachable and 200 again when it is back", () =>

@@ -48,6 +48,22 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
       })
     })))
 
+  it.effect("a run deleted as finished takes its requests with it; a claim on one is then settled as lost", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const outbox = yield* Outbox
+      const [gone, kept] = yield* createRuns(2)
+      yield* store.abort(gone!.root.key, reason, at(20))
+      const claims = yield* outbox.claim(at(30), { limit: 10, lease })
+      expect(claims).toHaveLength(2)
+      const outcome = yield* store.deleteFinishedRuns({ endedBefore: at(100), limit: 10 })
+      expect(outcome).toEqual({ _tag: "Deleted", runs: [gone!.run.key] })
+      expect(yield* outbox.list(gone!.run.key)).toEqual([])
+      expect(yield* outbox.list(kept!.run.key)).toHaveLength(1)
+      const goneClaim = claims.find((claim) => claim.request.action.run.name === gone!.run.key.name)!
+      expect(yield* outbox.delivered(goneClaim, at(31))).toBe(false)
+    })))
+
   it.effect("abort writes one abort of the target with its reason, only when something was aborted", () =>
     provided(Effect.gen(function*() {
       const store = yield* RunStore

@@ -20,6 +20,7 @@ import { runStoreActionTreeContract } from "./RunStoreActionTreeContract.js"
 import { runStoreBatchContract } from "./RunStoreBatchContract.js"
 import { runStoreIngestionContract } from "./RunStoreIngestionContract.js"
 import { runStoreListContract } from "./RunStoreListContract.js"
+import { runStoreRetentionContract } from "./RunStoreRetentionContract.js"
 
 const later = (date: Date, ms: number) => new Date(date.getTime() + ms)
 
@@ -353,4 +354,5 @@ export const runStoreContract = (backend: Backend<RunStore>): void => {
   runStoreActionTreeContract(backend)
   runStoreIngestionContract(backend)
   runStoreBatchContract(backend)
+  runStoreRetentionContract(backend)
 }

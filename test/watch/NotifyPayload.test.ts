@@ -5,7 +5,7 @@ import type { Change } from "../../src/ports/ChangeFeed.js"
 
 const change = (i: number): Change => ({
   action: { run: { project: "flytesnacks", domain: "development", name: `run-${i}` }, name: `action-${"é".repeat(i % 40)}-${i}` },
-  kind: i % 3 === 0 ? "created" : i % 3 === 1 ? "updated" : "events"
+  kind: (["created", "updated", "events", "deleted"] as const)[i % 4]!
 })
 
 describe("NotifyPayload", () => {

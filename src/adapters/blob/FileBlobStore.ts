@@ -132,6 +132,16 @@ export const make = (options: FileBlobStoreOptions): Effect.Effect<BlobStore["Ty
         Effect.flatMap(writablePath(uri), (target) => stageFile(uri, target, bytes)).pipe(
           Effect.withSpan("FileBlobStore.stage", { attributes: { uri } })
         ),
+      deleteFolder: (uri) =>
+        Effect.flatMap(writablePath(uri), (folder) =>
+          Effect.zipRight(
+            io(uri, () => fs.rm(folder, { recursive: true, force: true })),
+            // Only the parent, which holds nothing but this run's folders: higher folders are shared with runs
+            // being created, whose writes would fail if their folder went between its creation and the write.
+            Effect.ignore(io(uri, () => fs.rmdir(path.dirname(folder))).pipe(
+              Effect.when(() => prefix !== undefined && isUnder(prefix, path.dirname(folder)))
+            ))
+          )).pipe(Effect.withSpan("FileBlobStore.deleteFolder", { attributes: { uri } })),
       // Executors write outputs anywhere on a shared filesystem, so reads are not confined to the prefix.
       read: (uri) =>
         Effect.flatMap(localPath(uri, "read"), (file) => readFile(uri, file)).pipe(

@@ -10,6 +10,7 @@ import { acceptCompression, answerClientFaults } from "./ClientFaults.js"
 import { makeEffectHandlers } from "./EffectHandlers.js"
 import type { IdentityOptions } from "./ForwardedIdentity.js"
 import { makeRoutes, type RpcServices } from "./ConnectRoutes.js"
+import { addServerReflection } from "./ServerReflection.js"
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest
 type NodeResponse = http.ServerResponse | http2.Http2ServerResponse
@@ -19,7 +20,8 @@ type NodeResponse = http.ServerResponse | http2.Http2ServerResponse
  * accepting gzip and brotli request bodies up to `maxRequestBytes` (decompressed), compressing responses of
  * `compressMinBytes` or more for clients that accept it. What `connectNodeAdapter` does, with each procedure's
  * handler wrapped so that faults of the client's bytes are answered `InvalidArgument` (see `ClientFaults`).
- * With authentication on, every call needs a credential with its service's role (`AuthInterceptor`).
+ * With authentication on, every call needs a credential with its service's role (`AuthInterceptor`). gRPC server
+ * reflection lists every service served.
  */
 export const makeConnectHandler = (options: {
   readonly runtime: Runtime.Runtime<RpcServices>
@@ -37,7 +39,9 @@ export const makeConnectHandler = (options: {
     acceptCompression,
     jsonOptions: { ignoreUnknownFields: true }
   })
-  makeRoutes(makeEffectHandlers(options), options.identity)(router)
+  const handlers = makeEffectHandlers(options)
+  makeRoutes(handlers, options.identity)(router)
+  addServerReflection(router, handlers)
   const byPath = new Map<string, UniversalHandler>(
     router.handlers.map((handler) => [handler.requestPath, answerClientFaults(handler)])
   )

@@ -1,5 +1,5 @@
 import { Duration, Effect } from "effect"
-import { type ActionKey, runKeyText } from "../../domain/Ids.js"
+import { type ActionKey, type RunKey, runKeyText } from "../../domain/Ids.js"
 import { type Claim, claimOrder, type DispatchKind, type DispatchRequest, Outbox } from "../../ports/Outbox.js"
 
 /** A request and its claim; the request is replaced, never changed in place. */
@@ -11,17 +11,26 @@ export interface OutboxRow {
 /** The outbox's rows in memory, in the order they were written; the memory RunStore appends to it. */
 export interface MemoryOutboxTable {
   readonly append: (action: ActionKey, kind: DispatchKind, reason: string | undefined, at: Date) => void
+  /** Removes every request of the run (the run was deleted). */
+  readonly removeRun: (run: RunKey) => void
   readonly rows: ReadonlyArray<OutboxRow>
 }
 
 export const makeTable = (): MemoryOutboxTable => {
   const rows: Array<OutboxRow> = []
+  let nextId = 1
   return {
     rows,
+    removeRun: (run) => {
+      const text = runKeyText(run)
+      for (let i = rows.length - 1; i >= 0; i--) {
+        if (runKeyText(rows[i]!.request.action.run) === text) rows.splice(i, 1)
+      }
+    },
     append: (action, kind, reason, at) => {
       rows.push({
         request: {
-          id: rows.length + 1,
+          id: nextId++,
           action,
           kind,
           reason,
@@ -45,7 +54,7 @@ const notAfter = (a: Date, b: Date) => a.getTime() <= b.getTime()
 export const makeOutbox = (table: MemoryOutboxTable): Outbox["Type"] => {
   const rows = table.rows
   const holding = (claim: Claim) => {
-    const row = rows[claim.request.id - 1]
+    const row = rows.find((candidate) => candidate.request.id === claim.request.id)
     return row !== undefined && row.request.state === "pending" && row.claimedUntil !== undefined &&
         row.claimedUntil.getTime() === claim.until.getTime()
       ? row

@@ -2,10 +2,18 @@ import { Context, Effect, Layer, Option } from "effect"
 import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
 import type { StoredEvent } from "../../domain/Events.js"
 import { type ActionKey, actionKeyText, type RunKey, runKeyText, type TaskKey } from "../../domain/Ids.js"
+import { isTerminal } from "../../domain/Phase.js"
 import { inRunScope } from "../../domain/ListQuery.js"
 import { type ActionRecord, type AttemptRecord, listedAction, listedView, type RunRecord, type RunView, type TaskRecord } from "../../domain/Records.js"
 import { Outbox } from "../../ports/Outbox.js"
-import { ActionMissing, type CreateRunInput, RunExists, RunStore } from "../../ports/RunStore.js"
+import {
+  ActionMissing,
+  type CreateRunInput,
+  type DeleteFinishedRunsInput,
+  type DeleteOutcome,
+  RunExists,
+  RunStore
+} from "../../ports/RunStore.js"
 import { makeOutbox, makeTable, type MemoryOutboxTable } from "./MemoryOutbox.js"
 import { type ListRow, pageOf } from "./MemoryListQuery.js"
 
@@ -51,6 +59,19 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
     const byNumber = attempts.get(text) ?? new Map<number, AttemptRecord>()
     for (const attempt of given) byNumber.set(attempt.attempt, attempt)
     attempts.set(text, byNumber)
+  }
+
+  const removeRun = (key: RunKey) => {
+    const text = runKeyText(key)
+    for (const name of actions.get(text)?.keys() ?? []) attempts.delete(actionKeyText({ run: key, name }))
+    actions.delete(text)
+    runs.delete(text)
+    // Events may belong to actions never recorded: matched by their run, not by the run's actions.
+    for (const [actionText, byAttempt] of events) {
+      const event = byAttempt.values().next().value?.values().next().value
+      if (event !== undefined && runKeyText(event.key.run) === text) events.delete(actionText)
+    }
+    outbox.removeRun(key)
   }
 
   const store: RunStore["Type"] = {
@@ -140,10 +161,14 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
       })),
     // Each write computes everything first (`rebuild` may throw) and then changes the maps, so a failure
     // leaves nothing half done.
-    recordAction: (action, rebuild) =>
+    recordAction: (action, rebuild, runCreatedAt) =>
       atomic(Effect.suspend(() => {
         const ofRun = actions.get(runKeyText(action.key.run))
-        if (ofRun === undefined) return Effect.fail(new ActionMissing({ key: action.key }))
+        const run = runs.get(runKeyText(action.key.run))
+        if (ofRun === undefined || run === undefined) return Effect.fail(new ActionMissing({ key: action.key }))
+        if (runCreatedAt !== undefined && run.createdAt.getTime() !== runCreatedAt.getTime()) {
+          return Effect.fail(new ActionMissing({ key: action.key }))
+        }
         if (ofRun.has(action.key.name)) return Effect.succeed(false)
         const text = actionKeyText(action.key)
         const rebuilt = rebuild === undefined
@@ -194,6 +219,25 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
         for (const event of fresh.values()) putEvent(event)
         for (const { attempts: given, text } of rebuilt) putAttempts(text, given)
         return Array.from(touched.values(), (entry) => entry.key)
+      })),
+    deleteFinishedRuns: <E>({ beforeCommit, endedBefore, limit }: DeleteFinishedRunsInput<E>) =>
+      atomic(Effect.suspend((): Effect.Effect<DeleteOutcome, E> => {
+        const due = views()
+          .filter((view) =>
+            isTerminal(view.root.phase) && view.root.endedAt !== undefined &&
+            view.root.endedAt.getTime() < endedBefore.getTime()
+          )
+          .sort((a, b) => a.root.endedAt!.getTime() - b.root.endedAt!.getTime())
+          .slice(0, limit)
+          .map((view) => view.run.key)
+        if (due.length === 0) return Effect.succeed({ _tag: "Deleted", runs: [] })
+        return Effect.zipRight(
+          beforeCommit?.(due) ?? Effect.void,
+          Effect.sync(() => {
+            for (const key of due) removeRun(key)
+            return { _tag: "Deleted" as const, runs: due }
+          })
+        )
       }))
   }
   return store

@@ -4,13 +4,18 @@ import type { Change, ChangeKind } from "../../ports/ChangeFeed.js"
 /** Postgres refuses a NOTIFY payload of 8,000 bytes or more; stay well under. */
 export const maxPayloadBytes = 7_900
 
-const kindCodes: Readonly<Record<ChangeKind, "c" | "u" | "e">> = { created: "c", updated: "u", events: "e" }
-const kindsByCode = { c: "created", u: "updated", e: "events" } as const
+const kindCodes: Readonly<Record<ChangeKind, "c" | "u" | "e" | "d">> = {
+  created: "c",
+  updated: "u",
+  events: "e",
+  deleted: "d"
+}
+const kindsByCode = { c: "created", u: "updated", e: "events", d: "deleted" } as const
 
 /** `{"o": origin, "c": [[project, domain, run, action, kind], ...]}`: keys only, never state. */
 const Notification = Schema.parseJson(Schema.Struct({
   o: Schema.String,
-  c: Schema.Array(Schema.Tuple(Schema.String, Schema.String, Schema.String, Schema.String, Schema.Literal("c", "u", "e")))
+  c: Schema.Array(Schema.Tuple(Schema.String, Schema.String, Schema.String, Schema.String, Schema.Literal("c", "u", "e", "d")))
 }))
 
 const encodeChange = (change: Change) =>

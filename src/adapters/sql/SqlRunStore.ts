@@ -12,6 +12,7 @@ import { makeAttempts } from "./SqlAttempts.js"
 import { makeNotice } from "./SqlChangeNotices.js"
 import { makeEvents } from "./SqlEvents.js"
 import { makeListings } from "./SqlListQuery.js"
+import { deleteFinishedRuns as deleteFinishedRunsBody } from "./SqlRunDeletion.js"
 import { insertRequest, requestRow } from "./SqlOutbox.js"
 import { jsonFromText } from "./SqlPayloads.js"
 import { preparedMarker } from "./SqlPrepared.js"
@@ -24,6 +25,7 @@ import {
   actionRow,
   actionStateRow,
   changedColumns,
+  dateOf,
   iso,
   runRow,
   selectViews,
@@ -178,15 +180,18 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
       )
     )
 
-  const recordAction: RunStore["Type"]["recordAction"] = (action, rebuild) =>
+  const recordAction: RunStore["Type"]["recordAction"] = (action, rebuild, runCreatedAt) =>
     transaction(
       "recordAction",
       Effect.gen(function*() {
         const { run } = action.key
         if (rebuild !== undefined) yield* events.lock([action.key])
-        const [found] = yield* sql<{ id: number }>`SELECT id FROM runs WHERE project = ${run.project}
-          AND domain = ${run.domain} AND name = ${run.name}`
+        const [found] = yield* sql<{ id: number; created_at: string }>`SELECT id, created_at FROM runs
+          WHERE project = ${run.project} AND domain = ${run.domain} AND name = ${run.name}`
         if (found === undefined) return yield* new ActionMissing({ key: action.key })
+        if (runCreatedAt !== undefined && dateOf(found.created_at).getTime() !== runCreatedAt.getTime()) {
+          return yield* new ActionMissing({ key: action.key })
+        }
         const [inserted] = yield* sql<{ id: number }>`INSERT INTO actions ${sql.insert(actionRow(action, found.id))}
           ON CONFLICT (project, domain, run_name, name) DO NOTHING RETURNING id`
         if (inserted === undefined) return false
@@ -400,8 +405,14 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
       })
     )
 
+  // Not in the write batches: a deletion takes one advisory lock on Postgres and should not make the writes that
+  // share a batch with it wait for it.
+  const deleteFinishedRuns: RunStore["Type"]["deleteFinishedRuns"] = (input) =>
+    alone("deleteFinishedRuns", deleteFinishedRunsBody(sql, notice, input))
+
   return RunStore.of({
     createRun,
+    deleteFinishedRuns,
     findRunByRequestId,
     recordAction,
     updateAction,

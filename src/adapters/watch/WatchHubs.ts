@@ -17,6 +17,8 @@ import { pendingChanges } from "./ChangeBuffer.js"
 interface Listener<M> {
   readonly deliver: (sequence: number, message: M) => void
   readonly fail: (cause: Cause.Cause<unknown>) => void
+  /** Ends the watcher cleanly once it has sent what it holds. */
+  readonly finish: () => void
   /** Since when a message has waited for the client without it taking any; undefined when none waits. */
   readonly waitingSince: () => number | undefined
 }
@@ -79,8 +81,16 @@ export const makeWatchHubs = Effect.gen(function*() {
     `action/${actionKeyText(change.action)}`,
     `run/${runKeyText(change.action.run)}`,
     `project/${change.action.run.project}/${change.action.run.domain}`,
-    "all"
+    "all",
+    // A run's deletion concerns the hubs of every one of its actions; it is rare, so looking through the routes
+    // for them costs nothing worth keeping an index for.
+    ...(change.kind === "deleted" ? actionRoutesOf(change) : [])
   ]
+  const actionRoutesOf = (change: Change) => {
+    const own = `action/${actionKeyText(change.action)}`
+    const prefix = `action/${runKeyText(change.action.run)}/`
+    return Array.from(routes.keys()).filter((route) => route !== own && route.startsWith(prefix))
+  }
   let router: Scope.CloseableScope | undefined
   const routerLock = yield* Effect.makeSemaphore(1)
   const feedLost = (reason: string) =>
@@ -167,6 +177,12 @@ export const makeWatchHubs = Effect.gen(function*() {
         if (pending.size === 0) continue
         const batch = Array.from(pending.values())
         pending.clear()
+        if (spec.endsWith !== undefined && batch.some((change) => spec.endsWith!(change))) {
+          // Joiners from now on start a hub of their own (and find nothing to watch).
+          if (hubs.get(key) === hub) hubs.delete(key)
+          for (const listener of hub.listeners) listener.finish()
+          return
+        }
         const sequence = ++reads
         const changes = hub.changes
         const messages = yield* spec.update(batch)
@@ -268,6 +284,8 @@ export const makeWatchHubs = Effect.gen(function*() {
         ready?.()
       }
       let failure: Cause.Cause<unknown> | undefined
+      // Ends the stream once what is held is sent (see `finish`).
+      let finishing = false
       // Until the first read starts, every hub read is older than it: nothing is kept.
       let since = Number.POSITIVE_INFINITY
       let waitingSince: number | undefined
@@ -290,6 +308,10 @@ export const makeWatchHubs = Effect.gen(function*() {
           wakeUp()
         },
         fail,
+        finish: () => {
+          finishing = true
+          wakeUp()
+        },
         waitingSince: () => waitingSince
       }
       // Finalizers go on the watcher's scope as they are (not `acquireRelease`, which keeps the fiber's refs).
@@ -326,7 +348,7 @@ export const makeWatchHubs = Effect.gen(function*() {
       }
       const finished = Effect.succeed(end)
       // A pull would not wait when it has a message, the end or a failure to give.
-      const waits = () => !ended && first.length === 0 && failure === undefined && pending.isEmpty()
+      const waits = () => !ended && !finishing && first.length === 0 && failure === undefined && pending.isEmpty()
       const gate = yield* Effect.serviceOption(PullGate)
       if (Option.isSome(gate)) {
         const unregister = gate.value.register((ready) => {
@@ -347,7 +369,7 @@ export const makeWatchHubs = Effect.gen(function*() {
       const pull: Effect.Effect<M | typeof end, E | WatchFailure> = Effect.suspend(() => {
         const message = takeReady()
         if (message !== undefined) return Effect.succeed(message)
-        if (ended) return finished
+        if (ended || (finishing && failure === undefined)) return finished
         if (failure !== undefined) return Effect.failCause(failure as Cause.Cause<E | WatchFailure>)
         return Effect.zipRight(wake, pull)
       })

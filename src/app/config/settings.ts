@@ -23,6 +23,9 @@ export const knownKeys = [
   "runs.dispatchMaxAge",
   "runs.trustForwardedIdentity",
   "runs.identityHeader",
+  "runs.retention.maxAge",
+  "runs.retention.interval",
+  "runs.retention.batchSize",
   "database.sqlite.file",
   "database.postgres.host",
   "database.postgres.port",
@@ -119,6 +122,15 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
     trustForwardedIdentity: setting("runs.trustForwardedIdentity", V.boolean, false),
     identityHeader: setting("runs.identityHeader", V.headerName, "X-Forwarded-User"),
     auth: authConfig(cwd),
+    retention: Config.all({
+      // Off unless set; 0 turns it off too.
+      maxAge: Config.map(
+        setting("runs.retention.maxAge", V.duration({ allowZero: true }), Duration.zero),
+        (age) => (Duration.toMillis(age) > 0 ? age : undefined)
+      ),
+      interval: setting("runs.retention.interval", V.duration({ allowZero: false }), Duration.hours(1)),
+      batchSize: setting("runs.retention.batchSize", V.count(1), 20)
+    }),
     database: database === "postgres" ? postgres : sqlite,
     logger: Config.all({
       level: setting("logger.level", V.logLevel, LogLevel.Info),

@@ -40,6 +40,30 @@ describe("FileBlobStore", () => {
       expect(yield* listing(path.join(data, "p/d/r1/inputs"))).toEqual(["inputs.pb"])
     }))
 
+  it.scoped("deleteFolder deletes the folder with all in it, and its parent once empty; never outside the prefix", () =>
+    Effect.gen(function*() {
+      const { data, prefix, root, store } = yield* setup
+      yield* store.write(`${prefix}/p/d/r1/inputs/inputs.pb`, bytes("one"))
+      yield* store.write(`${prefix}/p/d/r1/inputs/more/x.pb`, bytes("two"))
+      yield* store.write(`${prefix}/p/d/r2/inputs/inputs.pb`, bytes("kept"))
+      yield* store.write(`${prefix}/p/d/r3/inputs/inputs.pb`, bytes("three"))
+      yield* store.write(`${prefix}/p/d/r3/outputs/o.pb`, bytes("outputs"))
+      yield* store.deleteFolder(`${prefix}/p/d/r1/inputs`)
+      yield* store.deleteFolder(`${prefix}/p/d/r3/inputs`)
+      expect((yield* listing(path.join(data, "p/d"))).sort()).toEqual(["r2", "r3"])
+      expect(yield* listing(path.join(data, "p/d/r3"))).toEqual(["outputs"])
+      expect(yield* store.read(`${prefix}/p/d/r2/inputs/inputs.pb`)).toEqual(bytes("kept"))
+      // Not there (any more): nothing to do.
+      yield* store.deleteFolder(`${prefix}/p/d/r1/inputs`)
+      yield* store.deleteFolder(`${prefix}/p/d/never/inputs`)
+      yield* Effect.promise(() => fs.mkdir(path.join(root, "outside")))
+      const outside = yield* Effect.flip(store.deleteFolder(pathToFileURL(path.join(root, "outside")).href))
+      expect(outside._tag).toBe("UnreadableBlob")
+      expect((yield* Effect.flip(store.deleteFolder("s3://bucket/p/d/r1/inputs")))._tag).toBe("UnreadableBlob")
+      expect((yield* Effect.flip(store.deleteFolder(prefix)))._tag).toBe("UnreadableBlob")
+      expect(yield* listing(root)).toContain("outside")
+    }))
+
   it.scoped("staged bytes replace the blob only when published; discarding leaves what was there", () =>
     Effect.gen(function*() {
       const { data, prefix, store } = yield* setup

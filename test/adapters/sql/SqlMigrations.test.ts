@@ -40,7 +40,7 @@ const addedColumns: Record<string, ReadonlyArray<string>> = {
 }
 
 const indexes = [
-  "actions_root_created_idx", "actions_root_creator_idx", "actions_root_phase_idx", "actions_root_scope_idx",
+  "actions_root_created_idx", "actions_root_creator_idx", "actions_root_ended_idx", "actions_root_phase_idx", "actions_root_scope_idx",
   "actions_root_task_idx", "actions_root_task_name_idx", "actions_root_trigger_idx", "actions_run_created_idx",
   "actions_run_id_idx", "cluster_events_attempt_idx", "outbox_due_idx", "outbox_run_idx",
   "phase_transitions_attempt_idx", "runs_request_id_idx", "runs_scope_created_idx"
@@ -91,9 +91,9 @@ describeBackends("SqlMigrations", sqlBackends(), (backend) => {
 
   it.effect("applies once and records it when run twice", () =>
     Effect.gen(function*() {
-      expect(yield* runMigrations).toEqual([[1, "schema"]])
+      expect(yield* runMigrations).toEqual([[1, "schema"], [3, "retention"]])
       expect(yield* runMigrations).toEqual([])
-      expect(yield* recorded).toEqual([[1, "schema"]])
+      expect(yield* recorded).toEqual([[1, "schema"], [3, "retention"]])
     }).pipe(Effect.provide(backend.layer)))
 
   it.effect("keeps run names unique per (project, domain), whatever the org", () =>
@@ -134,8 +134,8 @@ describe.skipIf(postgresAdminUrl() === undefined)("SqlMigrations [postgres] repl
           const rows = yield* recorded.pipe(Effect.provide(layerPostgresUrl(url)))
           return { both, rows }
         }))
-        expect([...results.both].sort((a, b) => b.length - a.length)).toEqual([[[1, "schema"]], []])
-        expect(results.rows).toEqual([[1, "schema"]])
+        expect([...results.both].sort((a, b) => b.length - a.length)).toEqual([[[1, "schema"], [3, "retention"]], []])
+        expect(results.rows).toEqual([[1, "schema"], [3, "retention"]])
       }
     }), 60_000)
 })
