@@ -3,6 +3,7 @@ import type { Deferred, Effect, Runtime } from "effect"
 import { makeEffectHandlers } from "./EffectHandlers.js"
 import type { IdentityOptions } from "./ForwardedIdentity.js"
 import { makeRoutes, type RpcServices } from "./ConnectRoutes.js"
+import { rpcMetrics } from "./RpcMetrics.js"
 
 /**
  * The Node request handler for every served RPC, in Connect (binary and JSON), gRPC and gRPC-Web,
@@ -16,10 +17,13 @@ export const makeConnectHandler = (options: {
   readonly maxRequestBytes: number
   readonly compressMinBytes: number
   readonly identity: IdentityOptions
+  /** Observe every RPC in the metrics (`runs.metrics.enabled`); off, no interceptor runs. */
+  readonly metrics?: boolean
 }) =>
   connectNodeAdapter({
     routes: makeRoutes(makeEffectHandlers(options), options.identity),
     readMaxBytes: options.maxRequestBytes,
     compressMinBytes: options.compressMinBytes,
-    jsonOptions: { ignoreUnknownFields: true }
+    jsonOptions: { ignoreUnknownFields: true },
+    interceptors: options.metrics === true ? [rpcMetrics] : []
   })

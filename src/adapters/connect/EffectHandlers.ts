@@ -11,7 +11,7 @@ import type {
 import { Code, ConnectError, type HandlerContext, type MethodImpl, type ServiceImpl } from "@connectrpc/connect"
 import { Cause, Context, Deferred, Effect, Exit, Runtime, Stream } from "effect"
 import { responseWriter } from "./BinaryEncoding.js"
-import { logFailure, NotServed, toConnectError } from "./ConnectErrors.js"
+import { logFailure, NotServed, shutdownError, toConnectError } from "./ConnectErrors.js"
 import { validateRequest } from "./RequestValidation.js"
 import { isBinary } from "./SharedMessages.js"
 import { streamIterable } from "./StreamIterable.js"
@@ -82,7 +82,7 @@ export const makeEffectHandlers = <R>(options: {
       failed: mapped<E>(context, requestId),
       signal: context.signal,
       stops,
-      stopped: () => mapped<ConnectError>(context, requestId)(Cause.fail(new ConnectError("the server is shutting down", Code.Unavailable)))
+      stopped: () => mapped<ConnectError>(context, requestId)(Cause.fail(shutdownError()))
     })
   }
 
