@@ -1,10 +1,11 @@
-import { Context, Deferred, Duration, Effect, Layer } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Option } from "effect"
 import { makeConnectHandler } from "../adapters/connect/ConnectHandler.js"
 import type { RpcServices } from "../adapters/connect/ConnectRoutes.js"
 import type { IdentityOptions } from "../adapters/connect/ForwardedIdentity.js"
 import { serveHttp } from "../adapters/http/HttpServer.js"
 import { Readiness } from "../ports/Readiness.js"
 import type { AppConfig } from "./AppConfig.js"
+import { MetricsEndpoint } from "./MetricsLive.js"
 
 /** Where the server listens (the port is the real one when the config asked for port 0). */
 export class ServerAddress extends Context.Tag("runs/ServerAddress")<ServerAddress, {
@@ -20,13 +21,16 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
       const runtime = yield* Effect.runtime<RpcServices>()
       const readiness = yield* Readiness
       const shuttingDown = yield* Deferred.make<void>()
+      // Metrics are on when the app was given them (`runs.metrics.enabled`); off, nothing observes the RPCs.
+      const metrics = Option.getOrUndefined(yield* Effect.serviceOption(MetricsEndpoint))
       const rpc = makeConnectHandler({
         runtime,
         shuttingDown,
         gate: readiness.migrated,
         maxRequestBytes: config.maxRequestBytes,
         compressMinBytes: config.compressMinBytes,
-        identity
+        identity,
+        metrics: metrics !== undefined
       })
       const server = yield* serveHttp({
         host: config.host,
@@ -34,6 +38,7 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
         corsOrigins: config.corsOrigins,
         shutdownTimeoutMs: Duration.toMillis(config.shutdownTimeout),
         rpc,
+        ...(metrics?.handler === undefined ? {} : { metrics: metrics.handler }),
         readiness: readiness.check.pipe(
           Effect.match({
             onSuccess: () => ({ ready: true }),

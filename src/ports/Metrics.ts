@@ -1,4 +1,4 @@
-import { Context, type Effect, Metric, MetricBoundaries, MetricLabel, type Scope } from "effect"
+import { Context, Effect, Metric, MetricBoundaries, MetricLabel, type Scope } from "effect"
 
 /*
  * What the service measures, as Effect metrics: code anywhere records with `Metric.increment(...)` and the like
@@ -104,3 +104,8 @@ export class MetricReadings extends Context.Tag("runs/MetricReadings")<MetricRea
   /** Runs every registered reading, one after the other. */
   readonly readAll: Effect.Effect<void>
 }>() {}
+
+/** Registers `read` with the service's readings when it has them (a layer built without them reads nothing). */
+export const registerReading = (read: Effect.Effect<void>): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.flatMap(Effect.serviceOption(MetricReadings), (readings) =>
+    readings._tag === "Some" ? readings.value.register(read) : Effect.void)

@@ -20,8 +20,3 @@ export const make = Effect.sync(() => {
 })
 
 export const layer: Layer.Layer<MetricReadings> = Layer.effect(MetricReadings, make)
-
-/** Registers `read` with the service's readings when it has them (a layer built without them reads nothing). */
-export const registerReading = (read: Effect.Effect<void>) =>
-  Effect.flatMap(Effect.serviceOption(MetricReadings), (readings) =>
-    readings._tag === "Some" ? readings.value.register(read) : Effect.void)

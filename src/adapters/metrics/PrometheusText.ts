@@ -28,10 +28,10 @@ const samples = (name: string, key: MetricKey.MetricKey.Untyped, state: MetricSt
   if (MetricState.isCounterState(state)) return [`${name}${labelText(tags)} ${number(state.count)}`]
   if (MetricState.isGaugeState(state)) return [`${name}${labelText(tags)} ${number(state.value)}`]
   if (MetricState.isHistogramState(state)) {
-    // Effect's buckets are cumulative already; Prometheus wants the `+Inf` bucket too, which is the count.
+    // Effect's buckets are cumulative already, and its bounds end with infinity, Prometheus's `+Inf` (the count).
     const lines = Array.from(state.buckets, ([bound, count]) =>
       `${name}_bucket${labelText([...tags, ["le", number(bound)]])} ${count}`)
-    lines.push(`${name}_bucket${labelText([...tags, ["le", "+Inf"]])} ${state.count}`)
+    if (state.buckets.at(-1)?.[0] !== Infinity) lines.push(`${name}_bucket${labelText([...tags, ["le", "+Inf"]])} ${state.count}`)
     lines.push(`${name}_sum${labelText(tags)} ${number(state.sum)}`)
     lines.push(`${name}_count${labelText(tags)} ${state.count}`)
     return lines
@@ -41,7 +41,8 @@ const samples = (name: string, key: MetricKey.MetricKey.Untyped, state: MetricSt
 
 /**
  * Effect's metrics in the Prometheus text format (0.0.4): one family per name, its series in a stable order.
- * Counters, gauges and histograms; Effect's frequencies and summaries are not used here and are left out.
+ * Counters, gauges and histograms; Effect's frequencies and summaries are not used here and are left out, and
+ * so is Effect's runtime's `effect_fiber_*` (prom-client's `nodejs_*` describe the runtime).
  */
 export const prometheusText = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => {
   const families = new Map<string, { type: string; help: string | undefined; lines: Array<string> }>()
@@ -51,7 +52,8 @@ export const prometheusText = (pairs: ReadonlyArray<MetricPair.MetricPair.Untype
   })
   for (const { metricKey, metricState } of sorted) {
     const type = typeOf(metricState)
-    if (type === undefined) continue
+    // Effect's own fiber metrics count up and down in a counter, which Prometheus would misread.
+    if (type === undefined || metricKey.name.startsWith("effect_")) continue
     const name = metricName(metricKey.name)
     let family = families.get(name)
     if (family === undefined) {

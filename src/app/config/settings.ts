@@ -1,5 +1,5 @@
 import * as path from "node:path"
-import { Config, ConfigError, Duration, Either, LogLevel, Redacted } from "effect"
+import { Config, ConfigError, Duration, Either, LogLevel, Option, Redacted } from "effect"
 import type { AppConfig, DatabaseSettings } from "../AppConfig.js"
 import * as V from "./values.js"
 
@@ -20,6 +20,8 @@ export const knownKeys = [
   "runs.dispatchMaxAge",
   "runs.trustForwardedIdentity",
   "runs.identityHeader",
+  "runs.metrics.enabled",
+  "runs.metrics.port",
   "database.sqlite.file",
   "database.postgres.host",
   "database.postgres.port",
@@ -31,7 +33,8 @@ export const knownKeys = [
   "database.maxOpenConnections",
   "database.connMaxLifeTime",
   "logger.level",
-  "logger.show-source"
+  "logger.show-source",
+  "logger.format"
 ] as const
 
 export type Key = typeof knownKeys[number]
@@ -112,8 +115,13 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
     trustForwardedIdentity: setting("runs.trustForwardedIdentity", V.boolean, false),
     identityHeader: setting("runs.identityHeader", V.headerName, "X-Forwarded-User"),
     database: database === "postgres" ? postgres : sqlite,
+    metrics: Config.all({
+      enabled: setting("runs.metrics.enabled", V.boolean, true),
+      port: Config.map(Config.option(at("runs.metrics.port", validated(Config.string(), V.port))), Option.getOrUndefined)
+    }),
     logger: Config.all({
       level: setting("logger.level", V.logLevel, LogLevel.Info),
-      showSource: setting("logger.show-source", V.boolean, false)
+      showSource: setting("logger.show-source", V.boolean, false),
+      format: setting("logger.format", V.oneOf("text", "json"), "text")
     })
   })
