@@ -58,6 +58,7 @@ describe("loadConfig", () => {
       expect(config.identityHeader).toBe("X-Forwarded-User")
       expect(config.database).toEqual({ kind: "sqlite", file: "./runs.db" })
       expect(config.logger).toEqual({ level: LogLevel.Info, showSource: false, format: "text" })
+      expect(config.metrics).toEqual({ enabled: true, port: undefined })
     }))
 
   it.effect("loads config.yaml as written", () =>
