@@ -9,9 +9,10 @@ import { isShutdown } from "./ConnectErrors.js"
  */
 export const inBandStatus = createContextKey<number>(0, { description: "in-band status code" })
 
-type RpcSystem = "connect_rpc" | "grpc" | "grpc_web"
+export type RpcSystem = "connect_rpc" | "grpc" | "grpc_web"
 
-const systemOf = (contentType: string | null): RpcSystem =>
+/** The protocol of a request, as OpenTelemetry's `rpc.system` names it. */
+export const rpcSystem = (contentType: string | null): RpcSystem =>
   contentType === null ? "connect_rpc"
     : contentType.startsWith("application/grpc-web") ? "grpc_web"
     : contentType.startsWith("application/grpc") ? "grpc"
@@ -20,11 +21,17 @@ const systemOf = (contentType: string | null): RpcSystem =>
 /** `Code.InvalidArgument` as Connect names it on the wire and in the Go original's label: `invalid_argument`. */
 export const codeName = (code: Code): string => Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase()
 
-/** As the Go original's OpenTelemetry interceptor labels an outcome: Connect names errors only, gRPC always a number. */
-const outcome = (system: RpcSystem, code: Code | undefined): ReadonlyArray<readonly [string, string]> =>
+/**
+ * As the Go original's OpenTelemetry interceptor records an outcome: Connect names errors only, gRPC always gives
+ * the number. `separator` is `_` for Prometheus labels, `.` for span attributes.
+ */
+export const outcomeAttributes = (system: RpcSystem, code: Code | undefined, separator: "_" | "."): Record<string, string> =>
   system === "connect_rpc"
-    ? (code === undefined ? [] : [["rpc_connect_rpc_error_code", codeName(code)]])
-    : [["rpc_grpc_status_code", String(code ?? 0)]]
+    ? (code === undefined ? {} : { [`rpc${separator}connect_rpc${separator}error_code`]: codeName(code) })
+    : { [`rpc${separator}grpc${separator}status_code`]: String(code ?? 0) }
+
+const outcome = (system: RpcSystem, code: Code | undefined): ReadonlyArray<readonly [string, string]> =>
+  Object.entries(outcomeAttributes(system, code, "_"))
 
 const observe = (
   system: RpcSystem,
@@ -102,7 +109,7 @@ const watchedEnd = <T>(
  */
 export const rpcMetrics: Interceptor = (next) => async (req) => {
   const startedAt = performance.now()
-  const system = systemOf(req.header.get("content-type"))
+  const system = rpcSystem(req.header.get("content-type"))
   const method = req.method
   let res
   try {
