@@ -1,6 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Chunk, Deferred, Effect, Exit, Queue, type Scope } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Queue, type Scope, Tracer } from "effect"
 import { timedTransaction } from "./SqlTransactionTiming.js"
 
 /**
@@ -99,7 +99,14 @@ export const makeWriteBatch = (
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const answer = yield* Deferred.make<unknown, unknown>()
-          const entry: Entry = { write, answer, state: "queued" }
+          // The write's statements run on the batch's fiber: they stay children of the caller's span (when spans are
+          // recorded), so a request's trace shows its SQL whichever batch carried it.
+          const parent = yield* Effect.serviceOption(Tracer.ParentSpan)
+          const entry: Entry = {
+            write: parent._tag === "Some" && parent.value.sampled ? Effect.withParentSpan(write, parent.value) : write,
+            answer,
+            state: "queued"
+          }
           yield* Queue.offer(queue, entry)
           return yield* restore(Deferred.await(answer) as Effect.Effect<A, E | SqlError>).pipe(
             Effect.onInterrupt(() => Effect.sync(() => (entry.state = entry.state === "queued" ? "dropped" : entry.state)))
