@@ -44,6 +44,13 @@ const inBand = <E, R>(procedure: string, effect: Effect.Effect<unknown, E, R>) =
 
 const service = "flyteidl2.workflow.InternalRunService"
 
+/** A streamed request without its message, answered in-band as InvalidArgument, counted like any other. */
+const countMissing = (method: string) =>
+  Metric.increment(Metric.taggedWithLabels(Metrics.inBandErrors, Metrics.labels([
+    ["rpc_method", method],
+    ["runs_inband_status_code", "invalid_argument"]
+  ])))
+
 /** Leaves a unary answer's in-band code where the metrics interceptor reads it. */
 const answered = <A extends { readonly status: { readonly code: number } }>(context: HandlerContext) => (response: A) => {
   context.values.set(inBandStatus, response.status.code)
@@ -103,7 +110,7 @@ export const internalRunServiceHandlers = (
     Stream.mapEffect(requests, (item) =>
       Effect.map(
         item.request === undefined
-          ? Effect.succeed({ status: { code: 3, message: "request: value is required" } })
+          ? Effect.as(countMissing("RecordActionStream"), { status: { code: 3, message: "request: value is required" } })
           : recordAction(item.request, "RecordActionStream"),
         (response) => ({ response })
       ))),
@@ -116,7 +123,7 @@ export const internalRunServiceHandlers = (
     Stream.mapEffect(requests, (item) =>
       Effect.map(
         item.request === undefined
-          ? Effect.succeed({ status: { code: 3, message: "request: value is required" } })
+          ? Effect.as(countMissing("UpdateActionStatusStream"), { status: { code: 3, message: "request: value is required" } })
           : updateStatus(item.request, "UpdateActionStatusStream"),
         (response) => ({ response, nonce: item.nonce })
       ))),
@@ -130,7 +137,7 @@ export const internalRunServiceHandlers = (
     Stream.mapEffect(requests, (item) => {
       const event = item.request?.event
       const status = event === undefined
-        ? Effect.succeed({ code: 3, message: "request.event: value is required" })
+        ? Effect.as(countMissing("RecordActionEventStream"), { code: 3, message: "request.event: value is required" })
         : inBand(`${service}/RecordActionEventStream`, recordEvents([event]))
       return Effect.map(status, (status) => ({
         response: { ...(event?.id === undefined ? {} : { actionId: event.id }), status },
