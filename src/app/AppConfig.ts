@@ -49,8 +49,16 @@ export interface AppConfig {
     readonly batchSize: number
   }
   readonly database: DatabaseSettings
+  readonly metrics: {
+    /** `runs.metrics.enabled`: RPCs observed and `/metrics` served. */
+    readonly enabled: boolean
+    /** `runs.metrics.port`: serve `/metrics` on this port of its own; undefined: on the service's port. */
+    readonly port: number | undefined
+  }
   readonly logger: {
     readonly level: LogLevel.LogLevel
     readonly showSource: boolean
+    /** `text` (logfmt, the default) or `json` (one object per line). */
+    readonly format: "text" | "json"
   }
 }

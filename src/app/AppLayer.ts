@@ -24,6 +24,7 @@ import { WatchSettings } from "../domain/WatchRules.js"
 import * as WatchesLive from "../domain/Watches.js"
 import type { AppConfig } from "./AppConfig.js"
 import { layerReadiness } from "./ReadinessLive.js"
+import { layerMetrics } from "./MetricsLive.js"
 import { layerServer } from "./ServerLive.js"
 
 const describeDatabase = (database: AppConfig["database"]) =>
@@ -101,6 +102,8 @@ export const appLayer = (config: AppConfig) => {
     Layer.provide(readiness),
     Layer.provide(migrateFirst),
     Layer.provide(announce),
-    Layer.provide(database)
+    Layer.provide(database),
+    // Built first and provided to every layer: those that can read a gauge register it when the metrics are on.
+    Layer.provide(layerMetrics(config.metrics, config.server.host))
   )
 }

@@ -1,4 +1,4 @@
-import { Context, Deferred, Duration, Effect, Layer } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Option } from "effect"
 import { makeConnectHandler } from "../adapters/connect/ConnectHandler.js"
 import type { RpcServices } from "../adapters/connect/ConnectRoutes.js"
 import type { IdentityOptions } from "../adapters/connect/ForwardedIdentity.js"
@@ -6,6 +6,7 @@ import { serveHttp } from "../adapters/http/HttpServer.js"
 import { Authenticator } from "../ports/Authenticator.js"
 import { Readiness } from "../ports/Readiness.js"
 import type { AppConfig } from "./AppConfig.js"
+import { MetricsEndpoint } from "./MetricsLive.js"
 
 /** Where the server listens (the port is the real one when the config asked for port 0). */
 export class ServerAddress extends Context.Tag("runs/ServerAddress")<ServerAddress, {
@@ -22,6 +23,8 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
       const readiness = yield* Readiness
       const authenticator = yield* Authenticator
       const shuttingDown = yield* Deferred.make<void>()
+      // Metrics are on when the app was given them (`runs.metrics.enabled`); off, nothing observes the RPCs.
+      const metrics = Option.getOrUndefined(yield* Effect.serviceOption(MetricsEndpoint))
       const rpc = makeConnectHandler({
         runtime,
         shuttingDown,
@@ -29,7 +32,8 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
         maxRequestBytes: config.maxRequestBytes,
         compressMinBytes: config.compressMinBytes,
         identity,
-        authenticator
+        authenticator,
+        metrics: metrics !== undefined
       })
       const server = yield* serveHttp({
         host: config.host,
@@ -41,6 +45,7 @@ export const layerServer = (config: AppConfig["server"], identity: IdentityOptio
         idleTimeoutMs: Duration.toMillis(config.idleTimeout),
         tls: config.tls,
         rpc,
+        ...(metrics?.handler === undefined ? {} : { metrics: metrics.handler }),
         readiness: readiness.check.pipe(
           Effect.match({
             onSuccess: () => ({ ready: true }),

@@ -1,4 +1,5 @@
 import { Cause, Clock, Context, Duration, Effect, Layer, Metric, PubSub, Schedule, type Scope, Stream } from "effect"
+import * as Metrics from "../ports/Metrics.js"
 import { BlobStore } from "../ports/BlobStore.js"
 import { ChangeFeed } from "../ports/ChangeFeed.js"
 import { Readiness } from "../ports/Readiness.js"
@@ -26,12 +27,6 @@ export interface RetentionPass {
   /** Another process was deleting runs (Postgres), so this one left it to it. */
   readonly busy: boolean
 }
-
-/** Runs this process deleted as finished, for `runs_retention_deleted_total`. */
-export const retentionDeletedTotal = Metric.counter("runs_retention_deleted_total", {
-  description: "Runs deleted by retention (runs.retention.maxAge) in this process",
-  incremental: true
-})
 
 /** Retention (`runs.retention.maxAge`): finished runs older than the limit are deleted, whole. */
 export class Retention extends Context.Tag("runs/Retention")<Retention, {
@@ -73,7 +68,7 @@ export const make = Effect.gen(function*() {
       if (outcome._tag === "Busy") return { endedBefore, deleted, busy: true }
       if (outcome.runs.length > 0) {
         deleted += outcome.runs.length
-        yield* Metric.incrementBy(retentionDeletedTotal, outcome.runs.length)
+        yield* Metric.incrementBy(Metrics.retentionDeleted, outcome.runs.length)
         yield* feed.publish(outcome.runs.map((run) => ({ action: { run, name: rootActionName }, kind: "deleted" as const })))
       }
       if (outcome.runs.length < batchSize) return { endedBefore, deleted, busy: false }

@@ -56,6 +56,8 @@ export class Outbox extends Context.Tag("runs/Outbox")<Outbox, {
   readonly failed: (claim: Claim, error: string, now: Date) => Effect.Effect<boolean, OutboxUnavailable>
   /** Ends the claim without an outcome (the worker stops): the request is due again at once. */
   readonly release: (claim: Claim) => Effect.Effect<void, OutboxUnavailable>
+  /** How many requests are pending, and when the oldest of them was written (undefined when none is). */
+  readonly backlog: Effect.Effect<{ readonly pending: number; readonly oldest: Date | undefined }, OutboxUnavailable>
   /** A run's requests in the order they were written, whatever their state. */
   readonly list: (run: RunKey) => Effect.Effect<ReadonlyArray<DispatchRequest>, OutboxUnavailable>
 }>() {}

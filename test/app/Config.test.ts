@@ -59,7 +59,8 @@ describe("loadConfig", () => {
       expect(config.trustForwardedIdentity).toBe(false)
       expect(config.identityHeader).toBe("X-Forwarded-User")
       expect(config.database).toEqual({ kind: "sqlite", file: "./runs.db" })
-      expect(config.logger).toEqual({ level: LogLevel.Info, showSource: false })
+      expect(config.logger).toEqual({ level: LogLevel.Info, showSource: false, format: "text" })
+      expect(config.metrics).toEqual({ enabled: true, port: undefined })
     }))
 
   it.effect("loads config.yaml as written", () =>
@@ -71,7 +72,7 @@ describe("loadConfig", () => {
       expect(config.server.port).toBe(8090)
       expect(config.watchBufferSize).toBe(100)
       expect(config.database).toEqual({ kind: "sqlite", file: "./runs.db" })
-      expect(config.logger).toEqual({ level: LogLevel.Info, showSource: true })
+      expect(config.logger).toEqual({ level: LogLevel.Info, showSource: true, format: "text" })
     }))
 
   it.effect("loads config-postgres.yaml as written", () =>
@@ -92,7 +93,7 @@ describe("loadConfig", () => {
         maxOpenConnections: 100,
         connMaxLifeTime: 3600_000
       })
-      expect(config.logger).toEqual({ level: LogLevel.Info, showSource: true })
+      expect(config.logger).toEqual({ level: LogLevel.Info, showSource: true, format: "text" })
     }))
 
   it.effect("keeps the password out of printed config", () =>
@@ -184,13 +185,17 @@ describe("loadConfig", () => {
           RUNS_SERVER_CORS_ORIGINS: "http://a.test, http://b.test:8080",
           DATABASE_URL: "postgres://ignored",
           RUNS_TEST_NOTHING: "x",
-          LOGGER_LEVEL: ""
+          LOGGER_LEVEL: "",
+          LOGGER_FORMAT: "json",
+          RUNS_METRICS_ENABLED: "false",
+          RUNS_METRICS_PORT: "9464"
         }
       })
       expect(config.server.port).toBe(9999)
       expect(config.server.corsOrigins).toEqual(["http://a.test", "http://b.test:8080"])
       expect(config.watchBufferSize).toBe(7)
-      expect(config.logger).toEqual({ level: LogLevel.Info, showSource: false })
+      expect(config.logger).toEqual({ level: LogLevel.Info, showSource: false, format: "json" })
+      expect(config.metrics).toEqual({ enabled: false, port: 9464 })
       const db = config.database
       if (db.kind !== "postgres") return expect.fail("expected postgres")
       expect([db.maxOpenConnections, db.maxIdleConnections, db.host]).toEqual([3, 10, "localhost"])
@@ -247,6 +252,9 @@ describe("loadConfig", () => {
         ],
         ["logger:\n  level: loud\n", "logger.level"],
         ["logger:\n  show-source: maybe\n", "logger.show-source"],
+        ["logger:\n  format: xml\n", "logger.format"],
+        ["runs:\n  metrics:\n    port: 0\n", "runs.metrics.port"],
+        ["runs:\n  metrics:\n    enabled: sometimes\n", "runs.metrics.enabled"],
         ["runs:\n  dispatcher: kafka\n", "runs.dispatcher: expected one of none, actions, got \"kafka\""],
         ["runs:\n  watchBufferSize: 0\n", "runs.watchBufferSize"],
         ["runs:\n  server:\n    maxRequestBytes: -1\n", "runs.server.maxRequestBytes"],

@@ -32,6 +32,20 @@ const withDispatcher = <A, E>(f: (dispatcher: Dispatcher["Type"], executor: Test
   }).pipe(Effect.scoped)
 
 describe("ActionsDispatcher", () => {
+  it.live("a call carries the delivery's trace as a W3C traceparent, and none when spans are not recorded", () =>
+    withDispatcher((dispatcher, executor) =>
+      Effect.gen(function*() {
+        const traceId = yield* Effect.withSpan(
+          Effect.zipRight(dispatcher.enqueue(enqueue), Effect.map(Effect.currentSpan, (span) => span.traceId)),
+          "OutboxWorker.deliver"
+        )
+        yield* dispatcher.abort(abort).pipe(Effect.withSpan("OutboxWorker.deliver"), Effect.withTracerEnabled(false))
+        const [traced, untraced] = executor.calls
+        expect(traced?.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`))
+        expect(untraced?.traceparent).toBeNull()
+      })
+    ))
+
   it.live("Enqueue carries the action id, URIs, task and run spec, over gRPC", () =>
     withDispatcher((dispatcher, executor) =>
       Effect.gen(function*() {

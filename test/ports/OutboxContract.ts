@@ -85,6 +85,20 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
       expect(requests[1]!.id).toBeGreaterThan(requests[0]!.id)
     })))
 
+  it.effect("backlog: the pending requests and the oldest one's creation; settled ones leave it", () =>
+    provided(Effect.gen(function*() {
+      const outbox = yield* Outbox
+      expect(yield* outbox.backlog).toEqual({ pending: 0, oldest: undefined })
+      yield* createRuns(1, at(10))
+      yield* createRuns(2, at(20))
+      expect(yield* outbox.backlog).toEqual({ pending: 3, oldest: at(10) })
+      const [first] = yield* outbox.claim(at(100), { limit: 1, lease })
+      expect(yield* outbox.delivered(first!, at(110))).toBe(true)
+      const [second] = yield* outbox.claim(at(120), { limit: 1, lease })
+      expect(yield* outbox.failed(second!, "no", at(130))).toBe(true)
+      expect(yield* outbox.backlog).toEqual({ pending: 1, oldest: at(20) })
+    })))
+
   it.effect("claim: oldest first (all due when written), up to the limit, only requests that are due, each claim counted", () =>
     provided(Effect.gen(function*() {
       const outbox = yield* Outbox

@@ -15,6 +15,8 @@ interface CallBase {
   readonly answer: Code | "ok"
   /** The request's content type, e.g. `application/grpc+proto`. */
   readonly contentType: string | null
+  /** The W3C trace context the call carried, if any. */
+  readonly traceparent: string | null
 }
 
 export type ExecutorCall =
@@ -86,13 +88,13 @@ export const makeTestExecutor = Effect.gen(function*() {
         const key = keyOf(request.action?.actionId)
         const contentType = context.requestHeader.get("content-type")
         return handle("enqueue", key, () => behavior.enqueueAnswer ?? "ok", (answer) =>
-          calls.push({ kind: "enqueue", key, request, answer, contentType }))
+          calls.push({ kind: "enqueue", key, request, answer, contentType, traceparent: context.requestHeader.get("traceparent") }))
       },
       abort: (request, context) => {
         const key = keyOf(request.actionId)
         const contentType = context.requestHeader.get("content-type")
         return handle("abort", key, () => behavior.abortAnswer?.code ?? "ok", (answer) =>
-          calls.push({ kind: "abort", key, request, answer, contentType }))
+          calls.push({ kind: "abort", key, request, answer, contentType, traceparent: context.requestHeader.get("traceparent") }))
       }
     })
 

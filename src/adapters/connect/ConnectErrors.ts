@@ -106,3 +106,11 @@ export const logFailure = (procedure: string, requestId: string, mapped: MappedF
     })
   )
 }
+
+const shutdownMark = Symbol("the server is shutting down")
+
+/** What a stream still open at shutdown ends with; marked so the metrics tell it from other `Unavailable`s. */
+export const shutdownError = (): ConnectError =>
+  new ConnectError("the server is shutting down", Code.Unavailable, undefined, undefined, shutdownMark)
+
+export const isShutdown = (error: unknown): boolean => error instanceof ConnectError && error.cause === shutdownMark

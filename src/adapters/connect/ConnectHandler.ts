@@ -10,6 +10,7 @@ import { acceptCompression, answerClientFaults } from "./ClientFaults.js"
 import { makeEffectHandlers } from "./EffectHandlers.js"
 import type { IdentityOptions } from "./ForwardedIdentity.js"
 import { makeRoutes, type RpcServices } from "./ConnectRoutes.js"
+import { rpcMetrics } from "./RpcMetrics.js"
 import { addServerReflection } from "./ServerReflection.js"
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest
@@ -31,9 +32,15 @@ export const makeConnectHandler = (options: {
   readonly compressMinBytes: number
   readonly identity: IdentityOptions
   readonly authenticator: Context.Tag.Service<Authenticator>
+  /** Observe every RPC in the metrics (`runs.metrics.enabled`); off, no interceptor runs. */
+  readonly metrics?: boolean
 }) => {
   const router = createConnectRouter({
-    interceptors: options.authenticator.enabled ? [makeAuthInterceptor(options.authenticator, options.runtime)] : [],
+    // Metrics first: a call refused for its credential is observed too.
+    interceptors: [
+      ...(options.metrics === true ? [rpcMetrics] : []),
+      ...(options.authenticator.enabled ? [makeAuthInterceptor(options.authenticator, options.runtime)] : [])
+    ],
     readMaxBytes: options.maxRequestBytes,
     compressMinBytes: options.compressMinBytes,
     acceptCompression,

@@ -9,13 +9,15 @@ import type {
   MessageShape
 } from "@bufbuild/protobuf"
 import { Code, ConnectError, type HandlerContext, type MethodImpl, type ServiceImpl } from "@connectrpc/connect"
-import { Cause, Context, Deferred, Effect, Exit, Runtime, Stream } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, FiberRef, FiberRefs, Runtime, Stream } from "effect"
 import { responseWriter } from "./BinaryEncoding.js"
 import { asClientFault } from "./ClientFaults.js"
-import { logFailure, NotServed, toConnectError } from "./ConnectErrors.js"
+import { logFailure, NotServed, shutdownError, toConnectError } from "./ConnectErrors.js"
 import { validateRequest } from "./RequestValidation.js"
 import { isBinary } from "./SharedMessages.js"
+import { rpcSystem, outcomeAttributes } from "./RpcMetrics.js"
 import { streamIterable } from "./StreamIterable.js"
+import { callerSpan } from "./TraceContext.js"
 
 export type UnaryFn<I extends DescMessage, O extends DescMessage, E, R> = (
   request: MessageShape<I>,
@@ -48,6 +50,27 @@ export const makeEffectHandlers = <R>(options: {
 }) => {
   const { gate, runtime, shuttingDown } = options
   const runExit = Runtime.runPromiseExit(runtime)
+  // Only when spans are recorded (an exporter is configured): otherwise the RPC's span would be work for nothing.
+  const tracing = FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentTracerEnabled)
+
+  /** The RPC's server span (OpenTelemetry's RPC conventions), continuing the caller's `traceparent`. */
+  const rpcSpan = <A, E>(context: HandlerContext, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    if (!tracing) return effect
+    const system = rpcSystem(context.requestHeader.get("content-type"))
+    const parent = callerSpan(context.requestHeader)
+    return effect.pipe(
+      Effect.tapErrorCause((cause) =>
+        Effect.annotateCurrentSpan(outcomeAttributes(system, toConnectError(cause, "").error.code, "."))
+      ),
+      Effect.tap(() => Effect.annotateCurrentSpan(outcomeAttributes(system, undefined, "."))),
+      Effect.withSpan(procedureOf(context), {
+        kind: "server",
+        captureStackTrace: false,
+        ...(parent === undefined ? {} : { parent }),
+        attributes: { "rpc.system": system, "rpc.service": context.service.typeName, "rpc.method": context.method.name }
+      })
+    )
+  }
 
   const requestIdOf = (context: HandlerContext): string =>
     context.requestHeader.get("x-request-id") ?? crypto.randomUUID()
@@ -83,7 +106,7 @@ export const makeEffectHandlers = <R>(options: {
       failed: mapped<E>(context, requestId),
       signal: context.signal,
       stops,
-      stopped: () => mapped<ConnectError>(context, requestId)(Cause.fail(new ConnectError("the server is shutting down", Code.Unavailable)))
+      stopped: () => mapped<ConnectError>(context, requestId)(Cause.fail(shutdownError()))
     })
   }
 
@@ -99,7 +122,7 @@ export const makeEffectHandlers = <R>(options: {
       Effect.zipRight(gate, options.validate ? validateRequest(input, request) : Effect.void),
       Effect.suspend(() => fn(request, context))
     ).pipe(Effect.catchAllCause(mapped(context, requestId)))
-    const exit = await runExit(program, { signal: context.signal })
+    const exit = await runExit(rpcSpan(context, program), { signal: context.signal })
     if (Exit.isSuccess(exit)) return responseWriter(context.method.output as O, isBinary(context))(exit.value)
     const failure = toConnectError(exit.cause, requestId)
     throw failure.error

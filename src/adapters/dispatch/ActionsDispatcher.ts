@@ -1,7 +1,7 @@
 import { create, fromBinary } from "@bufbuild/protobuf"
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { AbortRequestSchema, ActionsService, EnqueueRequestSchema } from "#gen/flyteidl2/actions/actions_service_pb.js"
 import { RunSpecSchema } from "#gen/flyteidl2/task/run_pb.js"
 import { TaskSpecSchema } from "#gen/flyteidl2/task/task_definition_pb.js"
@@ -57,6 +57,15 @@ const failure = (error: unknown) => {
 const alreadyGone = (error: ConnectError) => error.code === Code.NotFound || /not found/i.test(error.rawMessage)
 
 /**
+ * The current span as a W3C `traceparent`, so the executor's handling continues the delivery's trace; nothing
+ * when spans are not recorded (tracing off).
+ */
+const traceHeaders = Effect.map(Effect.option(Effect.currentSpan), (span): Record<string, string> =>
+  Option.isSome(span) && span.value.sampled
+    ? { traceparent: `00-${span.value.traceId}-${span.value.spanId}-01` }
+    : {})
+
+/**
  * `runs.dispatcher: actions`: a gRPC (HTTP/2) client of `flyteidl2.actions.ActionsService`. An Enqueue the
  * executor already has (`AlreadyExists`) and an Abort of an action it does not know count as delivered.
  */
@@ -72,8 +81,13 @@ export const make = (options: ActionsDispatcherOptions) =>
     )
     const timeoutMs = Duration.toMillis(Duration.decode(options.timeout))
 
-    const call = (send: (signal: AbortSignal) => Promise<unknown>, done: (error: ConnectError) => boolean) =>
-      Effect.tryPromise({ try: (signal) => send(signal), catch: (error) => ConnectError.from(error) }).pipe(
+    const call = (
+      send: (signal: AbortSignal, headers: Record<string, string>) => Promise<unknown>,
+      done: (error: ConnectError) => boolean
+    ) =>
+      Effect.flatMap(traceHeaders, (headers) =>
+        Effect.tryPromise({ try: (signal) => send(signal, headers), catch: (error) => ConnectError.from(error) })
+      ).pipe(
         Effect.catchIf((error) => done(error), () => Effect.void),
         Effect.mapError((error) => failure(error)),
         Effect.asVoid
@@ -84,7 +98,7 @@ export const make = (options: ActionsDispatcherOptions) =>
         Effect.try({ try: () => enqueueMessage(request), catch: (error) => failure(error) }).pipe(
           Effect.flatMap((message) =>
             call(
-              (signal) => client.enqueue(message, { signal, timeoutMs }),
+              (signal, headers) => client.enqueue(message, { signal, timeoutMs, headers }),
               (error) => error.code === Code.AlreadyExists
             )
           ),
@@ -92,10 +106,10 @@ export const make = (options: ActionsDispatcherOptions) =>
         ),
       abort: (request) =>
         call(
-          (signal) =>
+          (signal, headers) =>
             client.abort(
               create(AbortRequestSchema, { actionId: actionId(request.action, request.org), reason: request.reason }),
-              { signal, timeoutMs }
+              { signal, timeoutMs, headers }
             ),
           alreadyGone
         ).pipe(Effect.withSpan("ActionsDispatcher.abort"))

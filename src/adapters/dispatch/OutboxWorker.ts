@@ -1,6 +1,7 @@
-import { Cause, Clock, Duration, Effect, Exit, Layer, Random, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Layer, Metric, Random, Schedule } from "effect"
 import { actionKeyText, runKeyText } from "../../domain/Ids.js"
 import { DispatchFailed, Dispatcher } from "../../ports/Dispatcher.js"
+import * as Metrics from "../../ports/Metrics.js"
 import { type Claim, type DispatchRequest, Outbox, type OutboxUnavailable } from "../../ports/Outbox.js"
 import { Readiness } from "../../ports/Readiness.js"
 import { RunStore } from "../../ports/RunStore.js"
@@ -20,6 +21,10 @@ export interface OutboxWorkerOptions {
 }
 
 const describe = (request: DispatchRequest) => `${request.kind} of ${actionKeyText(request.action)}`
+
+/** Counts a delivery's outcome once it is recorded (a claim that expired is another worker's to count). */
+const counted = (request: DispatchRequest, outcome: "delivered" | "retried" | "given_up") =>
+  Metric.increment(Metric.taggedWithLabels(Metrics.dispatched, Metrics.labels([["kind", request.kind], ["outcome", outcome]])))
 
 const millis = (input: Duration.DurationInput) => Duration.toMillis(Duration.decode(input))
 
@@ -59,8 +64,11 @@ export const make = (options: OutboxWorkerOptions) =>
     const giveUp = (claim: Claim, error: string) =>
       Effect.flatMap(now, (at) => outbox.failed(claim, error, at)).pipe(
         Effect.tap((recorded) =>
-          Effect.logWarning(
-            `dispatch: gave up on ${describe(claim.request)} after ${claim.request.attempts} attempt(s): ${error}`
+          Effect.zipRight(
+            counted(claim.request, "given_up"),
+            Effect.logWarning(
+              `dispatch: gave up on ${describe(claim.request)} after ${claim.request.attempts} attempt(s): ${error}`
+            )
           ).pipe(Effect.when(() => recorded))
         )
       )
@@ -74,6 +82,7 @@ export const make = (options: OutboxWorkerOptions) =>
         const delay = ceiling / 2 + (yield* Random.next) * (ceiling / 2)
         const next = new Date(Math.min(deadline, at.getTime() + delay))
         if (!(yield* outbox.retryAt(claim, next, error, at))) return
+        yield* counted(claim.request, "retried")
         const wait = Duration.format(Duration.millis(Math.round(next.getTime() - at.getTime())))
         yield* Effect.logInfo(
           `dispatch: ${describe(claim.request)} failed (attempt ${claim.request.attempts}), next try in ${wait}: ${error}`
@@ -98,6 +107,7 @@ export const make = (options: OutboxWorkerOptions) =>
         Effect.matchEffect({
           onSuccess: () =>
             whileClaimed(claim, Effect.flatMap(now, (at) => outbox.delivered(claim, at))).pipe(
+              Effect.tap((recorded) => Effect.when(counted(claim.request, "delivered"), () => recorded)),
               Effect.zipRight(Effect.logDebug(`dispatch: delivered ${describe(claim.request)}`))
             ),
           onFailure: (error) =>
@@ -157,4 +167,18 @@ export const make = (options: OutboxWorkerOptions) =>
 /** The worker, running in the background for the layer's lifetime. Needs Outbox, RunStore, Dispatcher and
  * Readiness. */
 export const layer = (options: OutboxWorkerOptions) =>
-  Layer.scopedDiscard(Effect.flatMap(make(options), (loop) => Effect.forkScoped(loop)))
+  Layer.scopedDiscard(Effect.zipRight(
+    Effect.flatMap(make(options), (loop) => Effect.forkScoped(loop)),
+    Effect.flatMap(Outbox, (outbox) => Metrics.registerReading(readBacklog(outbox)))
+  ))
+
+/** The backlog's gauges, read when they are looked at; left as they were while the outbox cannot be read. */
+const readBacklog = (outbox: Outbox["Type"]) =>
+  Effect.all([outbox.backlog, Clock.currentTimeMillis]).pipe(
+    Effect.flatMap(([{ oldest, pending }, now]) =>
+      Effect.zipRight(
+        Metric.set(Metrics.outboxPending, pending),
+        Metric.set(Metrics.outboxOldestAge, oldest === undefined ? 0 : Math.max(0, (now - oldest.getTime()) / 1000))
+      )),
+    Effect.catchAll((error) => Effect.logDebug(`metrics: cannot read the outbox: ${error.reason}`))
+  )

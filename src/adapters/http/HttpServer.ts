@@ -20,6 +20,8 @@ export interface HttpServerOptions {
   readonly tls?: TlsSettings | undefined
   /** The RPC handler (Connect, gRPC, gRPC-Web). */
   readonly rpc: RequestHandler
+  /** Answers `GET /metrics` when set (the metrics are on and served on this port). */
+  readonly metrics?: RequestHandler
   /** Answers `/readyz`. */
   readonly readiness: Effect.Effect<ReadinessResult>
   /** Runs first when the server is asked to stop (e.g. to end open streams). */
@@ -43,6 +45,7 @@ export const serveHttp = (options: HttpServerOptions): Effect.Effect<ListeningSe
       const path = (req.url ?? "/").split("?")[0]
       if (req.method === "GET" || req.method === "HEAD") {
         if (path === "/healthz") return plain(res, 200, "OK")
+        if (path === "/metrics" && options.metrics !== undefined) return options.metrics(req, res)
         if (path === "/readyz") {
           runReadiness(options.readiness).then(
             (result) => plain(res, result.ready ? 200 : 503, result.ready ? "OK" : `not ready: ${result.reason ?? "unknown"}`),

@@ -1,5 +1,6 @@
-import { Context, Effect, Layer, PubSub, Ref, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, Metric, PubSub, Ref, type Scope, Stream } from "effect"
 import { type Change, ChangeFeed, ChangesMissed, FeedSubscribers, LocalChangeFeed } from "../../ports/ChangeFeed.js"
+import { changesPublished } from "../../ports/Metrics.js"
 
 type FeedItem =
   | { readonly _tag: "Changes"; readonly changes: ReadonlyArray<Change> }
@@ -35,7 +36,9 @@ export const makeLocal = (
     return {
       feed: ChangeFeed.of({
         publish: (changes) =>
-          changes.length === 0 ? Effect.void : Effect.asVoid(PubSub.publish(pubsub, { _tag: "Changes", changes })),
+          changes.length === 0 ? Effect.void : Effect.asVoid(PubSub.publish(pubsub, { _tag: "Changes", changes })).pipe(
+            Effect.zipLeft(Metric.incrementBy(changesPublished, changes.length))
+          ),
         subscribe
       }),
       subscribers: { count: Ref.get(count) },

@@ -96,6 +96,11 @@ export const makeOutbox = (table: MemoryOutboxTable): Outbox["Type"] => {
     failed: (claim, error, now) =>
       settle(claim, (request) => ({ ...request, state: "failed", lastError: error, updatedAt: now })),
     release: (claim) => Effect.asVoid(settle(claim, (request) => request)),
+    backlog: Effect.sync(() => {
+      const pending = rows.filter((row) => row.request.state === "pending").map((row) => row.request.createdAt)
+      const oldest = pending.reduce<Date | undefined>((min, at) => (min === undefined || at < min ? at : min), undefined)
+      return { pending: pending.length, oldest }
+    }),
     list: (run) =>
       Effect.sync(() =>
         rows.filter((row) => runKeyText(row.request.action.run) === runKeyText(run)).map((row) => row.request)

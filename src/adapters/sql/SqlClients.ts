@@ -5,6 +5,7 @@ import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { type ConfigError, Context, Duration, Effect, Layer, Redacted } from "effect"
 import pg from "pg"
+import { dbPoolConnections, labels, registerReading } from "../../ports/Metrics.js"
 import { trimIdle } from "./PgIdleTrim.js"
 import { type PgExtraOptions, parseExtraOptions } from "./PgOptions.js"
 import { preparedQuery } from "./SqlPrepared.js"
@@ -81,6 +82,19 @@ interface PoolSettings {
 /** node-postgres's own pool size, and the connections kept idle when nothing says otherwise. */
 const defaultKeepIdle = 10
 
+const poolStates = ["idle", "used", "waiting"].map((state) => [state, labels([["state", state]])] as const)
+
+/** The pool's connections by state, when the metrics are read. */
+const readPool = (pool: pg.Pool) =>
+  Effect.sync(() => {
+    const counts: Record<string, number> = {
+      idle: pool.idleCount,
+      used: pool.totalCount - pool.idleCount,
+      waiting: pool.waitingCount
+    }
+    for (const [state, tags] of poolStates) dbPoolConnections.unsafeUpdate(counts[state]!, tags)
+  })
+
 /*
  * Built on a pool of our own: `PgClient.layer` runs a test query and fails when the database is down, which
  * would stop the service from starting. This pool connects on demand, so queries fail with SqlError while
@@ -112,7 +126,8 @@ const layerPool = (settings: PoolSettings): Layer.Layer<PgClient.PgClient | SqlC
     ).pipe(
       Effect.tap((pool) =>
         Effect.forkScoped(trimIdle(pool, { keep: settings.keepIdle ?? defaultKeepIdle, quiet: "10 seconds", every: "1 second" }))
-      )
+      ),
+      Effect.tap((pool) => registerReading(readPool(pool)))
     )
   }).pipe(Layer.orDie)
 

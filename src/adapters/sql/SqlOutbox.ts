@@ -119,6 +119,14 @@ export const make: Effect.Effect<Outbox["Type"], never, SqlClient.SqlClient> = E
       settle("retryAt", claim, { next_attempt_at: iso(at), last_error: error, updated_at: iso(now) }),
     failed: (claim, error, now) => settle("failed", claim, { state: "failed", last_error: error, updated_at: iso(now) }),
     release: (claim) => Effect.asVoid(settle("release", claim, {})),
+    backlog: run(
+      "backlog",
+      sql<{ pending: number; oldest: string | null }>`SELECT count(*) AS pending, min(created_at) AS oldest
+        FROM outbox WHERE state = 'pending'`
+    ).pipe(Effect.map(([row]) => ({
+      pending: Number(row?.pending ?? 0),
+      oldest: row?.oldest === null || row?.oldest === undefined ? undefined : dateOf(row.oldest)
+    }))),
     list: (key) =>
       run(
         "list",

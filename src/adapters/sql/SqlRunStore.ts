@@ -39,6 +39,7 @@ import {
 } from "./SqlRows.js"
 import { isConflict, refail } from "./SqlStoreErrors.js"
 import { makeWriteBatch } from "./SqlWriteBatch.js"
+import { timedTransaction } from "./SqlTransactionTiming.js"
 
 /**
  * One store for SQLite and Postgres: writes are committed in batches (group commit, see SqlWriteBatch), but for two
@@ -88,7 +89,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
     name: string,
     body: Effect.Effect<A, E | SqlError>
   ): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable> =>
-    refail(Effect.retry(sql.withTransaction(body), { times: 3, while: isConflict })).pipe(span(name))
+    refail(Effect.retry(timedTransaction(sql.withTransaction(body)), { times: 3, while: isConflict })).pipe(span(name))
 
   /** A statement that reads and no more: one statement is consistent on its own, so no transaction. */
   const read = <A, E>(

@@ -1,6 +1,7 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Chunk, Deferred, Effect, Exit, Queue, type Scope } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Queue, type Scope, Tracer } from "effect"
+import { timedTransaction } from "./SqlTransactionTiming.js"
 
 /**
  * Group commit: the writes that arrive while a batch commits form the next batch, one transaction and one commit
@@ -55,18 +56,18 @@ export const makeWriteBatch = (
     const queue = yield* Queue.unbounded<Entry>()
 
     const alone = (entry: Entry) =>
-      Effect.flatMap(Effect.exit(sql.withTransaction(entry.write)), (exit) => Deferred.done(entry.answer, exit))
+      Effect.flatMap(Effect.exit(timedTransaction(sql.withTransaction(entry.write))), (exit) => Deferred.done(entry.answer, exit))
 
     const together = (entries: ReadonlyArray<Entry>) =>
       Effect.gen(function*() {
         const exits: Array<Exit.Exit<unknown, unknown>> = []
-        const committed = yield* Effect.exit(sql.withTransaction(
+        const committed = yield* Effect.exit(timedTransaction(sql.withTransaction(
           Effect.forEach(entries, (entry) =>
             Effect.flatMap(Effect.exit(entry.write), (exit) => {
               exits.push(exit)
               return isAnswer(exit) ? Effect.void : Effect.fail(broken)
             }), { discard: true })
-        ))
+        )))
         if (Exit.isSuccess(committed)) {
           yield* Effect.forEach(entries, (entry, i) => Deferred.done(entry.answer, exits[i]!), { discard: true })
         } else {
@@ -98,7 +99,14 @@ export const makeWriteBatch = (
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const answer = yield* Deferred.make<unknown, unknown>()
-          const entry: Entry = { write, answer, state: "queued" }
+          // The write's statements run on the batch's fiber: they stay children of the caller's span (when spans are
+          // recorded), so a request's trace shows its SQL whichever batch carried it.
+          const parent = yield* Effect.serviceOption(Tracer.ParentSpan)
+          const entry: Entry = {
+            write: parent._tag === "Some" && parent.value.sampled ? Effect.withParentSpan(write, parent.value) : write,
+            answer,
+            state: "queued"
+          }
           yield* Queue.offer(queue, entry)
           return yield* restore(Deferred.await(answer) as Effect.Effect<A, E | SqlError>).pipe(
             Effect.onInterrupt(() => Effect.sync(() => (entry.state = entry.state === "queued" ? "dropped" : entry.state)))

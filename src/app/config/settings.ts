@@ -1,5 +1,5 @@
 import * as path from "node:path"
-import { Config, ConfigError, Duration, Either, LogLevel, Redacted } from "effect"
+import { Config, ConfigError, Duration, Either, LogLevel, Option, Redacted } from "effect"
 import type { AppConfig, DatabaseSettings } from "../AppConfig.js"
 import { authConfig, securityKeys, securityListKeys, tlsConfig } from "./security.js"
 import * as V from "./values.js"
@@ -26,6 +26,8 @@ export const knownKeys = [
   "runs.retention.maxAge",
   "runs.retention.interval",
   "runs.retention.batchSize",
+  "runs.metrics.enabled",
+  "runs.metrics.port",
   "database.sqlite.file",
   "database.postgres.host",
   "database.postgres.port",
@@ -38,6 +40,7 @@ export const knownKeys = [
   "database.connMaxLifeTime",
   "logger.level",
   "logger.show-source",
+  "logger.format",
   ...securityKeys
 ] as const
 
@@ -132,8 +135,13 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
       batchSize: setting("runs.retention.batchSize", V.count(1), 20)
     }),
     database: database === "postgres" ? postgres : sqlite,
+    metrics: Config.all({
+      enabled: setting("runs.metrics.enabled", V.boolean, true),
+      port: Config.map(Config.option(at("runs.metrics.port", validated(Config.string(), V.port))), Option.getOrUndefined)
+    }),
     logger: Config.all({
       level: setting("logger.level", V.logLevel, LogLevel.Info),
-      showSource: setting("logger.show-source", V.boolean, false)
+      showSource: setting("logger.show-source", V.boolean, false),
+      format: setting("logger.format", V.oneOf("text", "json"), "text")
     })
   })
