@@ -1,6 +1,8 @@
 import schema from "./0001_schema.js"
+import catalog from "./0002_catalog.js"
 
 /** Every migration, keyed `<id>_<name>` for `Migrator.fromRecord`; static so it works under tsx and compiled. */
 export const migrations = {
-  "0001_schema": schema
+  "0001_schema": schema,
+  "0002_catalog": catalog
 }
