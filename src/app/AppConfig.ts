@@ -32,6 +32,10 @@ export interface AppConfig {
   readonly dispatchMaxAge: Duration.Duration
   readonly trustForwardedIdentity: boolean
   readonly identityHeader: string
+  /** The domains of every project that names none of its own. */
+  readonly domains: ReadonlyArray<string>
+  /** What SelectCluster answers; empty: the URL the caller reached the service at. */
+  readonly clusterEndpoint: string
   readonly database: DatabaseSettings
   readonly logger: {
     readonly level: LogLevel.LogLevel

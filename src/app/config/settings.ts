@@ -20,6 +20,8 @@ export const knownKeys = [
   "runs.dispatchMaxAge",
   "runs.trustForwardedIdentity",
   "runs.identityHeader",
+  "runs.domains",
+  "runs.clusterEndpoint",
   "database.sqlite.file",
   "database.postgres.host",
   "database.postgres.port",
@@ -37,7 +39,7 @@ export const knownKeys = [
 export type Key = typeof knownKeys[number]
 
 /** Keys whose YAML value may be a list rather than one scalar. */
-export const listKeys: ReadonlySet<string> = new Set<Key>(["runs.server.corsOrigins"])
+export const listKeys: ReadonlySet<string> = new Set<Key>(["runs.server.corsOrigins", "runs.domains"])
 
 const at = <A>(key: Key, config: Config.Config<A>): Config.Config<A> =>
   key.split(".").reduceRight((inner, name) => Config.nested(inner, name), config)
@@ -59,6 +61,14 @@ const corsOrigins: Config.Config<ReadonlyArray<string>> = Config.withDefault(
     )
   ),
   []
+)
+
+const domains: Config.Config<ReadonlyArray<string>> = Config.withDefault(
+  at(
+    "runs.domains",
+    validated(Config.orElse(Config.map(Config.string(), (text) => [text]), () => Config.array(Config.string())), V.domains)
+  ),
+  ["development", "staging", "production"]
 )
 
 const pool = Config.all({
@@ -111,6 +121,8 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
     dispatchMaxAge: setting("runs.dispatchMaxAge", V.duration({ allowZero: false }), Duration.hours(24)),
     trustForwardedIdentity: setting("runs.trustForwardedIdentity", V.boolean, false),
     identityHeader: setting("runs.identityHeader", V.headerName, "X-Forwarded-User"),
+    domains,
+    clusterEndpoint: setting("runs.clusterEndpoint", V.baseUrl, ""),
     database: database === "postgres" ? postgres : sqlite,
     logger: Config.all({
       level: setting("logger.level", V.logLevel, LogLevel.Info),
