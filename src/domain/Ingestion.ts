@@ -155,6 +155,31 @@ export const make = Effect.gen(function*() {
       }))
     })
 
+  // Tasks already in the `tasks` table: a fan-out records thousands of actions of one task.
+  const knownTasks = new Set<string>()
+  /** A recorded task action's spec, in the `tasks` table under its task id (TaskService lists it; the first
+   * spec recorded under an id is kept, as CreateRun's). */
+  const recordTask = (input: RecordActionInput, run: RunFacts, at: Date) => {
+    const spec = input.spec
+    if (spec.kind !== "task" || spec.task === undefined || spec.spec === undefined) return Effect.void
+    const { domain, name, org, project, version } = spec.task
+    if ([project, domain, name, version].includes("")) return Effect.void
+    const text = `${project}/${domain}/${name}/${version}`
+    if (knownTasks.has(text)) return Effect.void
+    return store.deployTask({
+      key: { project, domain, name, version },
+      org,
+      spec: spec.spec,
+      createdAt: at,
+      deployedBy: run.createdBy
+    }).pipe(Effect.tap(() =>
+      Effect.sync(() => {
+        if (knownTasks.size >= rememberedRuns) knownTasks.delete(knownTasks.values().next().value!)
+        knownTasks.add(text)
+      })
+    ))
+  }
+
   return Ingestion.of({
     recordAction: Effect.fn("Ingestion.recordAction")(function*(input) {
       const run = yield* runFacts(input.key.run)
@@ -168,6 +193,7 @@ export const make = Effect.gen(function*() {
           ))
       )
       if (created) yield* feed.publish([{ action: input.key, kind: "created" }])
+      if (created) yield* recordTask(input, run.value, action.createdAt)
     }),
 
     updateStatus: Effect.fn("Ingestion.updateStatus")(function*(key, report) {

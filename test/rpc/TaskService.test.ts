@@ -6,6 +6,7 @@ import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
 import { TaskMetadataSchema } from "#gen/flyteidl2/core/tasks_pb.js"
 import { DocumentationEntitySchema } from "#gen/flyteidl2/task/task_definition_pb.js"
 import { TaskService } from "#gen/flyteidl2/task/task_service_pb.js"
+import { InternalRunService } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
@@ -136,5 +137,34 @@ describeBackends("TaskService", backends({ memory: MemoryRunStore.layer, sql: Sq
       const versions = yield* call(() => tasks.listVersions({ taskName: { org: "testorg", project: "flytesnacks", domain: "development", name: "wf.train" } }))
       expect(versions.versions.map((version) => version.version)).toEqual(["v2", "v1"])
       expect(versions.versions.every((version) => version.deployedAt !== undefined)).toBe(true)
+    }).pipe(Effect.provide(server())))
+
+  it.effect("RecordAction records the task of a child task action with a spec; ListTasks lists it", () =>
+    Effect.gen(function*() {
+      const tasks = yield* jsonClient(TaskService)
+      const runs = yield* jsonClient(RunService)
+      const internal = yield* jsonClient(InternalRunService)
+      yield* call(() => runs.createRun(createNamed("parent-run", { task: { case: "taskSpec", value: taskSpec("wf.main", "m1") } })))
+      const child = (name: string, withSpec: boolean) =>
+        internal.recordAction({
+          actionId: { run: { org: "", project: "flytesnacks", domain: "development", name: "parent-run" }, name },
+          parent: "a0",
+          spec: {
+            case: "task",
+            value: {
+              id: { project: "flytesnacks", domain: "development", name: withSpec ? "wf.child" : "wf.bare", version: "c1" },
+              ...(withSpec ? { spec: taskSpec("wf.child", "c1") } : {})
+            }
+          }
+        })
+      expect((yield* call(() => child("n1", true))).status?.code).toBe(0)
+      expect((yield* call(() => child("n2", true))).status?.code).toBe(0)
+      expect((yield* call(() => child("n3", false))).status?.code).toBe(0)
+      const listed = yield* call(() =>
+        tasks.listTasks({ scopeBy: { case: "org", value: "testorg" }, request: { sortBy: { key: "name", direction: 1 } } })
+      )
+      expect(listed.tasks.map((task) => `${task.taskId?.name}@${task.taskId?.version}`)).toEqual(["wf.child@c1", "wf.main@m1"])
+      const { details } = yield* call(() => tasks.getTaskDetails({ taskId: taskId("wf.child", "c1") }))
+      expect(details?.spec?.taskTemplate?.id?.name).toBe("wf.child")
     }).pipe(Effect.provide(server())))
 })
