@@ -53,15 +53,17 @@ export class Projects extends Context.Tag("runs/Projects")<Projects, {
 
 const invalid = (message: string) => Effect.fail(new InvalidArgument({ message }))
 
-const checkId = (id: string, path: string) => {
-  const problem = projectIdProblem(id)
+/** A new id must be one a run's project can be; an existing one (runs may have named it before any check) need
+ * only be given. */
+const checkId = (id: string, path: string, existing: boolean) => {
+  const problem = existing ? (id === "" ? "must not be empty" : undefined) : projectIdProblem(id)
   return problem === undefined ? Effect.void : invalid(`${path}: ${JSON.stringify(id)} ${problem}`)
 }
 
 /** The checks of CreateProject and UpdateProject on what they write. */
-const checkInput = (input: ProjectInput) =>
+const checkInput = (input: ProjectInput, existing: boolean) =>
   Effect.gen(function*() {
-    yield* checkId(input.id, "project.id")
+    yield* checkId(input.id, "project.id", existing)
     if (input.name.length > maxProjectNameLength) {
       return yield* invalid(`project.name: must be at most ${maxProjectNameLength} characters (has ${input.name.length})`)
     }
@@ -89,7 +91,7 @@ export const make = Effect.gen(function*() {
 
   return Projects.of({
     create: Effect.fn("Projects.create")(function*(input) {
-      const state = yield* checkInput(input)
+      const state = yield* checkInput(input, false)
       const at = yield* now
       yield* store.createProject({
         id: input.id,
@@ -109,7 +111,7 @@ export const make = Effect.gen(function*() {
     }),
 
     update: Effect.fn("Projects.update")(function*(input) {
-      const state = yield* checkInput(input)
+      const state = yield* checkInput(input, true)
       const found = yield* store.getProject(input.id)
       if (Option.isNone(found)) return yield* notFound(input.id)
       const current = found.value
@@ -128,7 +130,7 @@ export const make = Effect.gen(function*() {
     }),
 
     get: Effect.fn("Projects.get")(function*(id) {
-      yield* checkId(id, "id")
+      yield* checkId(id, "id", true)
       const found = yield* store.getProject(id)
       if (Option.isNone(found)) return yield* notFound(id)
       return view(found.value)

@@ -128,6 +128,13 @@ describeBackends("ProjectService", backends({ memory: MemoryRunStore.layer, sql:
       yield* call(() => runs.createRun(createNamed("named-only")))
       yield* call(() => projects.updateProject({ project: { id: "flytesnacks", name: "Flyte snacks" } }))
       expect((yield* call(() => projects.getProject({ id: "flytesnacks" }))).project?.name).toBe("Flyte snacks")
+      // Runs may name projects no new project could be called; they can still be read and renamed.
+      yield* call(() =>
+        runs.createRun(createNamed("legacy", { id: { case: "runId", value: { org: "", project: "Legacy_Proj", domain: "development", name: "legacy" } } }))
+      )
+      expect((yield* call(() => projects.getProject({ id: "Legacy_Proj" }))).project?.name).toBe("Legacy_Proj")
+      yield* call(() => projects.updateProject({ project: { id: "Legacy_Proj", name: "Legacy" } }))
+      expect((yield* call(() => projects.getProject({ id: "Legacy_Proj" }))).project?.name).toBe("Legacy")
       const missing = yield* failure(() => projects.updateProject({ project: { id: "ghost", name: "Ghost" } }))
       expect(missing?.code).toBe(Code.NotFound)
     }).pipe(Effect.provide(server())))
