@@ -51,10 +51,16 @@ export interface CatalogQuery<F extends string> {
 
 const invalid = (message: string) => Effect.fail(new InvalidArgument({ message }))
 
+const maxFilters = 50
+const maxFilterValues = 1000
+
+/** Client text in an error message, clipped: a request may carry megabytes in one field. */
+const quoted = (text: string) => JSON.stringify(text.length <= 100 ? text : `${text.slice(0, 100)}…`)
+
 const fieldOf = <F extends string>(schema: CatalogSchema<F>, name: string, use: "sort" | "filter") => {
   const field = Object.hasOwn(schema.fields, name) ? (name as F) : schema.aliases?.[name]
   return field === undefined
-    ? invalid(`invalid ${use} field "${name}": expected one of ${Object.keys(schema.fields).join(", ")}`)
+    ? invalid(`invalid ${use} field ${quoted(name)}: expected one of ${Object.keys(schema.fields).join(", ")}`)
     : Effect.succeed(field)
 }
 
@@ -71,7 +77,7 @@ const valueOf = (field: string, spec: CatalogField, text: string): Effect.Effect
   const expected = spec.expected ??
     (spec.kind === "time" ? "an RFC 3339 time like 2025-01-02T03:04:05Z" : spec.kind === "number" ? "a whole number" : "text")
   return parsed === undefined
-    ? invalid(`invalid value ${JSON.stringify(text)} for field "${field}": expected ${expected}`)
+    ? invalid(`invalid value ${quoted(text)} for field "${field}": expected ${expected}`)
     : Effect.succeed(parsed)
 }
 
@@ -169,6 +175,12 @@ export const parseCatalogRequest = <F extends string>(
     const limit = yield* parseLimit(input.limit)
     const order = yield* orderOf(schema, input)
     if (input.rawFilters.length > 0) return yield* invalid("raw_filters are not supported")
+    // As the run lists: each filter is a term of one SQL statement, which a database cannot prepare past a size.
+    if (input.filters.length + extra.length > maxFilters) {
+      return yield* invalid(`too many filters: ${input.filters.length + extra.length}, at most ${maxFilters}`)
+    }
+    const values = [...input.filters, ...extra].reduce((sum, filter) => sum + filter.values.length, 0)
+    if (values > maxFilterValues) return yield* invalid(`too many filter values: ${values} in all, at most ${maxFilterValues}`)
     const parsed = yield* Effect.forEach(input.filters, (filter) => parseCatalogFilter(schema, filter))
     const filters = [...parsed, ...extra]
     const after = yield* decodeToken(schema, { order, filters }, input.token)

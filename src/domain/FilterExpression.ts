@@ -31,7 +31,7 @@ export const parseFilterExpression = (text: string): Effect.Effect<ReadonlyArray
     if (match === null || fn === undefined) {
       return Effect.fail(
         new InvalidArgument({
-          message: `invalid filter ${JSON.stringify(part)}: expected fn(field,value) with fn one of ${Object.keys(functions).join(", ")}`
+          message: `invalid filter ${JSON.stringify(part.length <= 100 ? part : `${part.slice(0, 100)}…`)}: expected fn(field,value) with fn one of ${Object.keys(functions).join(", ")}`
         })
       )
     }

@@ -57,7 +57,8 @@ const invalid = (message: string) => Effect.fail(new InvalidArgument({ message }
  * only be given. */
 const checkId = (id: string, path: string, existing: boolean) => {
   const problem = existing ? (id === "" ? "must not be empty" : undefined) : projectIdProblem(id)
-  return problem === undefined ? Effect.void : invalid(`${path}: ${JSON.stringify(id)} ${problem}`)
+  const shown = JSON.stringify(id.length <= 100 ? id : `${id.slice(0, 100)}…`)
+  return problem === undefined ? Effect.void : invalid(`${path}: ${shown} ${problem}`)
 }
 
 /** The checks of CreateProject and UpdateProject on what they write. */

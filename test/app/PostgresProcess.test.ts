@@ -48,7 +48,7 @@ describe.skipIf(adminUrl === undefined)("the service process [postgres]", () => 
       const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql<{ migration_id: number }>`SELECT migration_id FROM effect_sql_migrations`
       ).pipe(Effect.provide(layerPostgresUrl(database.url)))
-      expect(rows.map((row) => row.migration_id)).toEqual([1])
+      expect(rows.map((row) => row.migration_id).sort()).toEqual([1, 2])
     })), 60_000)
 
   it.live("answers /readyz 503 while Postgres is unreachable and 200 again when it is back", () =>

@@ -42,6 +42,13 @@ describe("CatalogQuery", () => {
       expect(yield* message(parseCatalogRequest(taskList, request({ filters: [{ function: 3, field: "created_at", values: ["yesterday"] }] }))))
         .toContain("RFC 3339")
       expect(yield* message(parseCatalogRequest(taskList, request({ limit: 201 })))).toContain("limit")
+      const many = Array.from({ length: 51 }, () => ({ function: 0, field: "name", values: ["x"] }))
+      expect(yield* message(parseCatalogRequest(projectList, request({ filters: many })))).toContain("too many filters")
+      const values = Array.from({ length: 1001 }, (_, i) => `p${i}`)
+      expect(yield* message(parseCatalogRequest(projectList, request({ filters: [{ function: 7, field: "id", values }] }))))
+        .toContain("too many filter values")
+      expect((yield* message(parseCatalogRequest(projectList, request({ sortBy: { key: "k".repeat(10_000), direction: "ASC" } })))).length)
+        .toBeLessThan(300)
       // A token made for the project list is refused by the task list, and by the project list in another order.
       const query = yield* parseCatalogRequest(projectList, request())
       const token = encodeCatalogToken(projectList, query, ["p1"])
