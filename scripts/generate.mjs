@@ -58,7 +58,11 @@ const load = (p) => import(pathToFileURL(join(genDir, p)).href)
 const roots = [
   (await load("flyteidl2/workflow/run_service_pb.js")).file_flyteidl2_workflow_run_service,
   (await load("flyteidl2/workflow/internal_run_service_pb.js")).file_flyteidl2_workflow_internal_run_service,
-  (await load("flyteidl2/actions/actions_service_pb.js")).file_flyteidl2_actions_actions_service
+  (await load("flyteidl2/actions/actions_service_pb.js")).file_flyteidl2_actions_actions_service,
+  (await load("flyteidl2/project/project_service_pb.js")).file_flyteidl2_project_project_service,
+  (await load("flyteidl2/task/task_service_pb.js")).file_flyteidl2_task_task_service,
+  (await load("flyteidl2/cluster/service_pb.js")).file_flyteidl2_cluster_service,
+  (await load("flyteidl2/dataproxy/dataproxy_service_pb.js")).file_flyteidl2_dataproxy_dataproxy_service
 ]
 const ordered = []
 const seen = new Set()

@@ -48,6 +48,10 @@ export interface AppConfig {
     readonly interval: Duration.Duration
     readonly batchSize: number
   }
+  /** The domains of every project that names none of its own. */
+  readonly domains: ReadonlyArray<string>
+  /** What SelectCluster answers; empty: the URL the caller reached the service at. */
+  readonly clusterEndpoint: string
   readonly database: DatabaseSettings
   readonly metrics: {
     /** `runs.metrics.enabled`: RPCs observed and `/metrics` served. */

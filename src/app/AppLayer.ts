@@ -23,6 +23,9 @@ import { RunsSettings } from "../domain/RunsSettings.js"
 import { WatchSettings } from "../domain/WatchRules.js"
 import * as WatchesLive from "../domain/Watches.js"
 import type { AppConfig } from "./AppConfig.js"
+import { ClusterEndpoint } from "../adapters/connect/ClusterServiceHandlers.js"
+import * as ProjectsLive from "../domain/Projects.js"
+import * as TasksLive from "../domain/Tasks.js"
 import { layerReadiness } from "./ReadinessLive.js"
 import { layerMetrics } from "./MetricsLive.js"
 import { layerServer } from "./ServerLive.js"
@@ -77,6 +80,12 @@ export const appLayer = (config: AppConfig) => {
     Layer.provide(ProtoPayloads.layer),
     Layer.provide(Layer.succeed(RunsSettings, { storagePrefix: config.storagePrefix }))
   )
+  // ProjectService, TaskService and ClusterService (issue #28), over the same store.
+  const catalog = Layer.mergeAll(
+    ProjectsLive.layer.pipe(Layer.provide(Layer.succeed(ProjectsLive.ProjectSettings, { domains: config.domains }))),
+    TasksLive.layer,
+    Layer.succeed(ClusterEndpoint, { configured: config.clusterEndpoint === "" ? undefined : config.clusterEndpoint })
+  ).pipe(Layer.provide(store))
   const dispatch = OutboxWorker.layer({ maxAge: config.dispatchMaxAge }).pipe(
     Layer.provide(
       config.dispatcher === "actions"
@@ -97,6 +106,7 @@ export const appLayer = (config: AppConfig) => {
   return layerServer(config.server, { trust: config.trustForwardedIdentity, header: config.identityHeader }).pipe(
     Layer.provide(runs),
     Layer.provide(BearerAuthenticator.layer(config.auth)),
+    Layer.provide(catalog),
     Layer.merge(dispatch),
     Layer.merge(retention),
     Layer.provide(readiness),

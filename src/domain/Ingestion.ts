@@ -162,11 +162,37 @@ export const make = Effect.gen(function*() {
     }))
   const notFound = (key: RunKey) => new NotFound({ message: `run ${runKeyText(key)} not found` })
 
+  // Tasks already in the `tasks` table: a fan-out records thousands of actions of one task.
+  const knownTasks = new Set<string>()
+  /** A recorded task action's spec, in the `tasks` table under its task id (TaskService lists it; the first
+   * spec recorded under an id is kept, as CreateRun's). */
+  const recordTask = (input: RecordActionInput, run: RunFacts, at: Date) => {
+    const spec = input.spec
+    if (spec.kind !== "task" || spec.task === undefined || spec.spec === undefined) return Effect.void
+    const { domain, name, org, project, version } = spec.task
+    if ([project, domain, name, version].includes("")) return Effect.void
+    const text = `${project}/${domain}/${name}/${version}`
+    if (knownTasks.has(text)) return Effect.void
+    return store.deployTask({
+      key: { project, domain, name, version },
+      org,
+      spec: spec.spec,
+      createdAt: at,
+      deployedBy: run.createdBy
+    }).pipe(Effect.tap(() =>
+      Effect.sync(() => {
+        if (knownTasks.size >= rememberedRuns) knownTasks.delete(knownTasks.values().next().value!)
+        knownTasks.add(text)
+      })
+    ))
+  }
+
   return Ingestion.of({
     recordAction: Effect.fn("Ingestion.recordAction")(function*(input) {
       const run = input.key.run
       const record = (facts: RunFacts) =>
-        Effect.flatMap(now, (at) => store.recordAction(actionFrom(input, facts, at), rebuild, facts.createdAt))
+        Effect.flatMap(now, (at) =>
+          Effect.map(store.recordAction(actionFrom(input, facts, at), rebuild, facts.createdAt), (created) => ({ created, facts, at })))
       const forget = Effect.sync(() => runs.delete(runKeyText(run)))
       const withFreshFacts = Effect.flatMap(readFacts(run), Option.match({
         onNone: () => Effect.fail(notFound(run)),
@@ -175,10 +201,11 @@ export const make = Effect.gen(function*() {
       }))
       const remembered = runs.get(runKeyText(run))
       // Remembered facts may be of a run deleted since: then the run is read again and the write tried once more.
-      const created = yield* remembered === undefined
+      const outcome = yield* remembered === undefined
         ? withFreshFacts
         : record(remembered).pipe(Effect.catchTag("ActionMissing", () => Effect.zipRight(forget, withFreshFacts)))
-      if (created) yield* feed.publish([{ action: input.key, kind: "created" }])
+      if (outcome.created) yield* feed.publish([{ action: input.key, kind: "created" }])
+      if (outcome.created) yield* recordTask(input, outcome.facts, outcome.at)
     }),
 
     updateStatus: Effect.fn("Ingestion.updateStatus")(function*(key, report) {

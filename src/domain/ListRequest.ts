@@ -64,7 +64,7 @@ export const defaultSort: SortKey = { field: "created_at", direction: "DESC" }
 const tieBreakers: ReadonlyArray<ListField> = ["created_at", "project", "domain", "run_name", "name"]
 
 /** `Filter.Function` of 2.0.16 by number; 8-11 are not in it. */
-const filterFunctions: ReadonlyMap<number, FilterFunction> = new Map([
+export const filterFunctions: ReadonlyMap<number, FilterFunction> = new Map([
   [0, "EQUAL"],
   [1, "NOT_EQUAL"],
   [2, "GREATER_THAN"],
@@ -78,7 +78,7 @@ const filterFunctions: ReadonlyMap<number, FilterFunction> = new Map([
   [14, "CONTAINS_CASE_INSENSITIVE"]
 ])
 
-const textFunctions: ReadonlySet<FilterFunction> = new Set<FilterFunction>([
+export const textFunctions: ReadonlySet<FilterFunction> = new Set<FilterFunction>([
   "CONTAINS",
   "CONTAINS_CASE_INSENSITIVE",
   "ENDS_WITH",
@@ -89,7 +89,7 @@ const invalid = (message: string) => Effect.fail(new InvalidArgument({ message }
 
 const isListField = (name: string): name is ListField => Object.hasOwn(listFields, name)
 
-const parseLimit = (limit: number): Effect.Effect<number, InvalidArgument> =>
+export const parseLimit = (limit: number): Effect.Effect<number, InvalidArgument> =>
   !Number.isInteger(limit) || limit < 0
     ? invalid(`invalid limit ${limit}: must be a whole number from 0 to ${maxLimit}`)
     : limit > maxLimit

@@ -20,7 +20,7 @@ const encodeJson = Schema.encodeSync(TokenJson)
 export type TokenScope = Pick<ListQuery, "order" | "filters">
 
 /** FNV-1a (32 bits): stable across processes and versions, unlike a runtime's own hash. */
-const fnv1a = (text: string): string => {
+export const fnv1a = (text: string): string => {
   let hash = 0x811c9dc5
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i)

@@ -121,12 +121,17 @@ export interface AttemptRecord {
   readonly clusterEvents: ReadonlyArray<ClusterEvent>
 }
 
-/** A task spec recorded by CreateRun under its template's identifier. */
+/** A task spec recorded by CreateRun or DeployTask under its template's identifier. */
 export interface TaskRecord {
   readonly key: TaskKey
   readonly org: string
   readonly spec: Payload
+  /** When it was deployed (or first run). */
   readonly createdAt: Date
+  /** The subject who deployed it (or first ran it), when known. */
+  readonly deployedBy?: string | undefined
+  /** The template's `metadata.is_entrypoint`, when known. */
+  readonly entrypoint?: boolean | undefined
 }
 
 /** Duration of an action: end minus start, once it has ended. */

@@ -4,12 +4,18 @@ import type { RebuildAttempt, StoredEvent } from "../domain/Events.js"
 import type { ListQuery, Page, RunScope } from "../domain/ListQuery.js"
 import type { ActionPhase } from "../domain/Phase.js"
 import type { AbortRecord, ActionRecord, AttemptRecord, RunView, TaskRecord } from "../domain/Records.js"
+import type { CatalogQuery } from "../domain/CatalogQuery.js"
+import type { ProjectField, ProjectRecord } from "../domain/Project.js"
+import type { TaskField, TaskName, TaskScope, VersionField } from "../domain/TaskCatalog.js"
 
 /** The database cannot be reached (answered `Unavailable`; clients retry). */
 export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{ readonly reason: string }> {}
 
 /** The run name is taken; nothing was written. Carries the stored run so the caller can compare requests. */
 export class RunExists extends Data.TaggedError("RunExists")<{ readonly existing: RunView }> {}
+
+/** The project id is stored already, or runs use it; nothing was written. */
+export class ProjectExists extends Data.TaggedError("ProjectExists")<{ readonly id: string }> {}
 
 /** The action (or run) a write refers to does not exist. */
 export class ActionMissing extends Data.TaggedError("ActionMissing")<{ readonly key: ActionKey }> {}
@@ -135,4 +141,24 @@ export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
   readonly deleteFinishedRuns: <E = never>(
     input: DeleteFinishedRunsInput<E>
   ) => Effect.Effect<DeleteOutcome, StoreUnavailable | E>
+  /** Stores a new project; `ProjectExists` when its id is stored or named by a run. */
+  readonly createProject: (project: ProjectRecord) => Effect.Effect<void, ProjectExists | StoreUnavailable>
+  /** The stored project, else (`stored` false) the project of runs that name it, else none. */
+  readonly getProject: (id: string) => Effect.Effect<Option.Option<ProjectRecord>, StoreUnavailable>
+  /** Stores the project, replacing a stored one of its id. */
+  readonly saveProject: (project: ProjectRecord) => Effect.Effect<void, StoreUnavailable>
+  /** Stored projects and the projects of runs never stored, as `listRuns` filters, orders and pages. */
+  readonly listProjects: (query: CatalogQuery<ProjectField>) => Effect.Effect<Page<ProjectRecord>, StoreUnavailable>
+  /** Stores the task unless one of its key is stored; returns the one stored (this one, or the earlier one). */
+  readonly deployTask: (task: TaskRecord) => Effect.Effect<TaskRecord, StoreUnavailable>
+  /** The latest version (`isLaterVersion`) of each task in scope, then filtered, ordered and paged. */
+  readonly listTasks: (
+    scope: TaskScope,
+    query: CatalogQuery<TaskField>
+  ) => Effect.Effect<Page<TaskRecord>, StoreUnavailable>
+  /** The versions of one task, filtered, ordered and paged. */
+  readonly listTaskVersions: (
+    name: TaskName,
+    query: CatalogQuery<VersionField>
+  ) => Effect.Effect<Page<TaskRecord>, StoreUnavailable>
 }>() {}

@@ -24,6 +24,10 @@ describe("gRPC server reflection through buf curl", () => {
         const services = yield* bufCurl("--list-services", url)
         expect(services.stderr).toBe("")
         expect(services.stdout.trim().split("\n")).toEqual([
+          "flyteidl2.cluster.ClusterService",
+          "flyteidl2.dataproxy.DataProxyService",
+          "flyteidl2.project.ProjectService",
+          "flyteidl2.task.TaskService",
           "flyteidl2.workflow.InternalRunService",
           "flyteidl2.workflow.RunService",
           "grpc.reflection.v1.ServerReflection",

@@ -264,6 +264,8 @@ export const taskRecord = (
     org: ref?.org ?? "org",
     spec: payload({ template: { id: ref?.name ?? "my.task" }, n: next() }),
     createdAt: view?.run.createdAt ?? at(next()),
+    deployedBy: undefined,
+    entrypoint: undefined,
     ...rest
   }
 }

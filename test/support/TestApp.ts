@@ -12,6 +12,9 @@ import { layerReadiness } from "../../src/app/ReadinessLive.js"
 import { layerServer, ServerAddress } from "../../src/app/ServerLive.js"
 import * as IngestionLive from "../../src/domain/Ingestion.js"
 import * as RunsLive from "../../src/domain/Runs.js"
+import { ClusterEndpoint } from "../../src/adapters/connect/ClusterServiceHandlers.js"
+import * as ProjectsLive from "../../src/domain/Projects.js"
+import * as TasksLive from "../../src/domain/Tasks.js"
 import { RunsSettings } from "../../src/domain/RunsSettings.js"
 import { WatchSettings } from "../../src/domain/WatchRules.js"
 import * as WatchesLive from "../../src/domain/Watches.js"
@@ -47,6 +50,10 @@ export interface RunsOptions<E = never> {
   readonly watchMaxPending?: number
   /** Default: 30 s, as `runs.watchStallTimeout`. */
   readonly watchStallTimeout?: Duration.Duration
+  /** Default: development, staging, production, as `runs.domains`. */
+  readonly domains?: ReadonlyArray<string>
+  /** Default: none, as `runs.clusterEndpoint`. */
+  readonly clusterEndpoint?: string
 }
 
 /**
@@ -58,6 +65,11 @@ export const layerRuns = <E, R = never, E2 = never>(store: Layer.Layer<RunStore,
     Effect.map(tempStoragePrefix, (storagePrefix) =>
       WatchesLive.layer.pipe(
         Layer.provideMerge(Layer.merge(RunsLive.layer, IngestionLive.layer)),
+        Layer.provideMerge(Layer.mergeAll(ProjectsLive.layer, TasksLive.layer)),
+        Layer.provideMerge(Layer.succeed(ProjectsLive.ProjectSettings, {
+          domains: options.domains ?? ["development", "staging", "production"]
+        })),
+        Layer.provideMerge(Layer.succeed(ClusterEndpoint, { configured: options.clusterEndpoint })),
         Layer.provide(WatchHubsLive.layer),
         Layer.provideMerge(store),
         Layer.provideMerge(options.feed ?? MemoryChangeFeed.layer),

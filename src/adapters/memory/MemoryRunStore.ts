@@ -1,7 +1,7 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
 import type { StoredEvent } from "../../domain/Events.js"
-import { type ActionKey, actionKeyText, type RunKey, runKeyText, type TaskKey } from "../../domain/Ids.js"
+import { type ActionKey, actionKeyText, type RunKey, runKeyText } from "../../domain/Ids.js"
 import { isTerminal } from "../../domain/Phase.js"
 import { inRunScope } from "../../domain/ListQuery.js"
 import { type ActionRecord, type AttemptRecord, listedAction, listedView, type RunRecord, type RunView, type TaskRecord } from "../../domain/Records.js"
@@ -16,8 +16,7 @@ import {
 } from "../../ports/RunStore.js"
 import { makeOutbox, makeTable, type MemoryOutboxTable } from "./MemoryOutbox.js"
 import { type ListRow, pageOf } from "./MemoryListQuery.js"
-
-const taskKeyText = (key: TaskKey) => `${key.project}/${key.domain}/${key.name}/${key.version}`
+import { makeCatalog, taskKeyText } from "./MemoryCatalog.js"
 const eventKeyText = (event: StoredEvent) => `${event.attempt}/${event.phase}/${event.version}`
 
 /** The RunStore in memory: plain maps, every method atomic under one permit; dispatch requests go to `outbox`. */
@@ -159,6 +158,7 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
         if (names.length > 0) outbox.append(target, "abort", abort.reason, now)
         return { _tag: "Aborted" as const, aborted: names.map((name) => ({ run: target.run, name })) }
       })),
+    ...makeCatalog({ atomic, runs: () => runs.values(), tasks }),
     // Each write computes everything first (`rebuild` may throw) and then changes the maps, so a failure
     // leaves nothing half done.
     recordAction: (action, rebuild, runCreatedAt) =>

@@ -100,6 +100,8 @@ export interface TaskRow {
   readonly spec: unknown
   readonly spec_pb: Uint8Array
   readonly created_at: string
+  readonly deployed_by: string | null
+  readonly is_entrypoint: number | null
 }
 
 const runColumnNames: ReadonlyArray<keyof RunRow> = [
@@ -149,7 +151,7 @@ export const actionColumnList = actionColumnNames.map((name) => column("a", name
 export const actionColumnNameList = actionColumnNames.join(", ")
 
 /** The columns `taskOfRow` reads. */
-export const taskColumnList = "org, project, domain, name, version, spec, spec_pb, created_at"
+export const taskColumnList = "org, project, domain, name, version, spec, spec_pb, created_at, deployed_by, is_entrypoint"
 
 /** Actions `a` for lists: the specs left out. */
 export const selectListedActions = `SELECT ${actionColumnNames.map((name) => column("a", name, name, true)).join(", ")}
@@ -277,7 +279,9 @@ export const taskRow = (task: TaskRecord) => ({
   spec: task.spec.json,
   spec_pb: bytes(task.spec.binary),
   created_at: iso(task.createdAt),
-  updated_at: iso(task.createdAt)
+  updated_at: iso(task.createdAt),
+  deployed_by: orNull(task.deployedBy),
+  is_entrypoint: task.entrypoint === undefined ? null : task.entrypoint ? 1 : 0
 })
 
 export const runOfRow = (row: RunRow, readJson: JsonReader): RunRecord => ({
@@ -349,7 +353,9 @@ export const taskOfRow = (row: TaskRow, readJson: JsonReader): TaskRecord => ({
   key: { project: row.project, domain: row.domain, name: row.name, version: row.version },
   org: row.org,
   spec: payloadFrom(row.spec, row.spec_pb, readJson)!,
-  createdAt: dateOf(row.created_at)
+  createdAt: dateOf(row.created_at),
+  deployedBy: orUndefined(row.deployed_by),
+  entrypoint: row.is_entrypoint === null ? undefined : row.is_entrypoint === 1
 })
 
 export const viewOfRow = (row: ViewRow, readJson: JsonReader): RunView => ({

@@ -9,6 +9,7 @@ import type { AttemptRecord, RunView, TaskRecord } from "../../domain/Records.js
 import type { Change } from "../../ports/ChangeFeed.js"
 import { ActionMissing, RunExists, RunStore, type StoreUnavailable, type UpdateOutcome } from "../../ports/RunStore.js"
 import { makeAttempts } from "./SqlAttempts.js"
+import { makeCatalog } from "./SqlCatalog.js"
 import { makeNotice } from "./SqlChangeNotices.js"
 import { makeEvents } from "./SqlEvents.js"
 import { makeListings } from "./SqlListQuery.js"
@@ -427,7 +428,8 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
     putAttempts,
     listRuns,
     listActions,
-    abort
+    abort,
+    ...makeCatalog(sql, readJson, transaction)
   })
 })
 

@@ -28,6 +28,8 @@ export const knownKeys = [
   "runs.retention.batchSize",
   "runs.metrics.enabled",
   "runs.metrics.port",
+  "runs.domains",
+  "runs.clusterEndpoint",
   "database.sqlite.file",
   "database.postgres.host",
   "database.postgres.port",
@@ -47,7 +49,7 @@ export const knownKeys = [
 export type Key = typeof knownKeys[number]
 
 /** Keys whose YAML value may be a list rather than one scalar. */
-export const listKeys: ReadonlySet<string> = new Set<Key>(["runs.server.corsOrigins", ...securityListKeys])
+export const listKeys: ReadonlySet<string> = new Set<Key>(["runs.server.corsOrigins", "runs.domains", ...securityListKeys])
 
 const at = <A>(key: Key, config: Config.Config<A>): Config.Config<A> =>
   key.split(".").reduceRight((inner, name) => Config.nested(inner, name), config)
@@ -69,6 +71,14 @@ const corsOrigins: Config.Config<ReadonlyArray<string>> = Config.withDefault(
     )
   ),
   []
+)
+
+const domains: Config.Config<ReadonlyArray<string>> = Config.withDefault(
+  at(
+    "runs.domains",
+    validated(Config.orElse(Config.map(Config.string(), (text) => [text]), () => Config.array(Config.string())), V.domains)
+  ),
+  ["development", "staging", "production"]
 )
 
 const pool = Config.all({
@@ -134,6 +144,8 @@ export const appConfig = (database: "sqlite" | "postgres", cwd: string): Config.
       interval: setting("runs.retention.interval", V.duration({ allowZero: false }), Duration.hours(1)),
       batchSize: setting("runs.retention.batchSize", V.count(1), 20)
     }),
+    domains,
+    clusterEndpoint: setting("runs.clusterEndpoint", V.baseUrl, ""),
     database: database === "postgres" ? postgres : sqlite,
     metrics: Config.all({
       enabled: setting("runs.metrics.enabled", V.boolean, true),

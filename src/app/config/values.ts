@@ -132,3 +132,14 @@ export const pgOptions: Parse<string> = check(
   "libpq options as space-separated key=value pairs, e.g. sslmode=disable",
   (text) => /^\s*([A-Za-z_]\w*\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']+)\s*)*$/.test(text) ? text.trim() : undefined
 )
+
+/** `runs.domains`: domain ids, a list or a comma-separated string, each once. */
+export const domains = (items: ReadonlyArray<string>): Either.Either<ReadonlyArray<string>, string> => {
+  const list = items.flatMap((item) => item.split(",")).map((item) => item.trim()).filter((item) => item !== "")
+  if (list.length === 0) return Either.left("expected at least one domain")
+  const repeated = list.find((item, i) => list.indexOf(item) !== i)
+  return repeated === undefined ? Either.right(list) : Either.left(`domain "${repeated}" is listed twice`)
+}
+
+/** `runs.clusterEndpoint`: an http(s) base URL, without a trailing `/`. */
+export const baseUrl: Parse<string> = (text) => Either.map(httpUrl(text), (url) => url.replace(/\/+$/, ""))

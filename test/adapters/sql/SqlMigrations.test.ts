@@ -39,11 +39,14 @@ const addedColumns: Record<string, ReadonlyArray<string>> = {
   ]
 }
 
+/** Every migration, as `runMigrations` reports what it applied. */
+const applied: ReadonlyArray<readonly [number, string]> = [[1, "schema"], [2, "catalog"], [3, "retention"]]
+
 const indexes = [
   "actions_root_created_idx", "actions_root_creator_idx", "actions_root_ended_idx", "actions_root_phase_idx", "actions_root_scope_idx",
   "actions_root_task_idx", "actions_root_task_name_idx", "actions_root_trigger_idx", "actions_run_created_idx",
   "actions_run_id_idx", "cluster_events_attempt_idx", "outbox_due_idx", "outbox_run_idx",
-  "phase_transitions_attempt_idx", "runs_request_id_idx", "runs_scope_created_idx"
+  "phase_transitions_attempt_idx", "runs_request_id_idx", "runs_scope_created_idx", "tasks_name_created_idx"
 ]
 
 const columnsOf = (table: string) =>
@@ -63,7 +66,7 @@ const indexNames = Effect.flatMap(SqlClient.SqlClient, (sql) =>
 
 const recorded = Effect.flatMap(
   SqlClient.SqlClient,
-  (sql) => sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM ${sql(migrationsTable)}`
+  (sql) => sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM ${sql(migrationsTable)} ORDER BY migration_id`
 ).pipe(Effect.map((rows) => rows.map((row) => [Number(row.migration_id), row.name])))
 
 describeBackends("SqlMigrations", sqlBackends(), (backend) => {
@@ -91,9 +94,9 @@ describeBackends("SqlMigrations", sqlBackends(), (backend) => {
 
   it.effect("applies once and records it when run twice", () =>
     Effect.gen(function*() {
-      expect(yield* runMigrations).toEqual([[1, "schema"], [3, "retention"]])
+      expect(yield* runMigrations).toEqual(applied)
       expect(yield* runMigrations).toEqual([])
-      expect(yield* recorded).toEqual([[1, "schema"], [3, "retention"]])
+      expect(yield* recorded).toEqual(applied)
     }).pipe(Effect.provide(backend.layer)))
 
   it.effect("keeps run names unique per (project, domain), whatever the org", () =>
@@ -134,8 +137,8 @@ describe.skipIf(postgresAdminUrl() === undefined)("SqlMigrations [postgres] repl
           const rows = yield* recorded.pipe(Effect.provide(layerPostgresUrl(url)))
           return { both, rows }
         }))
-        expect([...results.both].sort((a, b) => b.length - a.length)).toEqual([[[1, "schema"], [3, "retention"]], []])
-        expect(results.rows).toEqual([[1, "schema"], [3, "retention"]])
+        expect([...results.both].sort((a, b) => b.length - a.length)).toEqual([applied, []])
+        expect(results.rows).toEqual(applied)
       }
     }), 60_000)
 })
