@@ -1,8 +1,16 @@
 import { Effect, Either, Encoding, Schema } from "effect"
-import { InvalidArgument } from "./Errors.js"
+import { InvalidArgument, quoted } from "./Errors.js"
 import type { FieldValue, FilterFunction, Page, SortDirection } from "./ListQuery.js"
-import { compareValues } from "./ListQuery.js"
-import { filterFunctions, type ListRequestInput, parseLimit, parseTime, textFunctions } from "./ListRequest.js"
+import { compareValues, passesFilter } from "./ListQuery.js"
+import {
+  filterFunctions,
+  type ListRequestInput,
+  maxFilters,
+  maxFilterValues,
+  parseLimit,
+  parseTime,
+  textFunctions
+} from "./ListRequest.js"
 import { fnv1a } from "./ListToken.js"
 
 /**
@@ -51,11 +59,7 @@ export interface CatalogQuery<F extends string> {
 
 const invalid = (message: string) => Effect.fail(new InvalidArgument({ message }))
 
-const maxFilters = 50
-const maxFilterValues = 1000
 
-/** Client text in an error message, clipped: a request may carry megabytes in one field. */
-const quoted = (text: string) => JSON.stringify(text.length <= 100 ? text : `${text.slice(0, 100)}…`)
 
 const fieldOf = <F extends string>(schema: CatalogSchema<F>, name: string, use: "sort" | "filter") => {
   const field = Object.hasOwn(schema.fields, name) ? (name as F) : schema.aliases?.[name]
@@ -187,36 +191,6 @@ export const parseCatalogRequest = <F extends string>(
     return { filters, order, limit, after }
   })
 
-/** Whether `value` passes `filter` (the reference semantics, which the SQL store answers the same way). */
-export const passesFilter = <F extends string>(filter: CatalogFilter<F>, value: FieldValue): boolean => {
-  const first = filter.values[0]
-  if (filter.fn === "VALUE_IN") return filter.values.some((candidate) => compareValues(value, candidate) === 0)
-  if (first === undefined) return false
-  const text = String(value)
-  const given = String(first)
-  switch (filter.fn) {
-    case "EQUAL":
-      return compareValues(value, first) === 0
-    case "NOT_EQUAL":
-      return compareValues(value, first) !== 0
-    case "GREATER_THAN":
-      return compareValues(value, first) > 0
-    case "GREATER_THAN_OR_EQUAL":
-      return compareValues(value, first) >= 0
-    case "LESS_THAN":
-      return compareValues(value, first) < 0
-    case "LESS_THAN_OR_EQUAL":
-      return compareValues(value, first) <= 0
-    case "CONTAINS":
-      return text.includes(given)
-    case "CONTAINS_CASE_INSENSITIVE":
-      return text.toLowerCase().includes(given.toLowerCase())
-    case "ENDS_WITH":
-      return text.endsWith(given)
-    case "NOT_ENDS_WITH":
-      return !text.endsWith(given)
-  }
-}
 
 /** Filters, orders and pages rows in memory, each field read with `valueOf`. */
 export const catalogPage = <A, F extends string>(

@@ -169,3 +169,37 @@ export const inRunScope = (scope: RunScope, view: RunView): boolean => {
         task.name === scope.name && task.version === scope.version
   }
 }
+
+/** Whether `value` passes `filter` (the reference semantics, which the SQL store answers the same way). */
+export const passesFilter = (
+  filter: { readonly fn: FilterFunction; readonly values: ReadonlyArray<FieldValue> },
+  value: FieldValue
+): boolean => {
+  const first = filter.values[0]
+  if (filter.fn === "VALUE_IN") return filter.values.some((candidate) => compareValues(value, candidate) === 0)
+  if (first === undefined) return false
+  const text = String(value)
+  const given = String(first)
+  switch (filter.fn) {
+    case "EQUAL":
+      return compareValues(value, first) === 0
+    case "NOT_EQUAL":
+      return compareValues(value, first) !== 0
+    case "GREATER_THAN":
+      return compareValues(value, first) > 0
+    case "GREATER_THAN_OR_EQUAL":
+      return compareValues(value, first) >= 0
+    case "LESS_THAN":
+      return compareValues(value, first) < 0
+    case "LESS_THAN_OR_EQUAL":
+      return compareValues(value, first) <= 0
+    case "CONTAINS":
+      return text.includes(given)
+    case "CONTAINS_CASE_INSENSITIVE":
+      return text.toLowerCase().includes(given.toLowerCase())
+    case "ENDS_WITH":
+      return text.endsWith(given)
+    case "NOT_ENDS_WITH":
+      return !text.endsWith(given)
+  }
+}

@@ -7,6 +7,7 @@ import {
   type ListFilter,
   type ListQuery,
   type Page,
+  passesFilter,
   type SortKey
 } from "../../domain/ListQuery.js"
 
@@ -16,36 +17,8 @@ import {
  * `LESS_THAN` of anything larger. Substring functions compare the value's text (numbers in decimal); text
  * compares by UTF-16 code unit, never by a locale's collation.
  */
-export const matchesFilter = (filter: ListFilter, action: ActionRecord, run?: RunRecord): boolean => {
-  const value = fieldValue(filter.field, action, run)
-  const first = filter.values[0]
-  if (filter.fn === "VALUE_IN") return filter.values.some((candidate) => compareValues(value, candidate) === 0)
-  if (first === undefined) return false
-  const text = String(value)
-  const given = String(first)
-  switch (filter.fn) {
-    case "EQUAL":
-      return compareValues(value, first) === 0
-    case "NOT_EQUAL":
-      return compareValues(value, first) !== 0
-    case "GREATER_THAN":
-      return compareValues(value, first) > 0
-    case "GREATER_THAN_OR_EQUAL":
-      return compareValues(value, first) >= 0
-    case "LESS_THAN":
-      return compareValues(value, first) < 0
-    case "LESS_THAN_OR_EQUAL":
-      return compareValues(value, first) <= 0
-    case "CONTAINS":
-      return text.includes(given)
-    case "CONTAINS_CASE_INSENSITIVE":
-      return text.toLowerCase().includes(given.toLowerCase())
-    case "ENDS_WITH":
-      return text.endsWith(given)
-    case "NOT_ENDS_WITH":
-      return !text.endsWith(given)
-  }
-}
+export const matchesFilter = (filter: ListFilter, action: ActionRecord, run?: RunRecord): boolean =>
+  passesFilter(filter, fieldValue(filter.field, action, run))
 
 /** Compares two cursors along `order`, each key in its direction. */
 export const compareCursors = (
