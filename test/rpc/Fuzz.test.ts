@@ -40,7 +40,7 @@ import { call, clients, runId } from "../watch/WatchSupport.js"
  * must still answer afterwards. `FUZZ_CASES` sets the cases per procedure, `FUZZ_SEED` the seed.
  */
 
-const casesPerProcedure = Number(process.env["FUZZ_CASES"] ?? 200)
+const casesPerProcedure = Number(process.env["FUZZ_CASES"] ?? 100)
 const seed = Number(process.env["FUZZ_SEED"] ?? 20_261_207)
 
 const run = runId("fuzz")
