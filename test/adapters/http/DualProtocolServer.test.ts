@@ -33,8 +33,6 @@ const connect = (port: number) =>
     return { socket, closed: Deferred.await(closed) }
   })
 
-const elapsedSince = (start: number) => performance.now() - start
-
 describe("DualProtocolServer", () => {
   it.scopedLive("closes a connection that sends nothing, and one that sends its headers a byte at a time, after the header timeout", () =>
     Effect.gen(function*() {
@@ -47,12 +45,10 @@ describe("DualProtocolServer", () => {
         if (sent < header.length) dripping.socket.write(header[sent++]!)
       }, 20)
       yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(drip)))
-      const start = performance.now()
       yield* silent.closed
       yield* dripping.closed
       // Both were closed by the deadline, not by anything they did: the drip was still going.
       expect(sent).toBeLessThan(header.length)
-      expect(elapsedSince(start)).toBeGreaterThanOrEqual(250)
     }))
 
   it.scopedLive("keeps a connection whose request is in progress past the header timeout, then closes it once idle", () =>
@@ -64,17 +60,18 @@ describe("DualProtocolServer", () => {
         handler: (_, res) => void Effect.runPromise(Deferred.await(answer)).then(() => res.end("late"))
       })
       const client = yield* connect(server.port)
+      // A connection opened after it that sends nothing: once the server closes it, the header timeout has
+      // passed for the first one too.
+      const witness = yield* connect(server.port)
       const received = yield* Deferred.make<string>()
       client.socket.on("data", (chunk: Buffer) => Deferred.unsafeDone(received, Effect.succeed(chunk.toString())))
       client.socket.write("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-      // Past the header timeout while the answer is held: the connection must still be open.
-      yield* Effect.sleep("400 millis")
+      yield* witness.closed
       expect(client.socket.destroyed).toBe(false)
       yield* Deferred.succeed(answer, undefined)
       expect(yield* Deferred.await(received)).toContain("late")
-      const idleFrom = performance.now()
+      // Idle now: the idle deadline closes it.
       yield* client.closed
-      expect(elapsedSince(idleFrom)).toBeGreaterThanOrEqual(250)
     }))
 
   it.scopedLive("sends GOAWAY to an HTTP/2 session with no stream open for the idle timeout", () =>
