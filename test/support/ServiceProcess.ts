@@ -54,8 +54,11 @@ export const startService = (options: {
       })
   )
 
-/** Polls `path` until it answers `status` (10 s at most, unless told otherwise). */
-export const waitForStatus = (url: string, status: number, within: Duration.DurationInput = "10 seconds") =>
+/**
+ * Polls `path` until it answers `status` (25 s at most, unless told otherwise: a process started under tsx on a
+ * loaded 2-core machine can take 10 s to listen).
+ */
+export const waitForStatus = (url: string, status: number, within: Duration.DurationInput = "25 seconds") =>
   Effect.tryPromise(() => fetch(url)).pipe(
     Effect.filterOrFail((response) => response.status === status),
     Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo(within)))

@@ -1,5 +1,5 @@
 import { expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
 import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
@@ -12,6 +12,9 @@ const children = 1700
 // Three changes a child (recorded, RUNNING, SUCCEEDED): 5,100 in all.
 const phases = [ActionPhase.RUNNING, ActionPhase.SUCCEEDED]
 const writesPerRead = 250
+// The stall limit ends a client that stops reading (SlowConsumer tests it); here the client reads after every
+// 250 writes, which a loaded machine may take longer than the default 30 s to make.
+const watchStallTimeout = Duration.minutes(5)
 
 describeBackends("A big run watched live", backends({ memory: MemoryRunStore.layer, sql: SqlRunStore.layer }), (backend) => {
   it.scopedLive("a watcher that reads slowly through a burst of 5,100 changes is not ended and ends with every action's final state", () =>
@@ -48,5 +51,5 @@ describeBackends("A big run watched live", backends({ memory: MemoryRunStore.lay
       expect(latest.size).toBe(children + 1)
       // Far fewer messages than changes: what it fell behind on came merged.
       expect(messages).toBeLessThan(children * 3)
-    }).pipe(Effect.provide(layerTestServer(backend.layer))), 180_000)
+    }).pipe(Effect.provide(layerTestServer(backend.layer, { watchStallTimeout }))), 180_000)
 })
