@@ -1,4 +1,4 @@
-import { Effect, Either, Encoding, Schema } from "effect"
+import { Effect } from "effect"
 import { InvalidArgument, quoted } from "./Errors.js"
 import type { FieldValue, FilterFunction, Page, SortDirection } from "./ListQuery.js"
 import { compareValues, passesFilter } from "./ListQuery.js"
@@ -11,7 +11,7 @@ import {
   parseTime,
   textFunctions
 } from "./ListRequest.js"
-import { fnv1a } from "./ListToken.js"
+import { cursorToken, orderAndFilters, tokenCursor } from "./ListToken.js"
 
 /**
  * The list query model of the catalog lists (projects, tasks, task versions): as SPEC 7 for runs (the same
@@ -127,30 +127,17 @@ export const parseCatalogFilter = <F extends string>(
     return { field, fn, values }
   })
 
-const TokenJson = Schema.parseJson(Schema.Struct({
-  v: Schema.Literal(1),
-  o: Schema.String,
-  c: Schema.Array(Schema.Union(Schema.String, Schema.Number))
-}))
-const decodeJson = Schema.decodeUnknownEither(TokenJson)
-const encodeJson = Schema.encodeSync(TokenJson)
-
 const signature = <F extends string>(
   schema: CatalogSchema<F>,
   query: Pick<CatalogQuery<F>, "order" | "filters">
-): string => {
-  const order = query.order.map((key) => `${key.field}:${key.direction}`).join(",")
-  const filters = JSON.stringify(query.filters.map((filter) => [filter.field, filter.fn, filter.values]))
-  return `${schema.list}/${order}/${fnv1a(filters)}`
-}
+): string => `${schema.list}/${orderAndFilters(query)}`
 
 /** The token of the page after the row whose values along `query.order` are `cursor` (see ListToken). */
 export const encodeCatalogToken = <F extends string>(
   schema: CatalogSchema<F>,
   query: CatalogQuery<F>,
   cursor: ReadonlyArray<FieldValue> | undefined
-): string =>
-  cursor === undefined ? "" : Encoding.encodeBase64Url(encodeJson({ v: 1, o: signature(schema, query), c: cursor }))
+): string => cursor === undefined ? "" : cursorToken(signature(schema, query), cursor)
 
 const decodeToken = <F extends string>(
   schema: CatalogSchema<F>,
@@ -158,11 +145,13 @@ const decodeToken = <F extends string>(
   token: string
 ): Effect.Effect<ReadonlyArray<FieldValue> | undefined, InvalidArgument> => {
   if (token === "") return Effect.succeed(undefined)
-  const decoded = Encoding.decodeBase64UrlString(token).pipe(Either.flatMap((json) => decodeJson(json)), Either.getOrUndefined)
-  const valid = decoded !== undefined && decoded.o === signature(schema, query) &&
-    decoded.c.length === query.order.length &&
-    decoded.c.every((value, i) => (schema.fields[query.order[i]!.field].kind === "text") === (typeof value === "string"))
-  return valid ? Effect.succeed(decoded.c) : invalid("invalid token")
+  const cursor = tokenCursor(
+    signature(schema, query),
+    token,
+    query.order.length,
+    (value, i) => (schema.fields[query.order[i]!.field].kind === "text") === (typeof value === "string")
+  )
+  return cursor !== undefined ? Effect.succeed(cursor) : invalid("invalid token")
 }
 
 /**

@@ -29,15 +29,44 @@ export const fnv1a = (text: string): string => {
   return hash.toString(16).padStart(8, "0")
 }
 
-export const tokenSignature = (scope: TokenScope): string => {
+/** What a token is bound to: the sort keys and a hash of the filters, of any list (runs, catalog lists). */
+export const orderAndFilters = (scope: {
+  readonly order: ReadonlyArray<{ readonly field: string; readonly direction: string }>
+  readonly filters: ReadonlyArray<{ readonly field: string; readonly fn: string; readonly values: ReadonlyArray<FieldValue> }>
+}): string => {
   const order = scope.order.map((key) => `${key.field}:${key.direction}`).join(",")
   const filters = JSON.stringify(scope.filters.map((filter) => [filter.field, filter.fn, filter.values]))
   return `${order}/${fnv1a(filters)}`
 }
 
+export const tokenSignature = (scope: TokenScope): string => orderAndFilters(scope)
+
+/** A token bound to `signature` for the page after the row whose sort values are `cursor`. */
+export const cursorToken = (signature: string, cursor: ReadonlyArray<FieldValue>): string =>
+  Encoding.encodeBase64Url(encodeJson({ v: 1, o: signature, c: cursor }))
+
+/**
+ * The cursor of a token made with `signature`, if it is one and each of its values `fits` its sort key (one
+ * value per key); undefined otherwise.
+ */
+export const tokenCursor = (
+  signature: string,
+  token: string,
+  keys: number,
+  fits: (value: FieldValue, key: number) => boolean
+): ReadonlyArray<FieldValue> | undefined => {
+  const decoded = Encoding.decodeBase64UrlString(token).pipe(
+    Either.flatMap((json) => decodeJson(json)),
+    Either.getOrUndefined
+  )
+  return decoded !== undefined && decoded.o === signature && decoded.c.length === keys && decoded.c.every(fits)
+    ? decoded.c
+    : undefined
+}
+
 /** The token of the page after the row whose values along `scope.order` are `cursor`. */
 export const encodeToken = (scope: TokenScope, cursor: ReadonlyArray<FieldValue>): string =>
-  Encoding.encodeBase64Url(encodeJson({ v: 1, o: tokenSignature(scope), c: cursor }))
+  cursorToken(tokenSignature(scope), cursor)
 
 const fitsKind = (value: FieldValue, kind: (typeof listFields)[keyof typeof listFields]): boolean =>
   kind === "text" ? typeof value === "string" : typeof value === "number" && Number.isSafeInteger(value)
@@ -48,13 +77,11 @@ export const decodeToken = (
   token: string
 ): Effect.Effect<ReadonlyArray<FieldValue> | undefined, InvalidArgument> => {
   if (token === "") return Effect.succeed(undefined)
-  const decoded = Encoding.decodeBase64UrlString(token).pipe(
-    Either.flatMap((json) => decodeJson(json)),
-    Either.getOrUndefined
+  const cursor = tokenCursor(
+    tokenSignature(scope),
+    token,
+    scope.order.length,
+    (value, i) => fitsKind(value, listFields[scope.order[i]!.field])
   )
-  const valid = decoded !== undefined &&
-    decoded.o === tokenSignature(scope) &&
-    decoded.c.length === scope.order.length &&
-    decoded.c.every((value, i) => fitsKind(value, listFields[scope.order[i]!.field]))
-  return valid ? Effect.succeed(decoded.c) : Effect.fail(new InvalidArgument({ message: "invalid token" }))
+  return cursor !== undefined ? Effect.succeed(cursor) : Effect.fail(new InvalidArgument({ message: "invalid token" }))
 }

@@ -2,6 +2,7 @@ import type { SqlClient } from "@effect/sql"
 import type { Fragment } from "@effect/sql/Statement"
 import type { CatalogQuery, CatalogSchema } from "../../domain/CatalogQuery.js"
 import type { FieldValue, SortDirection } from "../../domain/ListQuery.js"
+import { comparisons, containsIgnoringCaseSql, matchesSql } from "./SqlFilterTerms.js"
 
 /**
  * A `CatalogQuery` as SQL: its filters and cursor as conditions (to be ANDed with a scope's) and its order, over
@@ -14,42 +15,27 @@ export const catalogSql = <F extends string>(
   columns: Readonly<Record<F, string>>,
   query: CatalogQuery<F>
 ): { readonly conditions: ReadonlyArray<Fragment>; readonly orderBy: Fragment } => {
-  const sqlite = sql.onDialectOrElse({ sqlite: () => true, orElse: () => false })
   const column = (field: F) => sql.literal(columns[field])
   const param = (field: F, value: FieldValue): FieldValue =>
     schema.fields[field].kind === "time" && typeof value === "number" ? new Date(value).toISOString() : value
-  const likeEscaped = (value: string) => value.replace(/[\\%_]/g, (c) => `\\${c}`)
-  const globEscaped = (value: string) => value.replace(/[*?[]/g, (c) => `[${c}]`)
-  // SQLite's LIKE ignores ASCII case, so the case-sensitive matches use GLOB there.
-  const matches = (field: F, value: string, ends: boolean) =>
-    sqlite
-      ? sql`${column(field)} GLOB ${`*${globEscaped(value)}${ends ? "" : "*"}`}`
-      : sql`${column(field)} LIKE ${`%${likeEscaped(value)}${ends ? "" : "%"}`} ESCAPE '\\'`
-  const operators = {
-    EQUAL: "=",
-    NOT_EQUAL: "<>",
-    GREATER_THAN: ">",
-    GREATER_THAN_OR_EQUAL: ">=",
-    LESS_THAN: "<",
-    LESS_THAN_OR_EQUAL: "<="
-  } as const
+  const matches = (field: F, value: string, ends: boolean) => matchesSql(sql, column(field), value, ends ? "ends" : "contains")
 
   const filters = query.filters.map(({ field, fn, values }): Fragment => {
     const first = values[0]
     if (first === undefined) return sql.literal("1 = 0")
+    const operator = comparisons[fn]
+    if (operator !== undefined) return sql`${column(field)} ${sql.literal(operator)} ${param(field, first)}`
     switch (fn) {
       case "VALUE_IN":
         return sql`${column(field)} IN ${sql.in(values.map((value) => param(field, value)))}`
       case "CONTAINS":
         return matches(field, String(first), false)
       case "CONTAINS_CASE_INSENSITIVE":
-        return sql`LOWER(${column(field)}) LIKE LOWER(${`%${likeEscaped(String(first))}%`}) ESCAPE '\\'`
+        return containsIgnoringCaseSql(sql, column(field), String(first))
       case "ENDS_WITH":
         return matches(field, String(first), true)
-      case "NOT_ENDS_WITH":
-        return sql`NOT (${matches(field, String(first), true)})`
       default:
-        return sql`${column(field)} ${sql.literal(operators[fn])} ${param(field, first)}`
+        return sql`NOT (${matches(field, String(first), true)})`
     }
   })
 

@@ -4,7 +4,6 @@ import type { RunKey } from "../../domain/Ids.js"
 import {
   type FieldKind,
   type FieldValue,
-  type FilterFunction,
   type ListField,
   listFields,
   type ListFilter,
@@ -13,6 +12,7 @@ import {
   type SortKey
 } from "../../domain/ListQuery.js"
 import { actionTypeNumberSql, runSourceNumberSql } from "./SqlEnums.js"
+import { comparisons, containsIgnoringCaseSql, matchesSql } from "./SqlFilterTerms.js"
 import { type ActionRow, selectListedActions, selectListedViews, type ViewRow } from "./SqlRows.js"
 
 /**
@@ -61,18 +61,6 @@ const expression = (field: ListField, source: ListSource, dialect: Dialect): str
   }
 }
 
-const comparisons: Partial<Record<FilterFunction, string>> = {
-  EQUAL: "=",
-  NOT_EQUAL: "<>",
-  GREATER_THAN: ">",
-  GREATER_THAN_OR_EQUAL: ">=",
-  LESS_THAN: "<",
-  LESS_THAN_OR_EQUAL: "<="
-}
-
-const likeEscaped = (value: string) => value.replace(/[\\%_]/g, (c) => `\\${c}`)
-const globEscaped = (value: string) => value.replace(/[*?[]/g, (c) => `[${c}]`)
-
 const makeListSql = (sql: SqlClient.SqlClient, source: ListSource) => {
   const dialect: Dialect = sql.onDialectOrElse({ pg: () => "pg" as const, orElse: () => "sqlite" as const })
   const column = (field: ListField) => sql.literal(expression(field, source, dialect))
@@ -87,11 +75,7 @@ const makeListSql = (sql: SqlClient.SqlClient, source: ListSource) => {
   const asText = (field: ListField) =>
     listFields[field] === "number" ? sql`CAST(${column(field)} AS TEXT)` : column(field)
 
-  // SQLite's LIKE ignores ASCII case, so the case-sensitive matches use GLOB there.
-  const matches = (field: ListField, value: string, where: "contains" | "ends") =>
-    dialect === "pg"
-      ? sql`${asText(field)} LIKE ${`%${likeEscaped(value)}${where === "contains" ? "%" : ""}`} ESCAPE '\\'`
-      : sql`${asText(field)} GLOB ${`*${globEscaped(value)}${where === "contains" ? "*" : ""}`}`
+  const matches = (field: ListField, value: string, where: "contains" | "ends") => matchesSql(sql, asText(field), value, where)
 
   const filterSql = ({ field, fn, values }: ListFilter): Fragment => {
     const kind = listFields[field]
@@ -105,7 +89,7 @@ const makeListSql = (sql: SqlClient.SqlClient, source: ListSource) => {
       case "CONTAINS":
         return matches(field, String(first), "contains")
       case "CONTAINS_CASE_INSENSITIVE":
-        return sql`LOWER(${asText(field)}) LIKE LOWER(${`%${likeEscaped(String(first))}%`}) ESCAPE '\\'`
+        return containsIgnoringCaseSql(sql, asText(field), String(first))
       case "ENDS_WITH":
         return matches(field, String(first), "ends")
       default:
