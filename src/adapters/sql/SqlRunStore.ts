@@ -38,7 +38,7 @@ import {
   viewOfRow,
   type ViewRow
 } from "./SqlRows.js"
-import { isConflict, refail } from "./SqlStoreErrors.js"
+import { refail, retryingConflicts } from "./SqlStoreErrors.js"
 import { makeWriteBatch } from "./SqlWriteBatch.js"
 import { timedTransaction } from "./SqlTransactionTiming.js"
 
@@ -90,7 +90,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
     name: string,
     body: Effect.Effect<A, E | SqlError>
   ): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable> =>
-    refail(Effect.retry(timedTransaction(sql.withTransaction(body)), { times: 3, while: isConflict })).pipe(span(name))
+    refail(retryingConflicts(timedTransaction(sql.withTransaction(body)))).pipe(span(name))
 
   /** A statement that reads and no more: one statement is consistent on its own, so no transaction. */
   const read = <A, E>(

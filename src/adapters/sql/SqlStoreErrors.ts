@@ -51,6 +51,17 @@ export const isUnavailable = (error: SqlError): boolean => {
 export const isConflict = (error: unknown): boolean =>
   isSqlError(error) && ["40P01", "40001"].includes(codeOf(error.cause) ?? "")
 
+/** Conflicts in a row after which a transaction's conflict is its answer. */
+const conflictRetries = 3
+
+/**
+ * A whole transaction run again when Postgres ended it to break a deadlock (or could not serialise it): the
+ * other side has then gone on, so the next try usually passes. Only for a transaction that can run again from
+ * its start with the same result, which every rolled-back transaction here can.
+ */
+export const retryingConflicts = <A, E, R>(transaction: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.retry(transaction, { times: conflictRetries, while: isConflict })
+
 /** The library's message and the driver's (e.g. `connect ECONNREFUSED 127.0.0.1:5432`); never SQL text. */
 const reason = (error: SqlError): string => {
   const detail = messageOf(error.cause) || (codeOf(error.cause) ?? "")

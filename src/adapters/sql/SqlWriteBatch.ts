@@ -1,6 +1,7 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Chunk, Deferred, Effect, Exit, Queue, type Scope, Tracer } from "effect"
+import { retryingConflicts } from "./SqlStoreErrors.js"
 import { timedTransaction } from "./SqlTransactionTiming.js"
 
 /**
@@ -55,8 +56,13 @@ export const makeWriteBatch = (
   Effect.gen(function*() {
     const queue = yield* Queue.unbounded<Entry>()
 
+    // A write alone, after its batch was rolled back, may lose a deadlock again (to a transaction outside the
+    // batches, such as a retention deletion): it runs again rather than answer Internal.
     const alone = (entry: Entry) =>
-      Effect.flatMap(Effect.exit(timedTransaction(sql.withTransaction(entry.write))), (exit) => Deferred.done(entry.answer, exit))
+      Effect.flatMap(
+        Effect.exit(retryingConflicts(timedTransaction(sql.withTransaction(entry.write)))),
+        (exit) => Deferred.done(entry.answer, exit)
+      )
 
     const together = (entries: ReadonlyArray<Entry>) =>
       Effect.gen(function*() {

@@ -1,12 +1,12 @@
 import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Context, Effect, Either, Exit, Layer, Option } from "effect"
+import { Cause, Context, Effect, Either, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import pg from "pg"
 import { layerPostgresUrl } from "../../../src/adapters/sql/SqlClients.js"
 import { runMigrations } from "../../../src/adapters/sql/SqlMigrations.js"
 import * as SqlRunStore from "../../../src/adapters/sql/SqlRunStore.js"
-import { refail } from "../../../src/adapters/sql/SqlStoreErrors.js"
+import { refail, retryingConflicts } from "../../../src/adapters/sql/SqlStoreErrors.js"
 import { RunStore } from "../../../src/ports/RunStore.js"
 import { runView, taskRecord } from "../../support/Fixtures.js"
 import { freshPostgresUrl, postgresAdminUrl } from "../../support/TestDatabases.js"
@@ -140,4 +140,54 @@ describe.skipIf(adminUrl === undefined)("refail on Postgres [postgres]", () => {
       yield* store.createRun({ view, task: taskRecord() })
       expect(Option.isSome(yield* store.getRun(view.run.key))).toBe(true)
     })))
+
+  it.live("a transaction Postgres ends to break a deadlock runs again and commits", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const database = yield* freshPostgresUrl
+      const sql = yield* clientOf(database.url)
+      yield* sql`CREATE TABLE counters (id int PRIMARY KEY, value int NOT NULL)`
+      yield* sql`INSERT INTO counters VALUES (1, 0), (2, 0)`
+      // The other side: locks row 1 first and row 2 second, and waits 10 s before it looks for a deadlock, so
+      // that ours (1 s, the default) is the one Postgres ends.
+      const other = new pg.Client({ connectionString: database.url })
+      yield* Effect.acquireRelease(Effect.promise(() => other.connect()), () => Effect.promise(() => other.end()))
+      yield* Effect.promise(() => other.query("BEGIN"))
+      yield* Effect.promise(() => other.query("SET LOCAL deadlock_timeout = '10s'"))
+      yield* Effect.promise(() => other.query("UPDATE counters SET value = value + 1 WHERE id = 1"))
+      let tries = 0
+      // Ours locks row 2, then waits for row 1.
+      const ours = yield* retryingConflicts(sql.withTransaction(Effect.gen(function*() {
+        tries++
+        yield* sql`UPDATE counters SET value = value + 1 WHERE id = 2`
+        yield* sql`UPDATE counters SET value = value + 1 WHERE id = 1`
+      }))).pipe(Effect.fork)
+      // Once ours waits for a lock, the other asks for row 2: a deadlock, which ends ours; the other then commits.
+      const waiting = sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock'`
+      yield* waiting.pipe(Effect.repeat({ until: (rows) => rows[0]!.n > 0, schedule: Schedule.spaced("10 millis") }))
+      const otherDone = Effect.promise(() =>
+        other.query("UPDATE counters SET value = value + 1 WHERE id = 2").then(() => other.query("COMMIT"))
+      )
+      yield* otherDone
+      yield* Fiber.join(ours)
+      expect(tries).toBe(2)
+      const rows = yield* sql<{ id: number; value: number }>`SELECT id, value FROM counters ORDER BY id`
+      expect(rows.map((row) => row.value)).toEqual([2, 2])
+    })))
+})
+
+describe("retryingConflicts", () => {
+  it("a deadlock is run again at most three times, and any other failure not at all", () => {
+    const failing = (code: string) => {
+      let tries = 0
+      const exit = Effect.runSync(Effect.exit(retryingConflicts(Effect.suspend(() => {
+        tries++
+        return Effect.fail(statementFailed(driverError("failed", code)))
+      }))))
+      return { failed: Exit.isFailure(exit), tries }
+    }
+    expect(failing("40P01")).toEqual({ failed: true, tries: 4 })
+    expect(failing("40001")).toEqual({ failed: true, tries: 4 })
+    expect(failing("23505")).toEqual({ failed: true, tries: 1 })
+  })
 })
