@@ -69,6 +69,9 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
   // The same for the action `a` of a statement that joins others, whose rows stay unlocked.
   const lockActionRow = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE OF a", orElse: () => "" }))
   const noLock = sql.literal("")
+  // The lock the action insert's foreign-key check takes on its run anyway, taken when the run is read: a run that
+  // a retention deletion is removing is then waited for and read as gone (ActionMissing), not a key violation.
+  const keepRun = sql.literal(sql.onDialectOrElse({ pg: () => "FOR KEY SHARE", orElse: () => "" }))
   // The id of the transaction that wrote the row version read, as text (Postgres only).
   const rowVersion = sql.literal(sql.onDialectOrElse({ pg: () => ", a.xmin::text AS row_version", orElse: () => "" }))
   // Optimistic updates lost in a row before the locked way is taken.
@@ -189,7 +192,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
         const { run } = action.key
         if (rebuild !== undefined) yield* events.lock([action.key])
         const [found] = yield* sql<{ id: number; created_at: string }>`SELECT id, created_at FROM runs
-          WHERE project = ${run.project} AND domain = ${run.domain} AND name = ${run.name}`
+          WHERE project = ${run.project} AND domain = ${run.domain} AND name = ${run.name} ${keepRun}`
         if (found === undefined) return yield* new ActionMissing({ key: action.key })
         if (runCreatedAt !== undefined && dateOf(found.created_at).getTime() !== runCreatedAt.getTime()) {
           return yield* new ActionMissing({ key: action.key })

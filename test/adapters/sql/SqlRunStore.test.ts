@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either, Fiber, Layer, Schedule } from "effect"
+import pg from "pg"
 import { layerPostgresUrl, layerSqlite } from "../../../src/adapters/sql/SqlClients.js"
 import { makeListings } from "../../../src/adapters/sql/SqlListQuery.js"
 import { runMigrations } from "../../../src/adapters/sql/SqlMigrations.js"
@@ -9,8 +10,8 @@ import type { ListFilter, RunScope } from "../../../src/domain/ListQuery.js"
 import { ActionPhase } from "../../../src/domain/Phase.js"
 import { RunStore } from "../../../src/ports/RunStore.js"
 import { describeBackends, sqlBackends } from "../../support/backends.js"
-import { at, attempt, comparable, filter, listQuery, payload, runView, taskRecord } from "../../support/Fixtures.js"
-import { freshSqliteFile } from "../../support/TestDatabases.js"
+import { at, attempt, childAction, comparable, filter, listQuery, payload, runView, taskRecord } from "../../support/Fixtures.js"
+import { freshPostgresUrl, freshSqliteFile, postgresAdminUrl } from "../../support/TestDatabases.js"
 
 type Client = Layer.Layer<SqlClient.SqlClient, unknown>
 
@@ -237,4 +238,32 @@ describe("SqlRunStore while the database is unavailable", () => {
         expect(error).toMatchObject({ _tag: "StoreUnavailable", reason: expect.stringContaining("locked") })
       }).pipe(Effect.provide(SqlRunStore.layer.pipe(Layer.provideMerge(layerSqlite({ file })))))
     }).pipe(Effect.scoped, Effect.timeout("10 seconds")))
+})
+
+describe.skipIf(postgresAdminUrl() === undefined)("SqlRunStore racing a deletion [postgres]", () => {
+  it.live("an action recorded while its run is being deleted waits, then finds the run gone (ActionMissing)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const database = yield* freshPostgresUrl
+      const other = new pg.Client({ connectionString: database.url })
+      yield* Effect.acquireRelease(Effect.promise(() => other.connect()), () => Effect.promise(() => other.end()))
+      yield* withStore(layerPostgresUrl(database.url), Effect.gen(function*() {
+        const store = yield* RunStore
+        const sql = yield* SqlClient.SqlClient
+        const view = runView()
+        yield* store.createRun({ view, task: undefined })
+        // A deletion of the run in progress on another connection (as retention deletes: actions, then the run).
+        yield* Effect.promise(async () => {
+          await other.query("BEGIN")
+          await other.query("DELETE FROM actions WHERE run_name = $1", [view.run.key.name])
+          await other.query("DELETE FROM runs WHERE name = $1", [view.run.key.name])
+        })
+        const recorded = yield* Effect.fork(Effect.either(store.recordAction(childAction(view, "c0"))))
+        const waiting = sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'`
+        yield* waiting.pipe(Effect.repeat({ until: (rows) => rows[0]!.n > 0, schedule: Schedule.spaced("10 millis") }))
+        yield* Effect.promise(() => other.query("COMMIT"))
+        const result = yield* Fiber.join(recorded)
+        expect(Either.getLeft(result).pipe((left) => left._tag === "Some" ? left.value._tag : "none")).toBe("ActionMissing")
+      }))
+    })))
 })
