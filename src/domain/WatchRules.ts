@@ -21,9 +21,6 @@ export const stallMessage = (timeout: Duration.Duration) =>
 
 export type WatchFailure = StoreUnavailable | ResourceExhausted
 
-/** The changes a watch has not handled yet, merged per entity; empty batches are never returned. */
-export type PendingChanges = Effect.Effect<ReadonlyArray<Change>, WatchFailure>
-
 /**
  * What watchers of the same thing share: one feed subscription, and one read per batch of changes, whatever
  * the number of watchers (1,000 browser tabs on one run cost one read per change, not 1,000).

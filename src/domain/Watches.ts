@@ -6,6 +6,7 @@ import { type ActionTree, makeActionTree, parseTreeFilter, type TreeEntry, type 
 import { type ActionState, isSettled, makeClusterEventCursor } from "./ClusterEventCursor.js"
 import { type InvalidArgument, NotFound } from "./Errors.js"
 import { type ActionKey, actionKeyText, type RunKey, rootActionName, runKeyText } from "./Ids.js"
+import type { Payload } from "./Payload.js"
 import { type FieldValue, inRunScope, type ListFilter, type RunScope, type SortDirection, type SortKey } from "./ListQuery.js"
 import type { FilterInput } from "./ListRequest.js"
 import { ActionPhase } from "./Phase.js"
@@ -65,6 +66,13 @@ const mergeEntries = (messages: ReadonlyArray<ReadonlyArray<TreeEntry>>): Readon
   for (const entries of messages) for (const entry of entries) byAction.set(entry.action.key.name, entry)
   return Array.from(byAction.values())
 }
+/** A run whose root changed, as WatchGroups watchers share it: undefined when it was deleted. */
+interface ChangedRun {
+  readonly key: string
+  readonly view: RunView | undefined
+  readonly error: Payload | undefined
+}
+
 /** WatchGroups keeps a summary of at most this many runs (the newest in its window). */
 export const maxGroupRuns = 10_000
 
@@ -114,7 +122,6 @@ export const make = Effect.gen(function*() {
   const runs = yield* Runs
   const settings = yield* WatchSettings
   const hubs = yield* WatchHubs
-  const changesOf = hubs.changes
 
   /** Runs in `scope` passing `keep`, newest first, at most `limit`. */
   const newestRuns = (
@@ -286,52 +293,92 @@ export const make = Effect.gen(function*() {
         )
       }),
 
-    groups: (request) =>
-      Stream.unwrapScoped(Effect.gen(function*() {
-        // With an end date the answer is one message: nothing to follow.
-        const next = request.endDate !== undefined ? undefined : yield* changesOf((change) =>
-          change.action.name === rootActionName && change.kind !== "events" && inProject(request, change.action.run)
-            ? runKeyText(change.action.run)
-            : undefined
-        )
+    groups: (request) => {
+      const read = (view: RunView) =>
+        Effect.map(failedRunError(view), (error): ChangedRun => ({ key: runKeyText(view.run.key), view, error }))
+      const firstRuns = Effect.flatMap(
+        newestRuns({ kind: "all" }, groupFilters(request), (view) => inGroupsScope(request, view), maxGroupRuns),
+        (views) => Effect.forEach(views, (view) => read(view))
+      )
+      /** Applies changed runs to a watcher's summaries; the groups they touched. */
+      const apply = (summaries: Map<string, RunSummary>, runs: ReadonlyArray<ChangedRun>) => {
+        const touched = new Set<string>()
+        for (const run of runs) {
+          const before = summaries.get(run.key)
+          if (run.view === undefined) {
+            // Deleted: its group counts it no more.
+            if (before !== undefined) touched.add(before.group)
+            summaries.delete(run.key)
+          } else if (inGroupsScope(request, run.view)) {
+            const after = summarize(run.view, run.error, request)
+            summaries.set(run.key, after)
+            if (before !== undefined) touched.add(before.group)
+            touched.add(after.group)
+          }
+        }
+        return touched
+      }
+      const firstMessage = (summaries: ReadonlyMap<string, RunSummary>): GroupsMessage => ({
+        groups: buildGroups(summaries.values(), request),
+        sentinel: true
+      })
+      // With an end date the answer is one message: nothing to follow.
+      if (request.endDate !== undefined) {
+        return Stream.fromEffect(Effect.map(firstRuns, (runs) => {
+          const summaries = new Map<string, RunSummary>()
+          apply(summaries, runs)
+          return firstMessage(summaries)
+        }))
+      }
+      // Watchers of one project (and domain) share one read of each changed run; each keeps its own window.
+      const project = request.project?.name ?? ""
+      const domain = request.project?.domain ?? ""
+      const changedRuns = hubs.watch(Effect.succeed({
+        key: `groups/${project}/${domain}`,
+        spec: {
+          route: project !== "" && domain !== "" ? `project/${project}/${domain}` : "all",
+          keyOf: (change: Change) =>
+            change.action.name === rootActionName && change.kind !== "events" && inProject(request, change.action.run)
+              ? runKeyText(change.action.run)
+              : undefined,
+          start: Effect.void,
+          update: (batch: ReadonlyArray<Change>) =>
+            Effect.map(
+              Effect.forEach(batch, (change) =>
+                Effect.flatMap(store.getRun(change.action.run), Option.match({
+                  onNone: (): Effect.Effect<ChangedRun> =>
+                    Effect.succeed({ key: runKeyText(change.action.run), view: undefined, error: undefined }),
+                  onSome: (view) => read(view)
+                }))),
+              (changed) => (changed.length === 0 ? [] : [changed])
+            )
+        },
+        first: Effect.map(firstRuns, (runs) => [runs]),
+        // A slow client gets each changed run once, at its latest.
+        pending: latestPerPart<ChangedRun>((run) => run.key, {
+          hold: settings.bufferSize,
+          limit: settings.maxPending,
+          max: maxGroupRuns
+        })
+      }))
+      // The first message is the watcher's window; each later one changes the groups of the runs in it.
+      return Stream.suspend(() => {
         const summaries = new Map<string, RunSummary>()
-        const summary = (view: RunView) => Effect.map(failedRunError(view), (error) => summarize(view, error, request))
-        const views = yield* newestRuns({ kind: "all" }, groupFilters(request), (view) => inGroupsScope(request, view), maxGroupRuns)
-        for (const view of views) summaries.set(runKeyText(view.run.key), yield* summary(view))
-        const first: GroupsMessage = { groups: buildGroups(summaries.values(), request), sentinel: true }
-        if (next === undefined) return Stream.succeed(first)
-
-        const update = (batch: ReadonlyArray<Change>) =>
-          Effect.gen(function*() {
-            const touched = new Set<string>()
-            for (const change of batch) {
-              const found = yield* store.getRun(change.action.run)
-              if (Option.isNone(found)) {
-                // Deleted: its group counts it no more.
-                const gone = summaries.get(runKeyText(change.action.run))
-                if (gone !== undefined) {
-                  summaries.delete(runKeyText(change.action.run))
-                  touched.add(gone.group)
-                }
-                continue
-              }
-              if (!inGroupsScope(request, found.value)) continue
-              const text = runKeyText(found.value.run.key)
-              const before = summaries.get(text)
-              const after = yield* summary(found.value)
-              summaries.set(text, after)
-              if (before !== undefined) touched.add(before.group)
-              touched.add(after.group)
+        let started = false
+        return changedRuns.pipe(
+          Stream.map((runs): GroupsMessage => {
+            const touched = apply(summaries, runs)
+            if (!started) {
+              started = true
+              return firstMessage(summaries)
             }
             const changed = Array.from(summaries.values()).filter((run) => touched.has(run.group))
             return { groups: buildGroups(changed, { direction: request.direction, limit: 0 }), sentinel: false }
-          })
-        const updates = Stream.repeatEffect(next).pipe(
-          Stream.mapEffect((batch) => update(batch)),
-          Stream.filter((message) => message.groups.length > 0)
+          }),
+          Stream.filter((message) => message.sentinel || message.groups.length > 0)
         )
-        return Stream.concat(Stream.succeed(first), updates)
-      }))
+      })
+    }
   })
 })
 

@@ -1,7 +1,5 @@
-import { Context, type Effect, type Scope, type Stream } from "effect"
-import type { PendingChanges, WatchFailure, WatchPlan } from "../domain/WatchRules.js"
-import type { Change } from "./ChangeFeed.js"
-import type { StoreUnavailable } from "./RunStore.js"
+import { Context, type Effect, type Stream } from "effect"
+import type { WatchFailure, WatchPlan } from "../domain/WatchRules.js"
 
 /**
  * Fans committed changes out to watchers: what watchers of the same thing share (one feed subscription, one
@@ -18,11 +16,4 @@ export class WatchHubs extends Context.Tag("runs/WatchHubs")<WatchHubs, {
    * hub read fails or the feed is lost (`StoreUnavailable`).
    */
   readonly watch: <M, E, F, G>(setup: Effect.Effect<WatchPlan<M, E, F>, G>) => Stream.Stream<M, E | F | G | WatchFailure>
-  /**
-   * The changes of one watcher that reads for itself, for the life of the scope, merged per entity (`keyOf`;
-   * undefined drops the change) while it has not taken them; it fails as `watch` does.
-   */
-  readonly changes: (
-    keyOf: (change: Change) => string | undefined
-  ) => Effect.Effect<PendingChanges, StoreUnavailable, Scope.Scope>
 }>() {}

@@ -1,8 +1,9 @@
 import { expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import type { TaskGroup } from "#gen/flyteidl2/workflow/run_definition_pb.js"
 import * as MemoryRunStore from "../../src/adapters/memory/MemoryRunStore.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
+import { RunStore } from "../../src/ports/RunStore.js"
 import { backends, describeBackends } from "../support/backends.js"
 import { createNamed, taskSpec } from "../support/RunRequests.js"
 import { layerTestServer } from "../support/TestApp.js"
@@ -83,4 +84,39 @@ describeBackends("WatchGroups", backends({ memory: MemoryRunStore.layer, sql: Sq
       expect((yield* before.next).taskGroups).toEqual([])
       yield* before.end
     }).pipe(Effect.provide(server())))
+
+  it.scopedLive("watchers of one project share one read of each changed run", () => {
+    let runReads = 0
+    const counted = Layer.effect(
+      RunStore,
+      Effect.map(RunStore, (store) => ({
+        ...store,
+        getRun: (key: Parameters<typeof store.getRun>[0]) => Effect.suspend(() => (runReads++, store.getRun(key)))
+      }))
+    ).pipe(Layer.provide(backend.layer))
+    return Effect.gen(function*() {
+      const { internal, runs } = yield* clients
+      yield* call(() => runs.createRun(ofTask("h1", "hello.main")))
+      const update = (phase: number) =>
+        Effect.gen(function*() {
+          const before = runReads
+          yield* call(() => internal.updateActionStatus({ actionId: actionId("h1", "a0"), status: { phase, attempts: 1 } }))
+          return runReads - before
+        })
+      // What the write itself reads, with no watcher.
+      const alone = yield* update(2)
+      const watchers = yield* Effect.forEach(
+        Array.from({ length: 5 }),
+        () => openStream((signal) => runs.watchGroups({ scopeBy: scope, startDate: since }, { signal }))
+      )
+      for (const watcher of watchers) expect((yield* watcher.next).sentinel).toBe(true)
+      const before = runReads
+      yield* call(() => internal.updateActionStatus({ actionId: actionId("h1", "a0"), status: { phase: 3, attempts: 1 } }))
+      for (const watcher of watchers) {
+        const changed = yield* watcher.next
+        expect(changed.taskGroups[0]?.phaseCounts.map((entry) => entry.phase)).toEqual([3])
+      }
+      expect(runReads - before - alone).toBe(1)
+    }).pipe(Effect.provide(layerTestServer(counted)))
+  })
 })

@@ -12,7 +12,6 @@ import { type Change, ChangeFeed } from "../../ports/ChangeFeed.js"
 import { PullGate } from "../../ports/PullGate.js"
 import { StoreUnavailable } from "../../ports/RunStore.js"
 import { WatchHubs } from "../../ports/WatchHubs.js"
-import { pendingChanges } from "./ChangeBuffer.js"
 
 interface Listener<M> {
   readonly deliver: (sequence: number, message: M) => void
@@ -399,17 +398,8 @@ export const makeWatchHubs = Effect.gen(function*() {
   return { watch }
 })
 
-/** The hubs and the per-watcher change buffers over the change feed, with the watch settings. */
+/** The hubs over the change feed, with the watch settings. */
 export const layer: Layer.Layer<WatchHubs, never, ChangeFeed | WatchSettings> = Layer.scoped(
   WatchHubs,
-  Effect.gen(function*() {
-    const { watch } = yield* makeWatchHubs
-    const feed = yield* ChangeFeed
-    const settings = yield* WatchSettings
-    return WatchHubs.of({
-      watch,
-      changes: (keyOf) =>
-        pendingChanges(keyOf).pipe(Effect.provideService(ChangeFeed, feed), Effect.provideService(WatchSettings, settings))
-    })
-  })
+  Effect.map(makeWatchHubs, ({ watch }) => WatchHubs.of({ watch }))
 )
