@@ -3,6 +3,7 @@ import { Code, ConnectError, createClient, type Interceptor, type Transport } fr
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
+import * as http2 from "node:http2"
 import { InternalRunService } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import * as BearerAuthenticator from "../../src/adapters/auth/BearerAuthenticator.js"
@@ -11,6 +12,7 @@ import { runSteps, scriptedRun } from "../../src/app/client/ExecutorScript.js"
 import { runTestClient } from "../../src/app/client/TestClient.js"
 import { ServerAddress } from "../../src/app/ServerLive.js"
 import { jwtSettings, keySet, serveJwks, signingKey, staticToken, token } from "../support/Auth.js"
+import { type RawCall, rawCall } from "../support/RawRpc.js"
 import { createNamed, project } from "../support/RunRequests.js"
 import { layerTestServer } from "../support/TestApp.js"
 
@@ -158,6 +160,68 @@ describe("authentication on", () => {
         const expired = yield* Effect.promise(() => client(server.bad.expired).listRuns({}).then(() => undefined, ConnectError.from))
         expect(expired?.code).toBe(Code.Unauthenticated)
       }
+    }))
+
+  it.scopedLive("a call without a valid credential is refused before its body is read, in every protocol", () =>
+    Effect.gen(function*() {
+      const server = yield* authServer
+      const session = yield* Effect.acquireRelease(
+        Effect.sync(() => http2.connect(server.baseUrl)),
+        (session) => Effect.sync(() => session.destroy())
+      )
+      // Bytes that are neither protobuf nor JSON nor gzip: decoded, they would be InvalidArgument.
+      const garbage = new Uint8Array(64 * 1024).fill(0xff)
+      const calls: ReadonlyArray<Pick<RawCall, "protocol" | "streaming" | "compression">> = [
+        ...(["connect-proto", "connect-json", "grpc"] as const).flatMap((protocol) => [
+          { protocol, streaming: false },
+          { protocol, streaming: false, compression: "gzip" as const }
+        ]),
+        { protocol: "connect-proto", streaming: true }
+      ]
+      for (const authorization of [undefined, server.bad.garbage, server.bad.expired]) {
+        for (const call of calls) {
+          const answer = yield* Effect.promise(() =>
+            rawCall(session, {
+              path: call.streaming ? "/flyteidl2.workflow.RunService/WatchRuns" : "/flyteidl2.workflow.RunService/CreateRun",
+              ...call,
+              body: garbage,
+              quietMs: 5_000,
+              ...(authorization === undefined ? {} : { headers: { authorization } })
+            })
+          )
+          expect(answer.code, `${authorization ?? "none"} ${JSON.stringify(call)}`).toBe("unauthenticated")
+          expect(answer.message).toBe("a valid bearer token is required")
+        }
+      }
+      // With a valid credential the same bytes are read, and refused for what they are.
+      const read = yield* Effect.promise(() =>
+        rawCall(session, {
+          path: "/flyteidl2.workflow.RunService/CreateRun",
+          protocol: "connect-proto",
+          streaming: false,
+          body: garbage,
+          quietMs: 0,
+          headers: { authorization: server.user }
+        })
+      )
+      expect(read.code).toBe("invalid_argument")
+
+      // Over HTTP/1.1 too, and the connection serves the next call after a refused body it never read.
+      const post = (body: Uint8Array, authorization?: string) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${server.baseUrl}/flyteidl2.workflow.RunService/CreateRun`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/proto",
+              "connect-protocol-version": "1",
+              ...(authorization === undefined ? {} : { authorization })
+            },
+            body
+          })
+          return { status: response.status, code: ((await response.json()) as { code?: string }).code }
+        })
+      expect(yield* post(new Uint8Array(1024 * 1024).fill(0xff))).toEqual({ status: 401, code: "unauthenticated" })
+      expect(yield* post(new Uint8Array(0), server.user)).toEqual({ status: 400, code: "invalid_argument" })
     }))
 
   it.scopedLive("a run's creator is the verified caller, not a forwarded header", () =>

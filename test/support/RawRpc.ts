@@ -18,6 +18,8 @@ export interface RawCall {
   readonly compression?: "gzip" | "flag-only"
   /** How long a stream that is open and has sent nothing is given before it is cancelled (it is healthy). */
   readonly quietMs: number
+  /** Headers sent besides the protocol's own (an `authorization`, say). */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 export interface RawAnswer {
@@ -66,7 +68,7 @@ const parseJson = (bytes: Uint8Array): { code?: string; message?: string; error?
 
 const headersFor = (call: RawCall): http2.OutgoingHttpHeaders => {
   const json = call.protocol === "connect-json"
-  const headers: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": call.path }
+  const headers: http2.OutgoingHttpHeaders = { ...call.headers, ":method": "POST", ":path": call.path }
   if (call.protocol === "grpc") {
     headers["content-type"] = "application/grpc+proto"
     headers["te"] = "trailers"

@@ -1,4 +1,4 @@
-import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect"
+import { Code, ConnectError, type ContextValues, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect"
 import { Cause, type Context, Effect, Exit, Option, Runtime } from "effect"
 import { InternalRunService } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { mayActAs, type Principal, type Role } from "../../domain/Access.js"
@@ -25,18 +25,26 @@ const unauthenticated = () =>
 const bearerToken = (authorization: string | null): string | undefined =>
   authorization?.match(/^Bearer +([\x21-\x7e]+) *$/i)?.[1]
 
+/** What a call's credential proved: its principal, or the refusal the call is answered with. */
+export type Verdict = { readonly principal: Principal } | { readonly refusal: ConnectError }
+
+const verdictKey = createContextKey<Verdict | undefined>(undefined, { description: "the credential's verdict" })
+
+/** The context values that carry a call's verdict to `authInterceptor`. */
+export const withVerdict = (values: ContextValues, verdict: Verdict): ContextValues => values.set(verdictKey, verdict)
+
 /**
- * Checks the `Authorization: Bearer` credential of every call (Connect, gRPC and gRPC-Web, unary and streaming)
- * before its handler runs, and keeps the principal for the handler (`principalOf`). Missing or bad credentials
- * are `Unauthenticated`, a credential without the service's role `PermissionDenied`; each refusal is logged
- * once with the real reason. Part of the Connect bridge: it runs with the runtime the handlers captured.
+ * Checks the `Authorization: Bearer` credential of a call to a procedure of `serviceTypeName`: missing or bad
+ * credentials are `Unauthenticated`, a credential without the service's role `PermissionDenied`; each refusal is
+ * logged once with the real reason. Runs before the call's body is read (see ConnectHandler), with the runtime
+ * the handlers captured.
  */
-export const makeAuthInterceptor = <R>(authenticator: Context.Tag.Service<Authenticator>, runtime: Runtime.Runtime<R>): Interceptor => {
+export const makeAuthCheck = <R>(authenticator: Context.Tag.Service<Authenticator>, runtime: Runtime.Runtime<R>) => {
   const runExit = Runtime.runPromiseExit(runtime)
-  return (next) => async (req) => {
-    const procedure = `${req.service.typeName}/${req.method.name}`
-    const role = requiredRole(req.service.typeName)
-    const token = bearerToken(req.header.get("authorization"))
+  return async (serviceTypeName: string, methodName: string, header: Headers, signal: AbortSignal): Promise<Verdict> => {
+    const procedure = `${serviceTypeName}/${methodName}`
+    const role = requiredRole(serviceTypeName)
+    const token = bearerToken(header.get("authorization"))
     const check = token === undefined
       ? Effect.fail({ error: unauthenticated(), logDetail: "no bearer token" })
       : authenticator.authenticate(token).pipe(
@@ -49,24 +57,53 @@ export const makeAuthInterceptor = <R>(authenticator: Context.Tag.Service<Authen
         Effect.filterOrFail(
           (principal) => mayActAs(principal, role),
           (principal) => ({
-            error: new ConnectError(`this credential may not call ${req.service.typeName}`, Code.PermissionDenied),
+            error: new ConnectError(`this credential may not call ${serviceTypeName}`, Code.PermissionDenied),
             logDetail: `${principal.subject} lacks the ${role} role`
           })
         )
       )
-    const requestId = req.header.get("x-request-id") ?? crypto.randomUUID()
+    const requestId = header.get("x-request-id") ?? crypto.randomUUID()
     const exit = await runExit(
       Effect.catchAllCause(check, (cause) => {
         // A refusal as decided above; a defect or an interruption as every handler's (Internal, Canceled).
         const failure = Option.getOrElse(Cause.failureOption(cause), () => toConnectError(cause, requestId))
         return Effect.zipRight(logFailure(procedure, requestId, failure), Effect.fail(failure.error))
       }),
-      { signal: req.signal }
+      { signal }
     )
-    if (Exit.isFailure(exit)) {
-      throw Option.getOrElse(Cause.failureOption(exit.cause), () => new ConnectError("the request was cancelled", Code.Canceled))
-    }
-    req.contextValues.set(principalKey, exit.value)
-    return next(req)
+    return Exit.isSuccess(exit)
+      ? { principal: exit.value }
+      : {
+        refusal: Option.getOrElse(Cause.failureOption(exit.cause), () => new ConnectError("the request was cancelled", Code.Canceled))
+      }
   }
+}
+
+/**
+ * Answers every call (Connect, gRPC and gRPC-Web, unary and streaming) with the verdict its credential got
+ * before the call was read (`withVerdict`), and keeps the principal for the handler (`principalOf`). A call
+ * with no verdict is refused: authentication is never skipped by a path that did not check.
+ */
+export const authInterceptor: Interceptor = (next) => (req) => {
+  const verdict = req.contextValues.get(verdictKey)
+  if (verdict === undefined) throw unauthenticated()
+  if ("refusal" in verdict) throw verdict.refusal
+  req.contextValues.set(principalKey, verdict.principal)
+  return next(req)
+}
+
+/**
+ * The body of a call refused before it was read: one empty message in the call's own encoding, so that the
+ * refusal is answered in its protocol without decoding (or decompressing) a byte of what an unproven caller
+ * sent. Undefined for a content type no procedure takes (the router refuses those itself).
+ */
+export const emptyBodyFor = (contentType: string): Uint8Array | undefined => {
+  const type = contentType.split(";", 1)[0]!.trim().toLowerCase()
+  const empty = type.endsWith("json") ? new TextEncoder().encode("{}") : new Uint8Array(0)
+  if (type === "application/proto" || type === "application/json") return empty
+  if (!type.startsWith("application/grpc") && !type.startsWith("application/connect+")) return undefined
+  const enveloped = new Uint8Array(5 + empty.byteLength)
+  new DataView(enveloped.buffer).setUint32(1, empty.byteLength)
+  enveloped.set(empty, 5)
+  return enveloped
 }
