@@ -87,23 +87,27 @@ export const makeEffectHandlers = <R>(options: {
   /**
    * A stream's server span, as a unary RPC's, from the call until the stream ends as Connect sees it end (see
    * `onStreamEnd`): completed, failed with its code, or cancelled by the client, which ends it as interrupted (as a
-   * unary call the client gives up on is). `messages` runs the stream's work below it. The span ends with a scope of
-   * its own: Effect then ends it as it ends any other, with the outcome as the exit.
+   * unary call the client gives up on is). `messages` runs the stream's work below it. The span starts when Connect
+   * starts reading (so it always ends), and ends with a scope of its own: Effect then ends it as it ends any other,
+   * with the outcome as the exit.
    */
-  const streamSpan = <O>(context: HandlerContext, messages: (span: Tracer.Span) => AsyncIterable<O>): AsyncIterable<O> => {
-    const system = rpcSystem(context.requestHeader.get("content-type"))
-    const [span, scope] = runSync(Effect.flatMap(Scope.make(), (scope) =>
-      Effect.map(Scope.extend(Effect.makeSpanScoped(procedureOf(context), spanOptions(context)), scope), (span) =>
-        [span, scope] as const)))
-    return onStreamEnd(messages(span), context.signal, (error) => {
-      const code = error === undefined ? undefined : ConnectError.from(error).code
-      for (const [key, value] of Object.entries(outcomeAttributes(system, code, "."))) span.attribute(key, value)
-      const exit = error === undefined ? Exit.void
-        : code === Code.Canceled ? Exit.interrupt(FiberId.none)
-        : Exit.fail(error)
-      runFork(Scope.close(scope, exit))
-    })
-  }
+  const streamSpan = <O>(context: HandlerContext, messages: (span: Tracer.Span) => AsyncIterable<O>): AsyncIterable<O> => ({
+    [Symbol.asyncIterator]: () => {
+      const system = rpcSystem(context.requestHeader.get("content-type"))
+      const [span, scope] = runSync(Effect.flatMap(Scope.make(), (scope) =>
+        Effect.map(Scope.extend(Effect.makeSpanScoped(procedureOf(context), spanOptions(context)), scope), (span) =>
+          [span, scope] as const)))
+      const ended = (error: unknown) => {
+        const code = error === undefined ? undefined : ConnectError.from(error).code
+        for (const [key, value] of Object.entries(outcomeAttributes(system, code, "."))) span.attribute(key, value)
+        const exit = error === undefined ? Exit.void
+          : code === Code.Canceled ? Exit.interrupt(FiberId.none)
+          : Exit.fail(error)
+        runFork(Scope.close(scope, exit))
+      }
+      return onStreamEnd(messages(span), context.signal, ended)[Symbol.asyncIterator]()
+    }
+  })
 
   const requestIdOf = (context: HandlerContext): string =>
     context.requestHeader.get("x-request-id") ?? crypto.randomUUID()
@@ -115,7 +119,7 @@ export const makeEffectHandlers = <R>(options: {
 
   // Open streams, to end with Unavailable at shutdown (each one leaves the set when it ends).
   const stops = new Set<() => void>()
-  Runtime.runFork(runtime)(Effect.flatMap(Deferred.await(shuttingDown), () =>
+  runFork(Effect.flatMap(Deferred.await(shuttingDown), () =>
     Effect.sync(() => {
       for (const stop of Array.from(stops)) stop()
     })))
