@@ -22,6 +22,9 @@ export interface DispatchRequest {
   readonly createdAt: Date
   readonly updatedAt: Date
   readonly deliveredAt: Date | undefined
+  /** The W3C `traceparent` of the span the RunStore was called in when it wrote the request
+   * (`currentTraceparent`), for its delivery to continue that trace; undefined when spans were not recorded. */
+  readonly traceparent: string | undefined
 }
 
 /** A request claimed by one worker until `until`; the outcome is recorded only while the claim holds. */
@@ -36,7 +39,8 @@ export const claimOrder = (a: DispatchRequest, b: DispatchRequest): number =>
 
 /**
  * The requests the RunStore writes in the transaction that causes them (createRun: `enqueue` of the root
- * action; abort: one `abort` of the target, when something was aborted), for a worker to deliver.
+ * action; abort: one `abort` of the target, when something was aborted), with the trace of the call that wrote
+ * them, for a worker to deliver.
  */
 export class Outbox extends Context.Tag("runs/Outbox")<Outbox, {
   /** Claims, until `now + lease`, up to `limit` pending requests that are due and not claimed, in

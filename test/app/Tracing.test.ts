@@ -1,19 +1,27 @@
-import { createClient } from "@connectrpc/connect"
-import { createConnectTransport } from "@connectrpc/connect-node"
+import { create } from "@bufbuild/protobuf"
+import { Code, ConnectError, createClient } from "@connectrpc/connect"
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Exit, Layer, Logger, LogLevel, Scope } from "effect"
+import { Deferred, Effect, Either, Exit, Layer, Logger, LogLevel, Scope } from "effect"
 import { mkdtempSync } from "node:fs"
 import * as http from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
+import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
+import {
+  InternalRunService,
+  RecordActionEventStreamRequestSchema
+} from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { appLayer } from "../../src/app/AppLayer.js"
 import { loadConfig } from "../../src/app/Config.js"
 import { layerTelemetry } from "../../src/app/Telemetry.js"
 import { telemetrySettings } from "../../src/app/TelemetrySettings.js"
-import { createNamed } from "../support/RunRequests.js"
+import { createNamed, project } from "../support/RunRequests.js"
 import { freePort } from "../support/ServiceProcess.js"
+import { freshPostgresUrl, postgresAdminUrl } from "../support/TestDatabases.js"
+import { makeTestExecutor } from "../support/TestExecutor.js"
 
 interface ReceivedSpan {
   readonly traceId: string
@@ -22,7 +30,12 @@ interface ReceivedSpan {
   readonly name: string
   readonly kind: number
   readonly attributes: ReadonlyArray<{ readonly key: string; readonly value: Record<string, unknown> }>
+  readonly status?: { readonly code?: number }
 }
+
+const SERVER = 2
+const STATUS_OK = 1
+const STATUS_ERROR = 2
 
 /** An OTLP/HTTP JSON receiver: keeps every span posted to `/v1/traces`. */
 const otlpReceiver = Effect.acquireRelease(
@@ -59,69 +72,226 @@ const attribute = (span: ReceivedSpan, key: string) => {
   return value === undefined ? undefined : Object.values(value)[0]
 }
 
-describe("OpenTelemetry traces", () => {
-  it.live("a CreateRun's span continues the caller's traceparent, with the use case and its SQL statements below it", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const receiver = yield* otlpReceiver
-      const settings = Either.getOrThrow(telemetrySettings({
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-        OTEL_SERVICE_NAME: "runs-test"
-      }))
-      const dir = mkdtempSync(join(tmpdir(), "runs-tracing-"))
-      const port = yield* freePort
-      const { config } = yield* loadConfig({
-        argv: [],
-        env: {
-          RUNS_SERVER_HOST: "127.0.0.1",
-          RUNS_SERVER_PORT: String(port),
-          RUNS_SERVER_SHUTDOWN_TIMEOUT: "1s",
-          DATABASE_SQLITE_FILE: join(dir, "runs.db"),
-          RUNS_STORAGE_PREFIX: pathToFileURL(join(dir, "data")).href
-        },
-        cwd: dir
-      }).pipe(Effect.orDie)
-      // Built outside an acquireRelease (its fibers must stay interruptible); stopping it flushes the spans.
-      const scope = yield* Scope.make()
-      yield* Layer.buildWithScope(
-        appLayer(config).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)), Layer.provide(layerTelemetry(settings))),
-        scope
-      ).pipe(Effect.orDie)
-
-      const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
-      const callerSpanId = "00f067aa0ba902b7"
-      const runs = createClient(RunService, createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" }))
-      yield* Effect.promise(() =>
-        runs.createRun(createNamed("traced-run"), { headers: { traceparent: `00-${traceId}-${callerSpanId}-01` } })
-      )
-      yield* Scope.close(scope, Exit.void)
-
-      const inTrace = receiver.spans.filter((span) => span.traceId === traceId)
-      const rpc = inTrace.find((span) => span.name === "flyteidl2.workflow.RunService/CreateRun")
-      expect(rpc?.parentSpanId).toBe(callerSpanId)
-      expect(rpc?.kind).toBe(2) // SERVER
-      expect([attribute(rpc!, "rpc.system"), attribute(rpc!, "rpc.service"), attribute(rpc!, "rpc.method")])
-        .toEqual(["connect_rpc", "flyteidl2.workflow.RunService", "CreateRun"])
-      // Every span of the trace below the RPC's: the use case, the store, the SQL statements.
-      const below = new Set([rpc!.spanId])
-      let grown = true
-      while (grown) {
-        grown = false
-        for (const span of inTrace) {
-          if (span.parentSpanId !== undefined && below.has(span.parentSpanId) && !below.has(span.spanId)) {
-            below.add(span.spanId)
-            grown = true
-          }
-        }
+/** The spans of `spans` below `root` (its children, theirs, ...). */
+const below = (spans: ReadonlyArray<ReceivedSpan>, root: ReceivedSpan): ReadonlyArray<ReceivedSpan> => {
+  const ids = new Set([root.spanId])
+  let grown = true
+  while (grown) {
+    grown = false
+    for (const span of spans) {
+      if (span.parentSpanId !== undefined && ids.has(span.parentSpanId) && !ids.has(span.spanId)) {
+        ids.add(span.spanId)
+        grown = true
       }
-      const names = inTrace.filter((span) => below.has(span.spanId)).map((span) => span.name)
-      expect(names).toContain("Runs.create")
-      const sql = inTrace.filter((span) => below.has(span.spanId) && span.name === "sql.execute")
-      expect(sql.length).toBeGreaterThan(0)
-      expect(sql.some((span) => String(attribute(span, "db.statement") ?? attribute(span, "db.query.text")).includes("INSERT")))
-        .toBe(true)
-    })), 30_000)
+    }
+  }
+  return spans.filter((span) => span !== root && ids.has(span.spanId))
+}
 
+const traceparent = (traceId: string, spanId: string) => ({ headers: { traceparent: `00-${traceId}-${spanId}-01` } })
+
+interface Database {
+  readonly name: "sqlite" | "postgres"
+  readonly skip: boolean
+  /** The configuration variables that choose it; a Postgres database is dropped with the scope. */
+  readonly env: (dir: string) => Effect.Effect<Record<string, string>, unknown, Scope.Scope>
+}
+
+const databases: ReadonlyArray<Database> = [
+  { name: "sqlite", skip: false, env: (dir) => Effect.succeed({ DATABASE_SQLITE_FILE: join(dir, "runs.db") }) },
+  {
+    name: "postgres",
+    skip: postgresAdminUrl() === undefined,
+    env: () =>
+      Effect.map(freshPostgresUrl, ({ name, url }) => {
+        const parsed = new URL(url)
+        return {
+          DATABASE_POSTGRES_HOST: parsed.hostname,
+          DATABASE_POSTGRES_PORT: parsed.port === "" ? "5432" : parsed.port,
+          DATABASE_POSTGRES_DBNAME: name,
+          DATABASE_POSTGRES_USERNAME: decodeURIComponent(parsed.username),
+          ...(parsed.password === "" ? {} : { DATABASE_POSTGRES_PASSWORD: decodeURIComponent(parsed.password) }),
+          DATABASE_POSTGRES_EXTRAOPTIONS: "sslmode=disable"
+        }
+      })
+  }
+]
+
+/**
+ * The service in this process, exporting its spans to `receiver` over OTLP/HTTP JSON, once its migrations are
+ * applied (its log says so). Closing `scope` stops it, which flushes the spans.
+ */
+const startService = (database: Database, receiver: { readonly url: string }, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const settings = Either.getOrThrow(telemetrySettings({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_SERVICE_NAME: "runs-test"
+    }))
+    const dir = mkdtempSync(join(tmpdir(), "runs-tracing-"))
+    const port = yield* freePort
+    const { config } = yield* loadConfig({
+      argv: [],
+      env: {
+        RUNS_SERVER_HOST: "127.0.0.1",
+        RUNS_SERVER_PORT: String(port),
+        RUNS_SERVER_SHUTDOWN_TIMEOUT: "1s",
+        RUNS_STORAGE_PREFIX: pathToFileURL(join(dir, "data")).href,
+        ...(yield* database.env(dir)),
+        ...env
+      },
+      cwd: dir
+    }).pipe(Effect.orDie)
+    const migrated = yield* Deferred.make<void>()
+    // Warnings and errors are shown as usual; the line that says the database is ready is waited for.
+    const logger = Logger.make<unknown, void>((options) => {
+      const text = Array.isArray(options.message) ? options.message.join(" ") : String(options.message)
+      if (text.includes("database migrations applied")) Deferred.unsafeDone(migrated, Exit.void)
+      if (LogLevel.greaterThanEqual(options.logLevel, LogLevel.Warning)) Logger.defaultLogger.log(options)
+    })
+    // Built outside an acquireRelease (its fibers must stay interruptible); stopping it flushes the spans.
+    const scope = yield* Scope.make()
+    yield* Layer.buildWithScope(
+      appLayer(config).pipe(
+        Layer.provide(Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.Info))),
+        Layer.provide(layerTelemetry(settings))
+      ),
+      scope
+    ).pipe(Effect.orDie)
+    yield* Deferred.await(migrated)
+    const baseUrl = `http://127.0.0.1:${port}`
+    return {
+      runs: createClient(RunService, createConnectTransport({ baseUrl, httpVersion: "1.1" })),
+      // Bidirectional streams need HTTP/2; gRPC, as executors call.
+      internal: createClient(InternalRunService, createGrpcTransport({ baseUrl })),
+      stop: Scope.close(scope, Exit.void)
+    }
+  })
+
+for (const database of databases) {
+  describe.skipIf(database.skip)(`OpenTelemetry traces [${database.name}]`, () => {
+    it.live("a CreateRun's span continues the caller's traceparent, with the use case and its SQL statements below it", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const receiver = yield* otlpReceiver
+        const service = yield* startService(database, receiver)
+        const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+        const callerSpanId = "00f067aa0ba902b7"
+        yield* Effect.promise(() => service.runs.createRun(createNamed("traced-run"), traceparent(traceId, callerSpanId)))
+        yield* service.stop
+
+        const inTrace = receiver.spans.filter((span) => span.traceId === traceId)
+        const rpc = inTrace.find((span) => span.name === "flyteidl2.workflow.RunService/CreateRun")
+        expect(rpc?.parentSpanId).toBe(callerSpanId)
+        expect(rpc?.kind).toBe(SERVER)
+        expect([attribute(rpc!, "rpc.system"), attribute(rpc!, "rpc.service"), attribute(rpc!, "rpc.method")])
+          .toEqual(["connect_rpc", "flyteidl2.workflow.RunService", "CreateRun"])
+        // Every span of the trace below the RPC's: the use case, the store, the SQL statements.
+        const under = below(inTrace, rpc!)
+        expect(under.map((span) => span.name)).toContain("Runs.create")
+        const sql = under.filter((span) => span.name === "sql.execute")
+        expect(sql.length).toBeGreaterThan(0)
+        expect(sql.some((span) => String(attribute(span, "db.statement") ?? attribute(span, "db.query.text")).includes("INSERT")))
+          .toBe(true)
+      })), 30_000)
+
+    it.live("a stream's span continues the caller's traceparent and ends with the stream: failed with its code, or completed with each write below it", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const receiver = yield* otlpReceiver
+        const service = yield* startService(database, receiver)
+        const { run } = yield* Effect.promise(() => service.runs.createRun(createNamed("streamed-run")))
+        const root = run!.action!.id!
+
+        const watchTrace = "0af7651916cd43dd8448eb211c80319c"
+        const error = yield* Effect.promise(async () => {
+          try {
+            for await (const _ of service.runs.watchActions(
+              { runId: { org: "", project: project.name, domain: project.domain, name: "no-such-run" } },
+              traceparent(watchTrace, "b7ad6b7169203331")
+            )) void _
+            return undefined
+          } catch (error) {
+            return ConnectError.from(error)
+          }
+        })
+        expect(error?.code).toBe(Code.NotFound)
+
+        const eventsTrace = "5c2d8b1f0e9a4b3c8d7e6f5a4b3c2d1e"
+        const events = async function*() {
+          yield create(RecordActionEventStreamRequestSchema, {
+            request: { event: { id: root, attempt: 1, phase: ActionPhase.RUNNING } },
+            nonce: 1n
+          })
+        }
+        const answers = yield* Effect.promise(async () => {
+          const codes: Array<number | undefined> = []
+          for await (const answer of service.internal.recordActionEventStream(events(), traceparent(eventsTrace, "1a2b3c4d5e6f7a8b"))) {
+            codes.push(answer.response?.status?.code)
+          }
+          return codes
+        })
+        expect(answers).toEqual([0])
+        yield* service.stop
+
+        const watch = receiver.spans.find((span) => span.name === "flyteidl2.workflow.RunService/WatchActions")
+        expect([watch?.traceId, watch?.parentSpanId, watch?.kind]).toEqual([watchTrace, "b7ad6b7169203331", SERVER])
+        expect([
+          attribute(watch!, "rpc.system"),
+          attribute(watch!, "rpc.service"),
+          attribute(watch!, "rpc.method"),
+          attribute(watch!, "rpc.connect_rpc.error_code")
+        ]).toEqual(["connect_rpc", "flyteidl2.workflow.RunService", "WatchActions", "not_found"])
+        expect(watch?.status?.code).toBe(STATUS_ERROR)
+        // The read that found no run was done for the stream.
+        expect(below(receiver.spans, watch!).map((span) => span.name)).toContain("SqlRunStore.getRun")
+
+        const stream = receiver.spans.find((span) => span.name === "flyteidl2.workflow.InternalRunService/RecordActionEventStream")
+        expect([stream?.traceId, stream?.parentSpanId, stream?.kind]).toEqual([eventsTrace, "1a2b3c4d5e6f7a8b", SERVER])
+        expect([attribute(stream!, "rpc.system"), attribute(stream!, "rpc.method"), attribute(stream!, "rpc.grpc.status_code")])
+          .toEqual(["grpc", "RecordActionEventStream", "0"])
+        expect(stream?.status?.code).toBe(STATUS_OK)
+        const under = below(receiver.spans, stream!)
+        expect(under.map((span) => span.name)).toContain("Ingestion.recordEvents")
+        expect(under.some((span) => span.name === "sql.execute")).toBe(true)
+      })), 30_000)
+
+    it.live("the outbox's delivery continues the trace of the CreateRun (and of the AbortRun) that wrote its request", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const receiver = yield* otlpReceiver
+        const executor = yield* makeTestExecutor
+        const service = yield* startService(database, receiver, {
+          RUNS_DISPATCHER: "actions",
+          RUNS_ACTIONS_SERVICE_URL: executor.url
+        })
+        const createTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        const abortTrace = "0af7651916cd43dd8448eb211c80319c"
+        const { run } = yield* Effect.promise(() =>
+          service.runs.createRun(createNamed("dispatched-run"), traceparent(createTrace, "00f067aa0ba902b7")))
+        yield* Effect.promise(() =>
+          service.runs.abortRun({ runId: run!.action!.id!.run!, reason: "done" }, traceparent(abortTrace, "b7ad6b7169203331")))
+        const [enqueue, abort] = yield* executor.received(2)
+        yield* service.stop
+
+        for (const [call, traceId, method, useCase] of [
+          [enqueue, createTrace, "CreateRun", "Runs.create"],
+          [abort, abortTrace, "AbortRun", "Runs.abortRun"]
+        ] as const) {
+          const inTrace = receiver.spans.filter((span) => span.traceId === traceId)
+          const rpc = inTrace.find((span) => span.name === `flyteidl2.workflow.RunService/${method}`)
+          const delivery = inTrace.find((span) => span.name === "OutboxWorker.deliver")
+          // The delivery hangs below the call that wrote its request, in its trace.
+          expect(below(inTrace, rpc!).map((span) => span.name)).toContain("OutboxWorker.deliver")
+          expect(inTrace.find((span) => span.spanId === delivery?.parentSpanId)?.name).toBe(useCase)
+          // The executor was called in the delivery's trace, from the dispatcher's span below the delivery.
+          const dispatched = inTrace.find((span) => span.spanId === call?.traceparent?.split("-")[2])
+          expect(call?.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`))
+          expect(dispatched?.parentSpanId).toBe(delivery?.spanId)
+        }
+        expect([enqueue?.kind, abort?.kind]).toEqual(["enqueue", "abort"])
+      })), 30_000)
+  })
+}
+
+describe("OpenTelemetry settings", () => {
   it("reads the standard variables: none set is off; a bad protocol is an error naming the variable", () => {
     expect(telemetrySettings({})).toEqual(Either.right({ traces: undefined, metrics: undefined, serviceName: "runs-service" }))
     expect(telemetrySettings({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/", OTEL_SERVICE_NAME: "runs" }))

@@ -1,5 +1,5 @@
 import { expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Tracer } from "effect"
 import { ActionPhase } from "../../src/domain/Phase.js"
 import type { RunView } from "../../src/domain/Records.js"
 import { type Claim, Outbox } from "../../src/ports/Outbox.js"
@@ -44,8 +44,39 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
         lastError: undefined,
         createdAt: at(10),
         updatedAt: at(10),
-        deliveredAt: undefined
+        deliveredAt: undefined,
+        traceparent: undefined
       })
+    })))
+
+  it.effect("a request carries the traceparent of the span its write was called in, claimed with it; none when the tracer is off", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const outbox = yield* Outbox
+      const traced = runView({ createdAt: at(10), phase: ActionPhase.RUNNING })
+      const span = yield* Effect.makeSpan("Runs.create", {
+        parent: Tracer.externalSpan({ traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" })
+      })
+      yield* store.createRun({ view: traced, task: undefined }).pipe(Effect.withParentSpan(span))
+      // A caller that is not sampled: its decision travels with its ids.
+      const unsampled = Tracer.externalSpan({ traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", sampled: false })
+      yield* store.abort(traced.root.key, reason, at(20)).pipe(Effect.withParentSpan(unsampled))
+      const untraced = runView({ createdAt: at(10) })
+      yield* store.createRun({ view: untraced, task: undefined }).pipe(
+        Effect.withSpan("Runs.create"),
+        Effect.withTracerEnabled(false)
+      )
+      const outside = runView({ createdAt: at(10) })
+      yield* store.createRun({ view: outside, task: undefined })
+
+      const enqueue = `00-4bf92f3577b34da6a3ce929d0e0e4736-${span.spanId}-01`
+      expect((yield* outbox.list(traced.run.key)).map((request) => request.traceparent))
+        .toEqual([enqueue, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"])
+      expect((yield* outbox.list(untraced.run.key)).map((request) => request.traceparent)).toEqual([undefined])
+      expect((yield* outbox.list(outside.run.key)).map((request) => request.traceparent)).toEqual([undefined])
+      const claims = yield* outbox.claim(at(100), { limit: 10, lease })
+      expect(claims.map(({ request }) => [request.action.run.name, request.traceparent]).sort())
+        .toEqual([[traced.run.key.name, enqueue], [untraced.run.key.name, undefined], [outside.run.key.name, undefined]].sort())
     })))
 
   it.effect("a run deleted as finished takes its requests with it; a claim on one is then settled as lost", () =>

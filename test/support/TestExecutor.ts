@@ -41,6 +41,8 @@ export interface TestExecutor {
   readonly behavior: ExecutorBehavior
   /** The largest number of calls for the same action and kind that were ever in progress together. */
   readonly maxOverlap: () => number
+  /** Waits until `count` calls have been received (answered or not), and gives them. */
+  readonly received: (count: number) => Effect.Effect<ReadonlyArray<ExecutorCall>>
 }
 
 const keyOf = (id: ActionIdentifier | undefined) =>
@@ -51,6 +53,11 @@ export const makeTestExecutor = Effect.gen(function*() {
   const calls: Array<ExecutorCall> = []
   const behavior: ExecutorBehavior = { failNext: 0, delayMs: 0, enqueueAnswer: undefined, abortAnswer: undefined }
   const inFlight = new Map<string, number>()
+  const waiting = new Set<() => void>()
+  const receive = (call: ExecutorCall) => {
+    calls.push(call)
+    for (const check of Array.from(waiting)) check()
+  }
   const sessions = new Set<http2.ServerHttp2Session>()
   let maxOverlap = 0
 
@@ -88,13 +95,13 @@ export const makeTestExecutor = Effect.gen(function*() {
         const key = keyOf(request.action?.actionId)
         const contentType = context.requestHeader.get("content-type")
         return handle("enqueue", key, () => behavior.enqueueAnswer ?? "ok", (answer) =>
-          calls.push({ kind: "enqueue", key, request, answer, contentType, traceparent: context.requestHeader.get("traceparent") }))
+          receive({ kind: "enqueue", key, request, answer, contentType, traceparent: context.requestHeader.get("traceparent") }))
       },
       abort: (request, context) => {
         const key = keyOf(request.actionId)
         const contentType = context.requestHeader.get("content-type")
         return handle("abort", key, () => behavior.abortAnswer?.code ?? "ok", (answer) =>
-          calls.push({ kind: "abort", key, request, answer, contentType, traceparent: context.requestHeader.get("traceparent") }))
+          receive({ kind: "abort", key, request, answer, contentType, traceparent: context.requestHeader.get("traceparent") }))
       }
     })
 
@@ -119,7 +126,18 @@ export const makeTestExecutor = Effect.gen(function*() {
     url: `http://127.0.0.1:${port}`,
     calls,
     behavior,
-    maxOverlap: () => maxOverlap
+    maxOverlap: () => maxOverlap,
+    received: (count) =>
+      Effect.async<ReadonlyArray<ExecutorCall>>((resume) => {
+        const check = () => {
+          if (calls.length < count) return
+          waiting.delete(check)
+          resume(Effect.succeed(calls.slice(0, count)))
+        }
+        waiting.add(check)
+        check()
+        return Effect.sync(() => waiting.delete(check))
+      })
   }
   return executor
 })

@@ -9,13 +9,14 @@ import type {
   MessageShape
 } from "@bufbuild/protobuf"
 import { Code, ConnectError, type HandlerContext, type MethodImpl, type ServiceImpl } from "@connectrpc/connect"
-import { Cause, Context, Deferred, Effect, Exit, FiberRef, FiberRefs, Runtime, Stream } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, FiberId, FiberRef, FiberRefs, Runtime, Scope, Stream, type Tracer } from "effect"
 import { responseWriter } from "./BinaryEncoding.js"
 import { asClientFault } from "./ClientFaults.js"
 import { logFailure, NotServed, shutdownError, toConnectError } from "./ConnectErrors.js"
 import { validateRequest } from "./RequestValidation.js"
 import { isBinary } from "./SharedMessages.js"
-import { rpcSystem, outcomeAttributes } from "./RpcMetrics.js"
+import { outcomeAttributes, rpcSystem } from "./RpcMetrics.js"
+import { onStreamEnd } from "./StreamEnd.js"
 import { streamIterable } from "./StreamIterable.js"
 import { callerSpan } from "./TraceContext.js"
 
@@ -53,24 +54,60 @@ export const makeEffectHandlers = <R>(options: {
   // Only when spans are recorded (an exporter is configured): otherwise the RPC's span would be work for nothing.
   const tracing = FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentTracerEnabled)
 
+  const spanOptions = (context: HandlerContext): Tracer.SpanOptions => {
+    const parent = callerSpan(context.requestHeader)
+    return {
+      kind: "server",
+      captureStackTrace: false,
+      ...(parent === undefined ? {} : { parent }),
+      attributes: {
+        "rpc.system": rpcSystem(context.requestHeader.get("content-type")),
+        "rpc.service": context.service.typeName,
+        "rpc.method": context.method.name
+      }
+    }
+  }
+
   /** The RPC's server span (OpenTelemetry's RPC conventions), continuing the caller's `traceparent`. */
   const rpcSpan = <A, E>(context: HandlerContext, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
     if (!tracing) return effect
     const system = rpcSystem(context.requestHeader.get("content-type"))
-    const parent = callerSpan(context.requestHeader)
     return effect.pipe(
       Effect.tapErrorCause((cause) =>
         Effect.annotateCurrentSpan(outcomeAttributes(system, toConnectError(cause, "").error.code, "."))
       ),
       Effect.tap(() => Effect.annotateCurrentSpan(outcomeAttributes(system, undefined, "."))),
-      Effect.withSpan(procedureOf(context), {
-        kind: "server",
-        captureStackTrace: false,
-        ...(parent === undefined ? {} : { parent }),
-        attributes: { "rpc.system": system, "rpc.service": context.service.typeName, "rpc.method": context.method.name }
-      })
+      Effect.withSpan(procedureOf(context), spanOptions(context))
     )
   }
+
+  const runSync = Runtime.runSync(runtime)
+  const runFork = Runtime.runFork(runtime)
+
+  /**
+   * A stream's server span, as a unary RPC's, from the call until the stream ends as Connect sees it end (see
+   * `onStreamEnd`): completed, failed with its code, or cancelled by the client, which ends it as interrupted (as a
+   * unary call the client gives up on is). `messages` runs the stream's work below it. The span starts when Connect
+   * starts reading (so it always ends), and ends with a scope of its own: Effect then ends it as it ends any other,
+   * with the outcome as the exit.
+   */
+  const streamSpan = <O>(context: HandlerContext, messages: (span: Tracer.Span) => AsyncIterable<O>): AsyncIterable<O> => ({
+    [Symbol.asyncIterator]: () => {
+      const system = rpcSystem(context.requestHeader.get("content-type"))
+      const [span, scope] = runSync(Effect.flatMap(Scope.make(), (scope) =>
+        Effect.map(Scope.extend(Effect.makeSpanScoped(procedureOf(context), spanOptions(context)), scope), (span) =>
+          [span, scope] as const)))
+      const ended = (error: unknown) => {
+        const code = error === undefined ? undefined : ConnectError.from(error).code
+        for (const [key, value] of Object.entries(outcomeAttributes(system, code, "."))) span.attribute(key, value)
+        const exit = error === undefined ? Exit.void
+          : code === Code.Canceled ? Exit.interrupt(FiberId.none)
+          : Exit.fail(error)
+        runFork(Scope.close(scope, exit))
+      }
+      return onStreamEnd(messages(span), context.signal, ended)[Symbol.asyncIterator]()
+    }
+  })
 
   const requestIdOf = (context: HandlerContext): string =>
     context.requestHeader.get("x-request-id") ?? crypto.randomUUID()
@@ -82,7 +119,7 @@ export const makeEffectHandlers = <R>(options: {
 
   // Open streams, to end with Unavailable at shutdown (each one leaves the set when it ends).
   const stops = new Set<() => void>()
-  Runtime.runFork(runtime)(Effect.flatMap(Deferred.await(shuttingDown), () =>
+  runFork(Effect.flatMap(Deferred.await(shuttingDown), () =>
     Effect.sync(() => {
       for (const stop of Array.from(stops)) stop()
     })))
@@ -98,16 +135,19 @@ export const makeEffectHandlers = <R>(options: {
     hub: boolean
   ): AsyncIterable<O> => {
     const requestId = requestIdOf(context)
-    return streamIterable<A, E, R, O>({
-      runtime,
-      open: start,
-      each,
-      pullGate: hub,
-      failed: mapped<E>(context, requestId),
-      signal: context.signal,
-      stops,
-      stopped: () => mapped<ConnectError>(context, requestId)(Cause.fail(shutdownError()))
-    })
+    const messages = (span: Tracer.Span | undefined) =>
+      streamIterable<A, E, R, O>({
+        runtime,
+        open: start,
+        each,
+        pullGate: hub,
+        failed: mapped<E>(context, requestId),
+        signal: context.signal,
+        stops,
+        stopped: () => mapped<ConnectError>(context, requestId)(Cause.fail(shutdownError())),
+        ...(span === undefined ? {} : { span })
+      })
+    return tracing ? streamSpan(context, messages) : messages(undefined)
   }
 
   const unary = <I extends DescMessage, O extends DescMessage, E>(

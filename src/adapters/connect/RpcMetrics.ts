@@ -2,6 +2,7 @@ import { Code, ConnectError, createContextKey, type Interceptor } from "@connect
 import type { DescMethod } from "@bufbuild/protobuf"
 import * as Metrics from "../../ports/Metrics.js"
 import { isShutdown } from "./ConnectErrors.js"
+import { onStreamEnd } from "./StreamEnd.js"
 
 /**
  * The code of the `google.rpc.Status` an InternalRunService handler answered in-band (0 when it succeeded):
@@ -60,50 +61,6 @@ const endReason = (code: Code | undefined, error: unknown): string =>
     : "error"
 
 /**
- * A stream's messages as they are, calling `ended` once with the error it ended with (undefined when it
- * completed), or with a `Canceled` error when the client went away first: connect-node then aborts the signal
- * and may never pull again.
- */
-const watchedEnd = <T>(
-  messages: AsyncIterable<T>,
-  signal: AbortSignal,
-  ended: (error: unknown) => void
-): AsyncIterable<T> => ({
-  [Symbol.asyncIterator]: () => {
-    const iterator = messages[Symbol.asyncIterator]()
-    let done = false
-    const end = (error: unknown) => {
-      if (done) return
-      done = true
-      signal.removeEventListener("abort", cancelled)
-      ended(error)
-    }
-    const cancelled = () => end(new ConnectError("the client cancelled the stream", Code.Canceled))
-    if (signal.aborted) cancelled()
-    else signal.addEventListener("abort", cancelled, { once: true })
-    const settled = (result: IteratorResult<T>) => {
-      if (result.done === true) end(signal.aborted ? new ConnectError("cancelled", Code.Canceled) : undefined)
-      return result
-    }
-    const failed = (error: unknown): never => {
-      end(error)
-      throw error
-    }
-    return {
-      next: () => iterator.next().then(settled, failed),
-      return: (value?: unknown) => {
-        end(new ConnectError("the stream was not read to its end", Code.Canceled))
-        return iterator.return?.(value) ?? Promise.resolve({ done: true as const, value: undefined as T })
-      },
-      throw: (error?: unknown) => {
-        end(error)
-        return iterator.throw?.(error) ?? Promise.reject(error)
-      }
-    }
-  }
-})
-
-/**
  * Observes every RPC in `rpc_server_duration_milliseconds` when it ends (a stream when its last message is
  * taken or it fails, or when the client cancels it), and the watch streams open and ended.
  */
@@ -125,7 +82,7 @@ export const rpcMetrics: Interceptor = (next) => async (req) => {
   const watch = isWatch(method)
   const byMethod = Metrics.labels([["rpc_method", method.name]])
   if (watch) Metrics.watchStreams.unsafeModify(1, byMethod)
-  const message = watchedEnd(res.message, req.signal, (error) => {
+  const message = onStreamEnd(res.message, req.signal, (error) => {
     const code = error === undefined ? undefined : ConnectError.from(error).code
     observe(system, method, startedAt, code, 0)
     if (!watch) return

@@ -1,4 +1,4 @@
-import { Cause, Chunk, Effect, Exit, type Fiber, FiberId, Option, Runtime, Scope, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, type Fiber, FiberId, Option, Runtime, Scope, Stream, type Tracer } from "effect"
 import { PullGate, type TakeReady, type WhenReady } from "../../ports/PullGate.js"
 
 /** Streams that end when the server shuts down: each registers how to stop it, and leaves when it ends. */
@@ -22,7 +22,9 @@ const interrupted = Exit.interrupt(FiberId.none)
  * stage that changes messages see the taken ones). `open` builds the stream (its first pull runs it); `failed`
  * maps and logs a failure, and what it fails with rejects the pending `next()`. The request's signal
  * (connect-node aborts it on a client cancel and never calls the iterator's `return()`) or `return()` interrupts
- * the pull and closes the stream's scope; at shutdown the pending `next()` rejects with `stopped()`.
+ * the pull and closes the stream's scope; at shutdown the pending `next()` rejects with `stopped()`. With `span`,
+ * the opening, every pull and the mapping of a failure run below it (pulls run on fibers of their own, which would
+ * otherwise start from the runtime's context, with no span).
  */
 export const streamIterable = <A, E, R, O = A>(options: {
   readonly runtime: Runtime.Runtime<R>
@@ -34,9 +36,11 @@ export const streamIterable = <A, E, R, O = A>(options: {
   readonly stops: StopRegistry
   readonly stopped: () => Effect.Effect<never, unknown>
   readonly pullGate?: boolean
+  readonly span?: Tracer.AnySpan
 }): AsyncIterable<O> => ({
   [Symbol.asyncIterator]: () => {
-    const { runtime, signal, stops } = options
+    const { runtime, signal, span, stops } = options
+    const below = <A, E>(effect: Effect.Effect<A, E, R>) => (span === undefined ? effect : Effect.withParentSpan(effect, span))
     const runFork = Runtime.runFork(runtime)
     let scope: Scope.CloseableScope | undefined
     let pull: Effect.Effect<Chunk.Chunk<A> | typeof end, unknown, R> | undefined
@@ -103,7 +107,7 @@ export const streamIterable = <A, E, R, O = A>(options: {
       resolveNext = undefined
       rejectNext = undefined
       finish()
-      const failing = runFork(options.stopped())
+      const failing = runFork(below(options.stopped()))
       if (resolve !== undefined && reject !== undefined) {
         return failing.addObserver((exit) => {
           resolveNext = resolve
@@ -127,9 +131,10 @@ export const streamIterable = <A, E, R, O = A>(options: {
     const read = (toPull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R>) =>
       mapFailure(Effect.catchAll(toPull, (failure) => (Option.isNone(failure) ? Effect.succeed(end) : Effect.fail(failure.value))))
     // The gate is given to the pull that opens the stream (its source registers then), not as a stream stage
-    // (one more executor per stream) nor to every pull (a copy of the runtime's context each).
-    const open = Effect.flatMap(opening, (toPull) => (pull = read(toPull)))
-    const opened = options.pullGate === true ? Effect.provideService(open, PullGate, gate) : open
+    // (one more executor per stream) nor to every pull (a copy of the runtime's context each). The span is given to
+    // every pull, that copy included: a cost of traced streams only.
+    const open = Effect.flatMap(opening, (toPull) => (pull = below(read(toPull))))
+    const opened = below(options.pullGate === true ? Effect.provideService(open, PullGate, gate) : open)
 
     // One function each per stream, none per message: an open stream waits about as long as its messages are
     // apart, so whatever a wait allocates outlives V8's young generation.
@@ -171,7 +176,7 @@ export const streamIterable = <A, E, R, O = A>(options: {
     const failed = (error: unknown): Promise<IteratorResult<O>> => {
       finish()
       return new Promise((_, reject) =>
-        runFork(options.failed(Cause.die(error))).addObserver((exit) =>
+        runFork(below(options.failed(Cause.die(error)))).addObserver((exit) =>
           reject(Exit.isFailure(exit) ? Cause.squash(exit.cause) : error)
         )
       )

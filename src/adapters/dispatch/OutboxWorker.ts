@@ -1,10 +1,11 @@
-import { Cause, Clock, Duration, Effect, Exit, Layer, Metric, Random, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Layer, Metric, Random, Schedule, type Tracer } from "effect"
 import { actionKeyText, runKeyText } from "../../domain/Ids.js"
 import { DispatchFailed, Dispatcher } from "../../ports/Dispatcher.js"
 import * as Metrics from "../../ports/Metrics.js"
 import { type Claim, type DispatchRequest, Outbox, type OutboxUnavailable } from "../../ports/Outbox.js"
 import { Readiness } from "../../ports/Readiness.js"
 import { RunStore } from "../../ports/RunStore.js"
+import { spanOfTraceparent } from "../../ports/TraceParent.js"
 import { abortRequest, enqueueRequest } from "./DispatchRequests.js"
 
 export interface OutboxWorkerOptions {
@@ -25,6 +26,12 @@ const describe = (request: DispatchRequest) => `${request.kind} of ${actionKeyTe
 /** Counts a delivery's outcome once it is recorded (a claim that expired is another worker's to count). */
 const counted = (request: DispatchRequest, outcome: "delivered" | "retried" | "given_up") =>
   Metric.increment(Metric.taggedWithLabels(Metrics.dispatched, Metrics.labels([["kind", request.kind], ["outcome", outcome]])))
+
+/** A delivery continues the trace of the call that wrote its request, when that was recorded. */
+const deliverySpan = (request: DispatchRequest): Tracer.SpanOptions => {
+  const parent = request.traceparent === undefined ? undefined : spanOfTraceparent(request.traceparent)
+  return parent === undefined ? {} : { parent }
+}
 
 const millis = (input: Duration.DurationInput) => Duration.toMillis(Duration.decode(input))
 
@@ -124,7 +131,7 @@ export const make = (options: OutboxWorkerOptions) =>
             : Effect.logWarning(`dispatch: cannot record the outcome of ${claim.request.kind}: ${messageOf(cause)}`)
         ),
         Effect.annotateLogs({ run: runKeyText(claim.request.action.run), kind: claim.request.kind }),
-        Effect.withSpan("OutboxWorker.deliver")
+        Effect.withSpan("OutboxWorker.deliver", deliverySpan(claim.request))
       )
 
     // A claim is taken uninterruptibly and given back if the worker stops before its outcome is recorded

@@ -10,7 +10,13 @@ export interface OutboxRow {
 
 /** The outbox's rows in memory, in the order they were written; the memory RunStore appends to it. */
 export interface MemoryOutboxTable {
-  readonly append: (action: ActionKey, kind: DispatchKind, reason: string | undefined, at: Date) => void
+  readonly append: (
+    action: ActionKey,
+    kind: DispatchKind,
+    reason: string | undefined,
+    at: Date,
+    traceparent: string | undefined
+  ) => void
   /** Removes every request of the run (the run was deleted). */
   readonly removeRun: (run: RunKey) => void
   readonly rows: ReadonlyArray<OutboxRow>
@@ -27,7 +33,7 @@ export const makeTable = (): MemoryOutboxTable => {
         if (runKeyText(rows[i]!.request.action.run) === text) rows.splice(i, 1)
       }
     },
-    append: (action, kind, reason, at) => {
+    append: (action, kind, reason, at, traceparent) => {
       rows.push({
         request: {
           id: nextId++,
@@ -40,7 +46,8 @@ export const makeTable = (): MemoryOutboxTable => {
           lastError: undefined,
           createdAt: at,
           updatedAt: at,
-          deliveredAt: undefined
+          deliveredAt: undefined,
+          traceparent
         },
         claimedUntil: undefined
       })

@@ -6,6 +6,7 @@ import { isTerminal } from "../../domain/Phase.js"
 import { inRunScope } from "../../domain/ListQuery.js"
 import { type ActionRecord, type AttemptRecord, listedAction, listedView, type RunRecord, type RunView, type TaskRecord } from "../../domain/Records.js"
 import { Outbox } from "../../ports/Outbox.js"
+import { currentTraceparent } from "../../ports/TraceParent.js"
 import {
   ActionMissing,
   type CreateRunInput,
@@ -75,7 +76,7 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
 
   const store: RunStore["Type"] = {
     createRun: <E>({ beforeCommit, task, view }: CreateRunInput<E>) =>
-      atomic(Effect.suspend((): Effect.Effect<RunView, RunExists | E> => {
+      Effect.flatMap(currentTraceparent, (traceparent) => atomic(Effect.suspend((): Effect.Effect<RunView, RunExists | E> => {
         const existing = getView(view.run.key)
         if (existing !== undefined) return Effect.fail(new RunExists({ existing }))
         return Effect.zipRight(
@@ -85,11 +86,11 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
             runs.set(text, view.run)
             actions.set(text, new Map([[view.root.key.name, view.root]]))
             if (task !== undefined && !tasks.has(taskKeyText(task.key))) tasks.set(taskKeyText(task.key), task)
-            outbox.append(view.root.key, "enqueue", undefined, view.run.createdAt)
+            outbox.append(view.root.key, "enqueue", undefined, view.run.createdAt, traceparent)
             return view
           })
         )
-      })),
+      }))),
     findRunByRequestId: (requestId, since) =>
       atomic(Effect.sync(() =>
         Option.fromNullable(
@@ -145,7 +146,7 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
         )
       )),
     abort: (target, abort, now) =>
-      atomic(Effect.sync(() => {
+      Effect.flatMap(currentTraceparent, (traceparent) => atomic(Effect.sync(() => {
         const ofRun = actions.get(runKeyText(target.run))
         if (ofRun?.has(target.name) !== true) return { _tag: "TargetMissing" as const }
         const names = actionsToAbort(Array.from(ofRun.values()), target.name)
@@ -155,9 +156,9 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
           const latest = sortedAttempts(key).at(-1)
           if (latest !== undefined) attempts.get(actionKeyText(key))!.set(latest.attempt, abortAttempt(latest, now))
         }
-        if (names.length > 0) outbox.append(target, "abort", abort.reason, now)
+        if (names.length > 0) outbox.append(target, "abort", abort.reason, now, traceparent)
         return { _tag: "Aborted" as const, aborted: names.map((name) => ({ run: target.run, name })) }
-      })),
+      }))),
     ...makeCatalog({ atomic, runs: () => runs.values(), tasks }),
     // Each write computes everything first (`rebuild` may throw) and then changes the maps, so a failure
     // leaves nothing half done.

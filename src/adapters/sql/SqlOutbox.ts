@@ -29,6 +29,7 @@ interface OutboxRow {
   readonly created_at: string
   readonly updated_at: string
   readonly delivered_at: string | null
+  readonly traceparent: string | null
 }
 
 const requestOfRow = (row: OutboxRow): DispatchRequest => ({
@@ -42,11 +43,18 @@ const requestOfRow = (row: OutboxRow): DispatchRequest => ({
   lastError: row.last_error ?? undefined,
   createdAt: dateOf(row.created_at),
   updatedAt: dateOf(row.updated_at),
-  deliveredAt: row.delivered_at === null ? undefined : dateOf(row.delivered_at)
+  deliveredAt: row.delivered_at === null ? undefined : dateOf(row.delivered_at),
+  traceparent: row.traceparent ?? undefined
 })
 
-/** The row of a pending request, due at once. */
-export const requestRow = (action: ActionKey, kind: DispatchKind, reason: string | undefined, at: Date) => ({
+/** The row of a pending request, due at once; without a trace, the column is left out (NULL), as before it was. */
+export const requestRow = (
+  action: ActionKey,
+  kind: DispatchKind,
+  reason: string | undefined,
+  at: Date,
+  traceparent: string | undefined
+) => ({
   project: action.run.project,
   domain: action.run.domain,
   run_name: action.run.name,
@@ -57,7 +65,8 @@ export const requestRow = (action: ActionKey, kind: DispatchKind, reason: string
   attempts: 0,
   next_attempt_at: iso(at),
   created_at: iso(at),
-  updated_at: iso(at)
+  updated_at: iso(at),
+  ...(traceparent === undefined ? {} : { traceparent })
 })
 
 /** Writes a pending request, due at once; SqlRunStore calls it inside the transaction that causes it. */
@@ -66,8 +75,9 @@ export const insertRequest = (
   action: ActionKey,
   kind: DispatchKind,
   reason: string | undefined,
-  at: Date
-) => sql`INSERT INTO outbox ${sql.insert(requestRow(action, kind, reason, at))}`
+  at: Date,
+  traceparent: string | undefined
+) => sql`INSERT INTO outbox ${sql.insert(requestRow(action, kind, reason, at, traceparent))}`
 
 /*
  * Each method is one statement. A claim is a lease (`claimed_until`), so the delivery itself runs outside any

@@ -8,6 +8,7 @@ import type { ActionPhase } from "../../domain/Phase.js"
 import type { AttemptRecord, RunView, TaskRecord } from "../../domain/Records.js"
 import type { Change } from "../../ports/ChangeFeed.js"
 import { ActionMissing, RunExists, RunStore, type StoreUnavailable, type UpdateOutcome } from "../../ports/RunStore.js"
+import { currentTraceparent } from "../../ports/TraceParent.js"
 import { makeAttempts } from "./SqlAttempts.js"
 import { makeCatalog } from "./SqlCatalog.js"
 import { makeNotice } from "./SqlChangeNotices.js"
@@ -123,7 +124,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
       }))
 
   /** A new run's root action, its task (unless stored already), its enqueue request and its notice. */
-  const writeRunRows = (view: RunView, runId: number, task: TaskRecord | undefined) => {
+  const writeRunRows = (view: RunView, runId: number, task: TaskRecord | undefined, traceparent: string | undefined) => {
     const created: Change = { action: view.root.key, kind: "created" }
     return sql.onDialectOrElse({
       // One statement, so one round trip instead of four; the notice goes out when the transaction commits.
@@ -131,7 +132,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
         sql`WITH root AS (INSERT INTO actions ${sql.insert(actionRow(view.root, runId))}) ${
           task === undefined ? sql.literal("") : sql`, task AS (INSERT INTO tasks ${sql.insert(taskRow(task))}
             ON CONFLICT (project, domain, name, version) DO NOTHING)`
-        } INSERT INTO outbox ${sql.insert(requestRow(view.root.key, "enqueue", undefined, view.run.createdAt))}
+        } INSERT INTO outbox ${sql.insert(requestRow(view.root.key, "enqueue", undefined, view.run.createdAt, traceparent))}
           RETURNING id ${notices.column(sql, created)}`.pipe(Effect.asVoid),
       orElse: () =>
         Effect.gen(function*() {
@@ -140,7 +141,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
             yield* sql`INSERT INTO tasks ${sql.insert(taskRow(task))}
               ON CONFLICT (project, domain, name, version) DO NOTHING`
           }
-          yield* insertRequest(sql, view.root.key, "enqueue", undefined, view.run.createdAt)
+          yield* insertRequest(sql, view.root.key, "enqueue", undefined, view.run.createdAt, traceparent)
           yield* notice(sql, [created])
         })
     })
@@ -158,9 +159,10 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
   // bench/HISTORY.md), so it commits on its own.
   const createWrite = sql.onDialectOrElse({ pg: () => transaction, orElse: () => alone })
 
+  // The trace an outbox row carries is read on the caller's fiber, before the write: a batch runs it on its own.
   const createRun: RunStore["Type"]["createRun"] = ({ beforeCommit, task, view }) => {
     const hook = once(beforeCommit)
-    return createWrite(
+    return Effect.flatMap(currentTraceparent, (traceparent) => createWrite(
       "createRun",
       Effect.gen(function*() {
         // A run of that name (however recent) makes this insert a no-op instead of aborting the transaction.
@@ -170,10 +172,10 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
         if (runId === undefined) return yield* existing(view.run.key)
         // Before the other rows, so that a failure has only the run's row to undo (its batch commits the others').
         yield* Effect.tapError(hook, () => sql`DELETE FROM runs WHERE id = ${runId}`)
-        yield* writeRunRows(view, runId, task)
+        yield* writeRunRows(view, runId, task, traceparent)
         return view
       })
-    )
+    ))
   }
 
   const findRunByRequestId: RunStore["Type"]["findRunByRequestId"] = (requestId, since) =>
@@ -377,7 +379,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
     )
 
   const abort: RunStore["Type"]["abort"] = (target, record, now) =>
-    transaction(
+    Effect.flatMap(currentTraceparent, (traceparent) => transaction(
       "abort",
       Effect.gen(function*() {
         const tree = yield* sql<{ name: string; parent_action_name: string | null; phase_number: number }>`
@@ -403,12 +405,12 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
             if (closed !== latest) yield* attempts.write(row.id, closed, now)
           }
         }
-        if (names.length > 0) yield* insertRequest(sql, target, "abort", record.reason, now)
+        if (names.length > 0) yield* insertRequest(sql, target, "abort", record.reason, now, traceparent)
         const aborted = names.map((name) => ({ run: target.run, name }))
         yield* notice(sql, aborted.map((action) => ({ action, kind: "updated" as const })))
         return { _tag: "Aborted", aborted } as const
       })
-    )
+    ))
 
   // Not in the write batches: a deletion takes one advisory lock on Postgres and should not make the writes that
   // share a batch with it wait for it.

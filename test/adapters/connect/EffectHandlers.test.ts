@@ -1,12 +1,13 @@
 import { create, equals, toBinary } from "@bufbuild/protobuf"
 import { Code, ConnectError, createClient, createRouterTransport, type ServiceImpl } from "@connectrpc/connect"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Ref, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option, Ref, Stream } from "effect"
 import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
 import { RunDetailsSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
 import { GetRunDetailsResponseSchema, RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { type EffectHandlers, makeEffectHandlers } from "../../../src/adapters/connect/EffectHandlers.js"
 import { NotReady } from "../../../src/ports/Readiness.js"
+import { makeRecordingTracer, type RecordedSpan } from "../../support/RecordingTracer.js"
 
 const runId = { org: "", project: "p", domain: "d", name: "r1" }
 const details = { details: create(RunDetailsSchema, {}) }
@@ -150,4 +151,81 @@ describe("EffectHandlers", () => {
       })())
       expect(codeOf(error)).toBe(Code.Unimplemented)
     }))
+
+  describe("a stream's span", () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+    const callerSpanId = "00f067aa0ba902b7"
+    const traced = { headers: { traceparent: `00-${traceId}-${callerSpanId}-01` } }
+    const watchRunDetails = "flyteidl2.workflow.RunService/WatchRunDetails"
+    const parentOf = (span: RecordedSpan) => Option.getOrUndefined(span.parent)?.spanId
+
+    it.live("continues the caller's trace, holds the stream's work, and ends when the stream completes", () =>
+      Effect.gen(function*() {
+        const recording = makeRecordingTracer()
+        const { client } = yield* makeClient((handlers) => ({
+          watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, () =>
+            Stream.concat(Stream.fromEffect(Effect.withSpan(Effect.succeed(details), "Snapshot.read")), Stream.make(details)))
+        })).pipe(Effect.withTracer(recording.tracer))
+        const messages = yield* Effect.promise(async () => {
+          let count = 0
+          for await (const _ of client.watchRunDetails({ runId }, traced)) count++
+          return count
+        })
+        expect(messages).toBe(2)
+        const span = yield* recording.ended(watchRunDetails)
+        expect([span.traceId, parentOf(span), span.kind]).toEqual([traceId, callerSpanId, "server"])
+        expect(Object.fromEntries(span.attributes)).toEqual({
+          "rpc.system": "connect_rpc",
+          "rpc.service": "flyteidl2.workflow.RunService",
+          "rpc.method": "WatchRunDetails"
+        })
+        expect(span.status._tag === "Ended" && Exit.isSuccess(span.status.exit)).toBe(true)
+        const read = recording.spans.find((candidate) => candidate.name === "Snapshot.read")
+        expect(read === undefined ? undefined : parentOf(read)).toBe(span.spanId)
+      }))
+
+    it.live("ends as interrupted, with the code Canceled, when the client cancels", () =>
+      Effect.gen(function*() {
+        const recording = makeRecordingTracer()
+        const { client } = yield* makeClient((handlers) => ({
+          watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, () =>
+            Stream.concat(Stream.make(details), Stream.never))
+        })).pipe(Effect.withTracer(recording.tracer))
+        const abort = new AbortController()
+        const iterator = client.watchRunDetails({ runId }, { ...traced, signal: abort.signal })[Symbol.asyncIterator]()
+        yield* Effect.promise(() => iterator.next())
+        expect(recording.spans.find((span) => span.name === watchRunDetails)?.status._tag).toBe("Started")
+        abort.abort()
+        const span = yield* recording.ended(watchRunDetails)
+        expect(span.attributes.get("rpc.connect_rpc.error_code")).toBe("canceled")
+        expect(span.status._tag === "Ended" && Exit.isInterrupted(span.status.exit)).toBe(true)
+      }))
+
+    it.live("ends as failed, with the code the client is answered", () =>
+      Effect.gen(function*() {
+        const recording = makeRecordingTracer()
+        const { client } = yield* makeClient(() => ({})).pipe(Effect.withTracer(recording.tracer))
+        const error = yield* failure((async () => {
+          for await (const _ of client.watchRunDetails({ runId }, traced)) void _
+        })())
+        expect(codeOf(error)).toBe(Code.Unimplemented)
+        const span = yield* recording.ended(watchRunDetails)
+        expect(span.attributes.get("rpc.connect_rpc.error_code")).toBe("unimplemented")
+        expect(span.status._tag === "Ended" && Exit.isFailure(span.status.exit) && !Exit.isInterrupted(span.status.exit))
+          .toBe(true)
+      }))
+
+    it.live("is not made when the tracer is off", () =>
+      Effect.gen(function*() {
+        const recording = makeRecordingTracer()
+        const { client } = yield* makeClient((handlers) => ({
+          watchRunDetails: handlers.serverStream(RunService.method.watchRunDetails, () =>
+            Stream.fromEffect(Effect.withSpan(Effect.succeed(details), "Snapshot.read")))
+        })).pipe(Effect.withTracer(recording.tracer), Effect.withTracerEnabled(false))
+        yield* Effect.promise(async () => {
+          for await (const _ of client.watchRunDetails({ runId }, traced)) void _
+        })
+        expect(recording.spans).toEqual([])
+      }))
+  })
 })

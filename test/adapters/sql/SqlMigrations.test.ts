@@ -35,12 +35,12 @@ const addedColumns: Record<string, ReadonlyArray<string>> = {
   tasks: ["project", "domain", "name", "version", "org", "spec_pb", "spec", "created_at"],
   outbox: [
     "id", "project", "domain", "run_name", "kind", "reason", "state", "attempts", "next_attempt_at", "last_error",
-    "created_at", "updated_at", "delivered_at"
+    "created_at", "updated_at", "delivered_at", "traceparent"
   ]
 }
 
 /** Every migration, as `runMigrations` reports what it applied. */
-const applied: ReadonlyArray<readonly [number, string]> = [[1, "schema"], [2, "catalog"], [3, "retention"]]
+const applied: ReadonlyArray<readonly [number, string]> = [[1, "schema"], [2, "catalog"], [3, "retention"], [4, "outbox_trace"]]
 
 const indexes = [
   "actions_root_created_idx", "actions_root_creator_idx", "actions_root_ended_idx", "actions_root_phase_idx", "actions_root_scope_idx",
