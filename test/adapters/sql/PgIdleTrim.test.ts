@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Scope } from "effect"
+import { Effect, Exit, Fiber, Scope, TestClock } from "effect"
 import pg from "pg"
 import { trimIdle } from "../../../src/adapters/sql/PgIdleTrim.js"
 import { postgresAdminUrl } from "../../support/TestDatabases.js"
@@ -15,6 +15,17 @@ const openPool = (max: number) =>
     (pool) => Effect.promise(() => pool.end())
   )
 
+/** Waits (in real time) until the pool holds `size` connections; then lets the look that closed one finish. */
+const untilSize = (pool: pg.Pool, size: number) =>
+  Effect.promise(async () => {
+    const giveUp = Date.now() + 10_000
+    while (pool.totalCount !== size) {
+      if (Date.now() > giveUp) throw new Error(`the pool holds ${pool.totalCount} connections, not ${size}`)
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+  })
+
 /** The pool's connection count every 10 ms for `ms`. */
 const sizes = (pool: pg.Pool, ms: number) =>
   Effect.promise(async () => {
@@ -27,23 +38,26 @@ const sizes = (pool: pg.Pool, ms: number) =>
   })
 
 describe.skipIf(postgresAdminUrl() === undefined)("trimIdle [postgres]", () => {
-  it.live("closes the connections beyond keep one at a time, once the pool has spared one for the quiet time", () =>
-    Effect.scoped(Effect.gen(function*() {
+  it.scoped("closes the connections beyond keep one at a time, once the pool has spared one for the quiet time", () =>
+    Effect.gen(function*() {
       const pool = yield* openPool(6)
       expect(pool.totalCount).toBe(6)
+      // The looks follow the test clock: each `look()` is one of them, and what it closed is awaited.
       yield* Effect.forkScoped(trimIdle(pool, { keep: 2, quiet: "300 millis", every: "100 millis" }))
-      const seen = yield* sizes(pool, 1200)
-      // Nothing closes before the quiet time, then one connection a look, down to keep.
-      expect(seen.slice(0, 20).every((size) => size === 6)).toBe(true)
-      expect(seen.filter((size, i) => i === 0 || size !== seen[i - 1])).toEqual([6, 5, 4, 3, 2])
-      expect(seen.at(-1)).toBe(2)
-      const counts = [3, 4, 5].map((size) => seen.filter((seenSize) => seenSize === size).length)
-      // Each step lasts about one look (100 ms at 10 ms a sample), not zero: they were not closed together.
-      for (const count of counts) expect(count).toBeGreaterThanOrEqual(5)
+      yield* TestClock.adjust("0 millis")
+      const look = (expected: number) =>
+        Effect.zipRight(TestClock.adjust("100 millis"), untilSize(pool, expected))
+      // Nothing closes before the quiet time (the first look was at once, the second here)...
+      yield* look(6)
+      // ...then, at the third look with a connection to spare, one connection a look, down to keep, and no further.
+      for (const size of [5, 4, 3, 2, 2, 2]) {
+        yield* look(size)
+        expect(pool.totalCount).toBe(size)
+      }
       // The pool still serves, on a connection it keeps.
       const { rows } = yield* Effect.promise(() => pool.query<{ one: number }>("SELECT 1 AS one"))
       expect(rows).toEqual([{ one: 1 }])
-    })))
+    }))
 
   it.live("closes nothing while queries are waiting for a connection", () =>
     Effect.scoped(Effect.gen(function*() {
