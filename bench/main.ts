@@ -291,7 +291,7 @@ const throughputScenarios = async (context: Context) => {
   const pid = () => context.service.pid
   if (selected("create")) {
     const create = await pair("CreateRun", "req/s", pid(), echoUrl, baseUrl, (url, round) =>
-      Scenarios.createRuns(url, plan.load, `${url === echoUrl ? "echo" : "run"}${round}`))
+      Scenarios.createRuns(url, plan.load, `${url === echoUrl ? "echo" : "run"}${round}`, url !== echoUrl))
     check("CreateRun RPS / echo", create.ratio, postgres ? ">= 0.35" : ">= 0.50", create.ratio >= (postgres ? 0.35 : 0.5))
   }
   if (selected("details")) {
