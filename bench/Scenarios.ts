@@ -49,9 +49,21 @@ const load = async <S extends DescService>(
   }
 }
 
-export const createRuns = (baseUrl: string, settings: LoadSettings, tag: string) =>
+const queued = 1
+
+/**
+ * CreateRun under load. With `checked`, an answer counts only when it shows the run asked for, queued (the echo's
+ * answers are one captured run's, so they are not checked).
+ */
+export const createRuns = (baseUrl: string, settings: LoadSettings, tag: string, checked = true) =>
   load(RunService, baseUrl, settings, async (runs, worker, sequence) => {
-    await runs.createRun(createRunRequest(projects.create, `${tag}-${worker}-${sequence}`))
+    const name = `${tag}-${worker}-${sequence}`
+    const { run } = await runs.createRun(createRunRequest(projects.create, name))
+    if (!checked) return
+    const id = run?.action?.id?.run
+    if (id?.project !== projects.create || id.name !== name) throw new Error(`the answer names run ${id?.project}/${id?.name}, not ${name}`)
+    const phase = run?.action?.status?.phase
+    if (phase !== queued) throw new Error(`the new run ${name} is in phase ${phase}, not queued`)
   })
 
 export const detailsRunName = "details"

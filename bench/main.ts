@@ -41,6 +41,7 @@ import { type Check, machineFacts, render, type Row } from "./Report.js"
 import { actionId, attemptEvents, createRunRequest, listRunsRequest, projects, runId } from "./Requests.js"
 import * as Fanout from "./Fanout.js"
 import * as Scenarios from "./Scenarios.js"
+import { startReference } from "./Reference.js"
 import { seededRunName, seedWith } from "./Seed.js"
 
 const args = process.argv.slice(2)
@@ -83,9 +84,11 @@ const children: Array<Child> = []
 const postgresBase = process.env["BENCH_POSTGRES_URL"] ?? process.env["TEST_POSTGRES_URL"] ??
   "postgres://postgres@127.0.0.1:5432/postgres"
 const postgresName = `runs_bench_${randomBytes(4).toString("hex")}`
-const postgresUrl = () => {
+/** The framework-less reference's own database. */
+const referenceName = `${postgresName}_reference`
+const postgresUrl = (name = postgresName) => {
   const url = new URL(postgresBase)
-  url.pathname = `/${postgresName}`
+  url.pathname = `/${name}`
   return url
 }
 
@@ -208,10 +211,17 @@ const merged = (rounds: ReadonlyArray<LoadFigures>): LoadFigures => ({
   firstError: rounds.find((round) => round.firstError !== undefined)?.firstError
 })
 
+/** A server measured beside the service, in the same rounds. */
+interface Beside {
+  readonly url: string
+  readonly pid: number
+}
+
 /**
  * The echo server and the service under the same load, in alternating rounds (echo, service, echo, ...), so
- * that both see the same machine: the ratio is the median of the rounds' ratios. `run` gets the round number
- * so that a scenario writing data can keep each round's apart.
+ * that both see the same machine: the ratio is the median of the rounds' ratios. With `reference`, the
+ * framework-less server takes its turn after the service's in each round. `run` gets the round number so that a
+ * scenario writing data can keep each round's apart.
  */
 const pair = async (
   name: string,
@@ -219,12 +229,15 @@ const pair = async (
   servicePid: number,
   echoUrl: string,
   serviceUrl: string,
-  run: (baseUrl: string, round: number) => Promise<LoadFigures>
+  run: (baseUrl: string, round: number) => Promise<LoadFigures>,
+  reference?: Beside
 ) => {
   say(`${name}`)
   const echoRounds: Array<LoadFigures> = []
   const serviceRounds: Array<LoadFigures> = []
+  const referenceRounds: Array<LoadFigures> = []
   const stop = peakRss(servicePid)
+  const stopReference = reference === undefined ? undefined : peakRss(reference.pid)
   // Each round starts on an idle machine: what a service round leaves running (the outbox dispatching the runs
   // CreateRun made) would otherwise fall on the echo's next round.
   for (let round = 0; round < plan.rounds; round++) {
@@ -232,14 +245,24 @@ const pair = async (
     echoRounds.push(await run(echoUrl, round))
     await settle()
     serviceRounds.push(await run(serviceUrl, round))
+    if (reference === undefined) continue
+    await settle()
+    referenceRounds.push(await run(reference.url, round))
   }
-  const ratios = serviceRounds.map((service, round) => service.throughput / echoRounds[round]!.throughput)
+  const ratiosOf = (rounds: ReadonlyArray<LoadFigures>) =>
+    rounds.map((figures, round) => figures.throughput / echoRounds[round]!.throughput)
+  const note = (ratios: ReadonlyArray<number>) =>
+    `${plan.rounds} rounds; ratio to echo ${ratios.map((ratio) => ratio.toFixed(2)).join(", ")}`
+  const ratios = ratiosOf(serviceRounds)
   const echo = merged(echoRounds)
   const service = merged(serviceRounds)
   loadRow(`echo: ${name}`, echo, unit)
-  const note = `${plan.rounds} rounds; ratio to echo ${ratios.map((ratio) => ratio.toFixed(2)).join(", ")}`
-  const row = loadRow(name, service, unit, stop(), note)
-  return { echo, service, ratio: median(ratios), row }
+  const row = loadRow(name, service, unit, stop(), note(ratios))
+  const referenceRatios = ratiosOf(referenceRounds)
+  if (stopReference !== undefined) {
+    loadRow(`reference (no framework): ${name}`, merged(referenceRounds), unit, stopReference(), note(referenceRatios))
+  }
+  return { echo, service, ratio: median(ratios), row, referenceRatio: median(referenceRatios) }
 }
 
 const captureSamples = async (baseUrl: string, workers: number) => {
@@ -283,16 +306,41 @@ interface Context {
   readonly baseUrl: string
   readonly echoUrl: string
   readonly echo: Child
+  readonly samples: string
   service: Child
+}
+
+/** The framework-less reference (`ReferenceServer.ts`) on a fresh database of its own. */
+const reference = async (samples: string) => {
+  if (postgres) await adminQuery(`CREATE DATABASE ${referenceName}`)
+  const file = join(work, "reference.db")
+  return startReference({
+    work,
+    database: postgres ? postgresUrl(referenceName).href : file,
+    client: postgres ? layerPostgresUrl(postgresUrl(referenceName).href) : layerSqlite({ file }),
+    samples,
+    track: (child) => children.push(child)
+  })
 }
 
 const throughputScenarios = async (context: Context) => {
   const { baseUrl, echoUrl } = context
   const pid = () => context.service.pid
   if (selected("create")) {
-    const create = await pair("CreateRun", "req/s", pid(), echoUrl, baseUrl, (url, round) =>
-      Scenarios.createRuns(url, plan.load, `${url === echoUrl ? "echo" : "run"}${round}`))
+    const started = await reference(context.samples)
+    const create = await pair(
+      "CreateRun",
+      "req/s",
+      pid(),
+      echoUrl,
+      baseUrl,
+      (url, round) =>
+        Scenarios.createRuns(url, plan.load, `${url === echoUrl ? "echo" : "run"}${round}`, url !== echoUrl),
+      { url: started.url, pid: started.child.pid }
+    ).finally(() => started.child.stop())
     check("CreateRun RPS / echo", create.ratio, postgres ? ">= 0.35" : ">= 0.50", create.ratio >= (postgres ? 0.35 : 0.5))
+    // How close the service is to what this machine allows for CreateRun's own work: no target.
+    check("CreateRun reference / echo", create.referenceRatio, "(report)", undefined)
   }
   if (selected("details")) {
     const details = await pair("GetRunDetails (10 attempts, 50 events)", "req/s", pid(), echoUrl, baseUrl, (url) =>
@@ -563,7 +611,7 @@ const main = async () => {
   const echo = startBuilt(await buildProgram("EchoServer.ts", work), [String(echoPort), samples], work, scriptNodeOptions("serve"))
   children.push(echo)
   await waitForOutput(echo, "listening")
-  const context: Context = { file, baseUrl, echoUrl: `http://127.0.0.1:${echoPort}`, echo, service }
+  const context: Context = { file, baseUrl, echoUrl: `http://127.0.0.1:${echoPort}`, echo, samples, service }
 
   await throughputScenarios(context)
   await watchScenarios(context)
@@ -589,7 +637,11 @@ const main = async () => {
 
 const cleanUp = async () => {
   await Promise.allSettled(children.map((child) => child.stop()))
-  if (postgres) await adminQuery(`DROP DATABASE IF EXISTS ${postgresName} WITH (FORCE)`).catch(() => undefined)
+  if (postgres) {
+    for (const name of [postgresName, referenceName]) {
+      await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined)
+    }
+  }
   rmSync(work, { recursive: true, force: true })
 }
 

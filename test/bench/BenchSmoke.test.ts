@@ -18,6 +18,7 @@ const smokeRun = async (timesFile: string) => {
   for (
     const figure of [
       "CreateRun RPS / echo",
+      "CreateRun reference / echo",
       "GetRunDetails RPS / echo",
       "RecordActionEvents events/s / echo",
       "WatchRunDetails delivery p99 ms",
@@ -34,6 +35,8 @@ const smokeRun = async (timesFile: string) => {
       "fanout: 201-action snapshot to 2 watchers ms"
     ]
   ) expect(stdout).toContain(`| ${figure}`)
+  // The framework-less reference takes its turn in CreateRun's rounds, and every answer it gave was right.
+  expect(stdout).toMatch(/\| reference \(no framework\): CreateRun +\| \d+ req\/s .*\| 0 +\| 1 rounds; ratio to echo /)
   // The smoke plan's fanout: 200 children over 8 connections, 4 live watchers, 2 late ones; on both servers.
   for (const server of ["echo: ", ""]) {
     expect(stdout).toMatch(new RegExp(`\\| ${server}fanout: RecordAction, 200 children over 8 connections +\\| \\d+ req/s`))
