@@ -1,7 +1,8 @@
 import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
 import { expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
-import { makeWriteBatch } from "../../../src/adapters/sql/SqlWriteBatch.js"
+import { makeWriteBatch, type WriteGroup } from "../../../src/adapters/sql/SqlWriteBatch.js"
 import { describeBackends, sqlBackends } from "../../support/backends.js"
 import { submit } from "../../support/Fibers.js"
 
@@ -60,6 +61,56 @@ describeBackends("SqlWriteBatch", sqlBackends(), (backend) => {
       yield* Fiber.join(holder)
       yield* Fiber.join(kept)
       expect(yield* ids).toStrictEqual([0, 2])
+    }).pipe(Effect.provide(backend.layer)))
+
+  it.scoped("writes of one group that arrive one after the other run as one call of its many, in their place", () =>
+    Effect.gen(function*() {
+      const { batch, holder, ids, insert, release, sql } = yield* setUp
+      const calls: Array<ReadonlyArray<number>> = []
+      const group: WriteGroup<number, number> = {
+        one: (id) => Effect.as(insert(id), id),
+        many: (list) =>
+          Effect.sync(() => calls.push(list)).pipe(
+            Effect.zipRight(sql`INSERT INTO items ${sql.insert(list.map((id) => ({ id })))}`),
+            Effect.as(list.map((id) => id * 10))
+          )
+      }
+      // 3 and 4 fail on their own if they run before 2 (and 6 if before 5).
+      const after = (before: number, id: number) =>
+        Effect.flatMap(ids, (now): Effect.Effect<void, SqlError | "out of order"> =>
+          now.includes(before) ? insert(id) : Effect.fail("out of order"))
+      const answers: Array<Effect.Effect<unknown, unknown>> = []
+      const write = <A, E>(effect: Effect.Effect<A, E>) => Effect.map(submit(effect), (fiber) => answers.push(Fiber.join(fiber)))
+      yield* write(batch.runIn(group, 1))
+      yield* write(batch.runIn(group, 2))
+      yield* write(batch.run(after(2, 3)))
+      yield* write(batch.runIn(group, 4))
+      yield* write(batch.run(after(4, 5)))
+      yield* write(batch.runIn(group, 6))
+      yield* write(batch.runIn(group, 7))
+      yield* release
+      yield* Fiber.join(holder)
+      expect(yield* Effect.all(answers)).toStrictEqual([10, 20, undefined, 4, undefined, 60, 70])
+      expect(calls).toStrictEqual([[1, 2], [6, 7]])
+      expect(yield* ids).toStrictEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    }).pipe(Effect.provide(backend.layer)))
+
+  it.scoped("a group's many that fails rolls its batch back; every write of it then runs again alone", () =>
+    Effect.gen(function*() {
+      const { batch, holder, ids, insert, release } = yield* setUp
+      const group: WriteGroup<number, number> = {
+        one: (id) => Effect.as(insert(id), id),
+        many: (list) => Effect.zipRight(Effect.forEach(list, insert), Effect.fail("refused" as const))
+      }
+      const writes = [
+        yield* submit(batch.run(Effect.as(insert(1), 1))),
+        yield* submit(batch.runIn(group, 2)),
+        yield* submit(batch.runIn(group, 3))
+      ]
+      yield* release
+      yield* Fiber.join(holder)
+      expect(yield* Effect.forEach(writes, Fiber.join)).toStrictEqual([1, 2, 3])
+      expect(yield* ids).toStrictEqual([0, 1, 2, 3])
     }).pipe(Effect.provide(backend.layer)))
 
   if (backend.name === "postgres") {
