@@ -1,6 +1,6 @@
 import type { SqlClient, Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Data, Effect } from "effect"
+import { Effect } from "effect"
 import { type ActionKey, actionKeyText } from "../../domain/Ids.js"
 import type { ActionPhase } from "../../domain/Phase.js"
 import type { ActionRecord } from "../../domain/Records.js"
@@ -23,9 +23,6 @@ export interface ActionUpdate {
 }
 
 type Notices = Effect.Effect.Success<typeof makeNotice>
-
-/** An action was written by another transaction between its read and its write. */
-class WrittenSinceRead extends Data.TaggedError("WrittenSinceRead") {}
 
 /** The action read with its run's root phase and, on Postgres, the id of the transaction that wrote the row version. */
 type RowToUpdate = ActionRow & {
@@ -131,7 +128,8 @@ export const makeActionUpdates = (sql: SqlClient.SqlClient, readJson: JsonReader
           SELECT saved.* ${notices.column(sql, { action: key, kind: "updated" })} FROM saved`
         if (saved !== undefined) return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
       }
-      return yield* updateLocked(key, apply)
+      // A transaction of its own when outside one (see `group`); inside a batch's, a savepoint.
+      return yield* sql.withTransaction(updateLocked(key, apply))
     })
 
   const one = sql.onDialectOrElse({ pg: () => updateOptimistic, orElse: () => updateLocked })
@@ -167,11 +165,11 @@ export const makeActionUpdates = (sql: SqlClient.SqlClient, readJson: JsonReader
   /**
    * Postgres, the updates of one batch (see WriteGroup): one statement reads every action they name, `apply` runs
    * for each update in turn on what the updates before it made of its action (and of its run's root, when that is
-   * one of them), and one statement writes each changed action once, with the notices (an action that changed a
-   * column other than its state's has a statement of its own). Each write is of the row version read; when another
-   * transaction wrote one since, this fails, and the batch runs its writes again one by one.
+   * one of them), and one statement writes each changed action once, with the notices. Each write is of the row
+   * version read; when another transaction wrote one since, that statement fails, whole, and the batch runs its
+   * writes again one by one.
    */
-  const many = (updates: ReadonlyArray<ActionUpdate>): Effect.Effect<ReadonlyArray<UpdateOutcome>, SqlError | WrittenSinceRead> =>
+  const many = (updates: ReadonlyArray<ActionUpdate>): Effect.Effect<ReadonlyArray<UpdateOutcome>, SqlError> =>
     Effect.gen(function*() {
       const keys = new Map(updates.map((update) => [actionKeyText(update.key), update.key]))
       const slots = new Map<string, Slot>()
@@ -195,40 +193,45 @@ export const makeActionUpdates = (sql: SqlClient.SqlClient, readJson: JsonReader
         return { _tag: "Updated", action: next }
       })
 
-      const together: Array<Record<string, unknown>> = []
-      const alone: Array<{ readonly slot: Slot; readonly columns: Record<string, unknown> }> = []
+      const states: Array<Record<string, unknown>> = []
+      const others: Array<Statement.Fragment> = []
       for (const slot of slots.values()) {
         if (slot.current === slot.stored) continue
         const columns = changedColumns(actionFieldsRow(slot.stored), actionFieldsRow(slot.current))
         const names = Object.keys(columns)
         if (names.length === 0) continue
-        if (names.every((name) => stateBits.has(name))) together.push(stateRow(slot, columns))
-        else alone.push({ slot, columns })
-      }
-      for (const { columns, slot } of alone) {
-        const saved = yield* sql`UPDATE actions SET ${sql.update(columns)}
-          WHERE id = ${slot.row.id} AND xmin = ${slot.row.row_version ?? null}::xid RETURNING id`
-        if (saved.length !== 1) return yield* new WrittenSinceRead()
-      }
-      if (together.length > 0) {
-        const [written] = yield* sql<{ readonly updated: number }>`WITH v AS (SELECT * FROM
-            json_to_recordset(${JSON.stringify(together)}::json) AS v (id bigint, row_version text, mask integer, ${
-          sql.literal(stateRecordType)
-        })),
-          saved AS (UPDATE actions a SET ${sql.literal(setStateColumns)} FROM v
-            WHERE a.id = v.id AND a.xmin = v.row_version::xid RETURNING a.id)
-          SELECT count(*) AS updated ${notices.columnOfAll(sql, changes)} FROM saved`
-        if (written?.updated !== together.length) {
-          return yield* new WrittenSinceRead()
+        if (names.every((name) => stateBits.has(name))) {
+          states.push(stateRow(slot, columns))
+        } else {
+          others.push(sql`, ${sql.literal(`other${others.length}`)} AS (UPDATE actions SET ${sql.update(columns)}
+            WHERE id = ${slot.row.id} AND xmin = ${slot.row.row_version ?? null}::xid RETURNING id)`)
         }
-      } else {
-        yield* notices.within(sql, changes)
       }
+      const expected = states.length + others.length
+      // What the updates made of an action is what it was before them (or they made nothing of it): no write.
+      if (expected === 0) return outcomes
+      const written = sql.literal(
+        ["SELECT id FROM saved", ...others.map((_, i) => `SELECT id FROM other${i}`)].join(" UNION ALL ")
+      )
+      // Fewer rows written than expected fails the statement (a cast of text that is no number), so that none is.
+      yield* sql`WITH v AS (SELECT * FROM json_to_recordset(${JSON.stringify(states)}::json)
+          AS v (id bigint, row_version text, mask integer, ${sql.literal(stateRecordType)})),
+        saved AS (UPDATE actions a SET ${sql.literal(setStateColumns)} FROM v
+          WHERE a.id = v.id AND a.xmin = v.row_version::xid RETURNING a.id) ${sql.join("", false)(others)},
+        written AS (${written})
+        SELECT CASE WHEN count(*) = ${expected} THEN count(*) ELSE
+          ('actions written by another transaction since they were read: ' || (${expected} - count(*)))::bigint
+        END AS written ${notices.columnOfAll(sql, changes)} FROM written`
       return outcomes
     })
 
-  /** The updates of a batch together, for Postgres (`many`). */
-  const group: WriteGroup<ActionUpdate, UpdateOutcome> = { one: (update) => one(update.key, update.apply), many }
+  /** The updates of a batch together, for Postgres. Both ways write with one statement (the locked way in a
+   * transaction of its own), so a batch of nothing but updates needs no transaction around them. */
+  const group: WriteGroup<ActionUpdate, UpdateOutcome> = {
+    one: (update) => one(update.key, update.apply),
+    many,
+    atomic: true
+  }
 
   return { one, group }
 }

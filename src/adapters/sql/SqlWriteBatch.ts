@@ -16,7 +16,8 @@ import { timedTransaction } from "./SqlTransactionTiming.js"
  *   one, each in its own transaction as a write without batching would, so a bad write cannot sink the others.
  *
  * Writes run in arrival order, so two writes of one action in a batch apply in that order; writes of one group
- * (`runIn`) that arrived one after the other run together, as their group's `many`, in the place of the first. A
+ * (`runIn`) that arrived one after the other run together, as their group's `many`, in the place of the first
+ * (and a batch of nothing but an atomic group's writes runs outside a transaction, see `WriteGroup.atomic`). A
  * caller interrupted while its write waits in the queue drops it; once its batch has begun, the write may still
  * commit (as a write interrupted during its commit always could).
  */
@@ -37,6 +38,10 @@ export interface WriteGroup<I, A> {
   /** The writes of `inputs`, in the batch's transaction, with the effect of `one` run for each in turn; one
    * answer each, in order. Any failure rolls the batch back (and its writes run again alone, with `one`). */
   readonly many: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<A>, unknown>
+  /** Whether `one` and `many` are each atomic and durable without a transaction around them (each writes with one
+   * statement, or in a transaction of its own): a batch of nothing but this group's writes then runs them so,
+   * without the round trips of its BEGIN and COMMIT. */
+  readonly atomic: boolean
 }
 
 interface Entry {
@@ -112,12 +117,30 @@ export const makeWriteBatch = (
         }
       })
 
+    /** A batch of an atomic group's writes alone, outside a transaction: each write commits with its statement. */
+    const bare = (group: WriteGroup<unknown, unknown>, entries: ReadonlyArray<Entry>) => {
+      const each = (entry: Entry) =>
+        Effect.flatMap(Effect.exit(timedTransaction(entry.write)), (exit) => Deferred.done(entry.answer, exit))
+      if (entries.length === 1) return each(entries[0]!)
+      return Effect.flatMap(Effect.exit(timedTransaction(group.many(entries.map((entry) => entry.input)))), (exit) =>
+        Exit.isSuccess(exit) && exit.value.length === entries.length
+          ? Effect.forEach(entries, (entry, i) => Deferred.succeed(entry.answer, exit.value[i]), { discard: true })
+          : Effect.forEach(entries, each, { discard: true }))
+    }
+
+    const atomicGroupOf = (entries: ReadonlyArray<Entry>) => {
+      const group = entries[0]?.group
+      return group?.atomic === true && entries.every((entry) => entry.group === group) ? group : undefined
+    }
+
     // A batch, once taken, runs to its end (so a shutdown answers it); writes still queued are interrupted.
     const worker = Effect.gen(function*() {
       const taken = Chunk.toReadonlyArray(yield* Queue.takeBetween(queue, 1, options.maxWrites))
       const entries = taken.filter((entry) => entry.state === "queued")
       for (const entry of entries) entry.state = "taken"
-      if (entries.length === 1) yield* Effect.uninterruptible(alone(entries[0]!))
+      const group = atomicGroupOf(entries)
+      if (group !== undefined) yield* Effect.uninterruptible(bare(group, entries))
+      else if (entries.length === 1) yield* Effect.uninterruptible(alone(entries[0]!))
       else if (entries.length > 1) yield* Effect.uninterruptible(together(entries))
     }).pipe(Effect.forever)
 

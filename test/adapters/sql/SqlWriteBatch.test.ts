@@ -73,7 +73,8 @@ describeBackends("SqlWriteBatch", sqlBackends(), (backend) => {
           Effect.sync(() => calls.push(list)).pipe(
             Effect.zipRight(sql`INSERT INTO items ${sql.insert(list.map((id) => ({ id })))}`),
             Effect.as(list.map((id) => id * 10))
-          )
+          ),
+        atomic: false
       }
       // 3 and 4 fail on their own if they run before 2 (and 6 if before 5).
       const after = (before: number, id: number) =>
@@ -100,7 +101,8 @@ describeBackends("SqlWriteBatch", sqlBackends(), (backend) => {
       const { batch, holder, ids, insert, release } = yield* setUp
       const group: WriteGroup<number, number> = {
         one: (id) => Effect.as(insert(id), id),
-        many: (list) => Effect.zipRight(Effect.forEach(list, insert), Effect.fail("refused" as const))
+        many: (list) => Effect.zipRight(Effect.forEach(list, insert), Effect.fail("refused" as const)),
+        atomic: false
       }
       const writes = [
         yield* submit(batch.run(Effect.as(insert(1), 1))),
@@ -125,6 +127,39 @@ describeBackends("SqlWriteBatch", sqlBackends(), (backend) => {
         expect(new Set(ids).size).toBe(1)
         // A lone write after them is a batch (a transaction) of its own.
         expect(ids).not.toContain(yield* batch.run(txid))
+      }).pipe(Effect.provide(backend.layer)))
+
+    it.scoped("a batch of nothing but an atomic group's writes runs them outside a transaction; with others, in theirs", () =>
+      Effect.gen(function*() {
+        const { batch, holder, release, sql } = yield* setUp
+        const txid = Effect.map(sql<{ id: string }>`SELECT txid_current()::text AS id`, (rows) => rows[0]!.id)
+        // Each answer: the transactions of two statements in a row.
+        const group: WriteGroup<number, ReadonlyArray<string>> = {
+          one: () => Effect.all([txid, txid]),
+          many: (list) => Effect.map(Effect.all([txid, txid]), (ids) => list.map(() => ids)),
+          atomic: true
+        }
+        const mixed = [
+          yield* submit(batch.runIn(group, 1)),
+          yield* submit(batch.run(Effect.map(txid, (id) => [id]))),
+          yield* submit(batch.runIn(group, 2))
+        ]
+        yield* release
+        yield* Fiber.join(holder)
+        expect(new Set((yield* Effect.forEach(mixed, Fiber.join)).flat()).size).toBe(1)
+
+        const held = yield* Deferred.make<void>()
+        const hold = yield* Deferred.make<void>()
+        const holding = yield* Effect.fork(batch.run(Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(hold))))
+        yield* Deferred.await(held)
+        const bare = yield* Effect.forEach([1, 2, 3], (n) => submit(batch.runIn(group, n)))
+        yield* Deferred.succeed(hold, undefined)
+        yield* Fiber.join(holding)
+        const answers = yield* Effect.forEach(bare, Fiber.join)
+        expect(answers[0]).toStrictEqual(answers[2])
+        expect(answers[0]![0]).not.toBe(answers[0]![1])
+        const lone = yield* batch.runIn(group, 4)
+        expect(lone[0]).not.toBe(lone[1])
       }).pipe(Effect.provide(backend.layer)))
   }
 })
