@@ -31,8 +31,8 @@ type RowToUpdate = ActionRow & {
   readonly row_version?: string
 }
 
-/** The columns a status update or an abort changes (`actionStateRow`'s), with their Postgres types: these an update
- * of many actions writes in one statement. An update that changes any other column writes its action alone. */
+/** The columns a status update or an abort changes (`actionStateRow`'s), with their Postgres types: `many` writes
+ * these of all its actions with one UPDATE. An action with any other column changed has an UPDATE of its own. */
 const stateColumns = [
   ["phase", "text"],
   ["phase_number", "integer"],
@@ -165,9 +165,9 @@ export const makeActionUpdates = (sql: SqlClient.SqlClient, readJson: JsonReader
   /**
    * Postgres, the updates of one batch (see WriteGroup): one statement reads every action they name, `apply` runs
    * for each update in turn on what the updates before it made of its action (and of its run's root, when that is
-   * one of them), and one statement writes each changed action once, with the notices. Each write is of the row
-   * version read; when another transaction wrote one since, that statement fails, whole, and the batch runs its
-   * writes again one by one.
+   * one of them), and one statement writes each changed action once, with the notices of the updates that changed
+   * something. Each write is of the row version read; when another transaction wrote one since, that statement
+   * fails, whole, and the batch runs its writes again one by one.
    */
   const many = (updates: ReadonlyArray<ActionUpdate>): Effect.Effect<ReadonlyArray<UpdateOutcome>, SqlError> =>
     Effect.gen(function*() {

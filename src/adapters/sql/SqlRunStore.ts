@@ -41,8 +41,9 @@ import { makeWriteBatch } from "./SqlWriteBatch.js"
 import { timedTransaction } from "./SqlTransactionTiming.js"
 
 /**
- * One store for SQLite and Postgres: writes are committed in batches (group commit, see SqlWriteBatch), but for two
- * that measured faster alone (CreateRun on SQLite, RecordActionEvents on Postgres); every read is one statement
+ * One store for SQLite and Postgres: writes are committed in batches (group commit, see SqlWriteBatch; on Postgres a
+ * batch's action updates are read and written together, see SqlActionUpdates), but for two that measured faster
+ * alone (CreateRun on SQLite, RecordActionEvents on Postgres); every read is one statement
  * (consistent on its own), every value a bound parameter. A write fails with its own error only before it wrote
  * anything, or after undoing what it wrote, as a batch requires.
  */
