@@ -122,6 +122,43 @@ export const runStoreBatchContract = (backend: Backend<RunStore>): void => {
       expect((yield* after(two.key)).attempts).toBe(9)
     })))
 
+  it.effect("an update in a batch sees its run's root as the writes before it in the batch left it", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const view = runView({ phase: ActionPhase.RUNNING })
+      const child = childAction(view, "c1")
+      yield* store.createRun({ view, task: undefined })
+      yield* store.recordAction(child)
+
+      // apply may run more than once: each keeps what its last run saw.
+      let before: ActionPhase | undefined
+      let after: ActionPhase | undefined
+      const hold = yield* holding(store)
+      const writes = [
+        yield* submit(store.updateAction(child.key, (_, context) => {
+          before = context.rootPhase
+          return undefined
+        })),
+        yield* submit(store.updateAction(view.root.key, (current) => ({ ...current, phase: ActionPhase.ABORTED, endedAt: at(60) }))),
+        yield* submit(store.updateAction(actionKey(view, "c9"), (current) => current)),
+        yield* submit(store.updateAction(child.key, (current, context) => {
+          after = context.rootPhase
+          // A column besides the state's too.
+          return { ...current, phase: ActionPhase.ABORTED, endedAt: at(61), outputsUri: `s3://out/${context.rootPhase}` }
+        }))
+      ]
+      yield* hold.release
+      yield* Fiber.join(hold.fiber)
+      const outcomes = yield* Effect.forEach(writes, Fiber.join)
+      expect(outcomes.map((outcome) => outcome._tag)).toStrictEqual(["Unchanged", "Updated", "Missing", "Updated"])
+      expect([before, after]).toStrictEqual([ActionPhase.RUNNING, ActionPhase.ABORTED])
+      const stored = Option.getOrThrow(yield* store.getAction(child.key))
+      expect([stored.phase, stored.endedAt, stored.outputsUri]).toStrictEqual(
+        [ActionPhase.ABORTED, at(61), `s3://out/${ActionPhase.ABORTED}`]
+      )
+      expect(Option.getOrThrow(yield* store.getAction(view.root.key)).phase).toBe(ActionPhase.ABORTED)
+    })))
+
   it.scoped("a write is answered only once committed: another connection reads it as soon as it is answered", () =>
     Effect.gen(function*() {
       const [mine, other] = yield* backend.twins

@@ -1,13 +1,14 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Either, Layer, Stream } from "effect"
+import { Chunk, Context, Deferred, Effect, Either, Fiber, Layer, Stream } from "effect"
 import { makeNotice } from "../../src/adapters/sql/SqlChangeNotices.js"
 import { layerPostgresUrl } from "../../src/adapters/sql/SqlClients.js"
 import { runMigrations } from "../../src/adapters/sql/SqlMigrations.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
 import { ChangeFeed } from "../../src/ports/ChangeFeed.js"
 import { RunStore } from "../../src/ports/RunStore.js"
-import { runView } from "../support/Fixtures.js"
+import { submit } from "../support/Fibers.js"
+import { childAction, runView } from "../support/Fixtures.js"
 import { freshPostgresUrl, postgresAdminUrl } from "../support/TestDatabases.js"
 import { pgNotifyFeed } from "./WatchSupport.js"
 
@@ -69,6 +70,49 @@ describe.skipIf(postgresAdminUrl() === undefined)("change notices in the store's
       expect(Chunk.toReadonlyArray(received).map((change) => [change.action.run.name, change.action.name, change.kind])).toEqual([
         ["updated-1", "a0", "updated"],
         ["created-2", "a0", "created"]
+      ])
+    })), 60_000)
+  it.live("the updates of one batch, written together, send their notices in order when it commits", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const database = yield* freshPostgresUrl
+      const sql = layerPostgresUrl(database.url)
+      yield* Effect.provide(runMigrations, sql)
+      const writer = yield* Layer.build(
+        SqlRunStore.layer.pipe(Layer.provideMerge(pgNotifyFeed(database.url)), Layer.provideMerge(sql))
+      )
+      const store = Context.get(writer, RunStore)
+      const view = runView({ key: { name: "batched-1" } })
+      const child = childAction(view, "c1")
+      yield* store.createRun({ view, task: undefined })
+      yield* store.recordAction(child)
+      const listener = yield* Layer.build(pgNotifyFeed(database.url))
+      const changes = yield* Context.get(listener, ChangeFeed).subscribe
+
+      const held = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(store.createRun({
+        view: runView({ key: { name: "holder-1" } }),
+        task: undefined,
+        beforeCommit: Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(release))
+      }))
+      yield* Deferred.await(held)
+      const more = (current: typeof child) => ({ ...current, attempts: current.attempts + 1 })
+      const updates = [
+        yield* submit(store.updateAction(view.root.key, more)),
+        yield* submit(store.updateAction(child.key, () => undefined)),
+        yield* submit(store.updateAction(child.key, more)),
+        yield* submit(store.updateAction(view.root.key, more))
+      ]
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      yield* Effect.forEach(updates, Fiber.join)
+
+      const received = yield* changes.pipe(Stream.take(4), Stream.runCollect, Effect.timeout("10 seconds"))
+      expect(Chunk.toReadonlyArray(received).map((change) => [change.action.run.name, change.action.name, change.kind])).toEqual([
+        ["holder-1", "a0", "created"],
+        ["batched-1", "a0", "updated"],
+        ["batched-1", "c1", "updated"],
+        ["batched-1", "a0", "updated"]
       ])
     })), 60_000)
 })

@@ -24,6 +24,15 @@ export const makeNotice = Effect.map(
         Option.match(notices, {
           onNone: () => sql.literal(""),
           onSome: ({ channel, payloads }) => sql`, ${notify(sql, channel, payloads([change])[0]!)} AS notified`
+        }),
+      /** `, <the notices of changes> AS notified` for the select list of a statement that returns one row: they
+       * are sent, in order, when that statement's transaction commits; empty when there are no notices. */
+      columnOfAll: (sql: SqlClient.SqlClient, changes: ReadonlyArray<Change>): Statement.Fragment =>
+        Option.match(notices, {
+          onNone: () => sql.literal(""),
+          onSome: ({ channel, payloads }) =>
+            changes.length === 0 ? sql.literal("") : sql`, (SELECT count(*) FROM (SELECT pg_notify(${channel}, p)
+              FROM json_array_elements_text(${JSON.stringify(payloads(changes))}::json) AS p) AS sent) AS notified`
         })
     }
   }

@@ -1,4 +1,4 @@
-import { SqlClient, type Statement } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Effect, Layer, Option, type Scope } from "effect"
 import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
@@ -7,8 +7,9 @@ import { cursorOf, type Page } from "../../domain/ListQuery.js"
 import type { ActionPhase } from "../../domain/Phase.js"
 import type { AttemptRecord, RunView, TaskRecord } from "../../domain/Records.js"
 import type { Change } from "../../ports/ChangeFeed.js"
-import { ActionMissing, RunExists, RunStore, type StoreUnavailable, type UpdateOutcome } from "../../ports/RunStore.js"
+import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
 import { currentTraceparent } from "../../ports/TraceParent.js"
+import { makeActionUpdates } from "./SqlActionUpdates.js"
 import { makeAttempts } from "./SqlAttempts.js"
 import { makeCatalog } from "./SqlCatalog.js"
 import { makeNotice } from "./SqlChangeNotices.js"
@@ -20,13 +21,10 @@ import { jsonFromText } from "./SqlPayloads.js"
 import { preparedMarker } from "./SqlPrepared.js"
 import {
   actionColumnList,
-  actionColumnNameList,
-  actionFieldsRow,
   actionOfRow,
   type ActionRow,
   actionRow,
   actionStateRow,
-  changedColumns,
   dateOf,
   iso,
   runRow,
@@ -44,8 +42,9 @@ import { makeWriteBatch } from "./SqlWriteBatch.js"
 import { timedTransaction } from "./SqlTransactionTiming.js"
 
 /**
- * One store for SQLite and Postgres: writes are committed in batches (group commit, see SqlWriteBatch), but for two
- * that measured faster alone (CreateRun on SQLite, RecordActionEvents on Postgres); every read is one statement
+ * One store for SQLite and Postgres: writes are committed in batches (group commit, see SqlWriteBatch; on Postgres a
+ * batch's action updates are read and written together, see SqlActionUpdates), but for two that measured faster
+ * alone (CreateRun on SQLite, RecordActionEvents on Postgres); every read is one statement
  * (consistent on its own), every value a bound parameter. A write fails with its own error only before it wrote
  * anything, or after undoing what it wrote, as a batch requires.
  */
@@ -67,16 +66,9 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
   // Not FOR UPDATE: that would also block the foreign-key checks of attempt inserts under an event batch's
   // lock, and an abort and a batch would deadlock.
   const lockRows = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE", orElse: () => "" }))
-  // The same for the action `a` of a statement that joins others, whose rows stay unlocked.
-  const lockActionRow = sql.literal(sql.onDialectOrElse({ pg: () => "FOR NO KEY UPDATE OF a", orElse: () => "" }))
-  const noLock = sql.literal("")
   // The lock the action insert's foreign-key check takes on its run anyway, taken when the run is read: a run that
   // a retention deletion is removing is then waited for and read as gone (ActionMissing), not a key violation.
   const keepRun = sql.literal(sql.onDialectOrElse({ pg: () => "FOR KEY SHARE", orElse: () => "" }))
-  // The id of the transaction that wrote the row version read, as text (Postgres only).
-  const rowVersion = sql.literal(sql.onDialectOrElse({ pg: () => ", a.xmin::text AS row_version", orElse: () => "" }))
-  // Optimistic updates lost in a row before the locked way is taken.
-  const optimisticTries = 3
 
   // No stack trace per call: nothing reads one (no exporter), and taking it is a cost on every store call.
   const span = (name: string) => Effect.withSpan(`SqlRunStore.${name}`, { captureStackTrace: false })
@@ -210,75 +202,12 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
       })
     )
 
-  /** The action with its run's root phase (the root row unlocked), and on Postgres the row version's id. */
-  const actionToUpdate = (key: ActionKey, lock: Statement.Fragment) =>
-    sql<ActionRow & { readonly root_phase: number | null; readonly row_version?: string }>`SELECT
-      ${sql.literal(actionColumnList)}, root.phase_number AS root_phase ${rowVersion}
-      FROM actions a JOIN runs r ON r.id = a.run_id
-      LEFT JOIN actions root ON root.project = a.project AND root.domain = a.domain AND root.run_name = a.run_name
-        AND root.name = r.root_action_name
-      WHERE a.project = ${key.run.project} AND a.domain = ${key.run.domain} AND a.run_name = ${key.run.name}
-      AND a.name = ${key.name} ${lock}`
-
-  type UpdatePlan<Row> =
-    | { readonly _tag: "Done"; readonly outcome: UpdateOutcome }
-    | { readonly _tag: "Write"; readonly row: Row; readonly columns: Record<string, unknown> }
-
-  type Apply = Parameters<RunStore["Type"]["updateAction"]>[1]
-
-  /** What `apply` makes of the row read: an outcome with no write, or the columns to write. */
-  const planUpdate = <Row extends ActionRow & { readonly root_phase: number | null }>(
-    row: Row | undefined,
-    apply: Apply
-  ): UpdatePlan<Row> => {
-    if (row === undefined) return { _tag: "Done", outcome: { _tag: "Missing" } }
-    const current = actionOfRow(row, readJson)
-    const next = apply(current, { rootPhase: (row.root_phase ?? current.phase) as ActionPhase })
-    if (next === undefined) return { _tag: "Done", outcome: { _tag: "Unchanged", action: current } }
-    const columns = changedColumns(actionFieldsRow(current), actionFieldsRow(next))
-    // Every column as stored already: what is stored is what apply returned.
-    if (Object.keys(columns).length === 0) return { _tag: "Done", outcome: { _tag: "Updated", action: current } }
-    return { _tag: "Write", row, columns }
-  }
-
-  /** Read, apply and write, the action's row locked from the read on: SQLite's way, and Postgres' when the
-   * optimistic way keeps losing. */
-  const updateLocked = (key: ActionKey, apply: Apply) =>
-    Effect.gen(function*() {
-      const [row] = yield* actionToUpdate(key, lockActionRow)
-      const plan = planUpdate(row, apply)
-      if (plan._tag === "Done") return plan.outcome
-      const [saved] = yield* sql<ActionRow>`UPDATE actions SET ${sql.update(plan.columns)}
-        WHERE id = ${plan.row.id} RETURNING ${sql.literal(actionColumnNameList)}`
-      if (saved === undefined) return yield* Effect.dieMessage("an updated action row was not returned")
-      yield* notice(sql, [{ action: key, kind: "updated" }])
-      return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
-    })
-
-  /**
-   * Postgres: two statements (the read, and the update with its notice) instead of four (the locked read, the
-   * update, the notice). The update applies only to the row version that was read (`xmin`, which every write of
-   * the row replaces, and which an earlier write of the same batch leaves as the batch's own); when another
-   * transaction's write came between, it changes nothing and the read and apply are done again, a few times, and
-   * then the locked way.
-   */
-  const updateOptimistic = (key: ActionKey, apply: Apply) =>
-    Effect.gen(function*() {
-      for (let tries = 0; tries < optimisticTries; tries++) {
-        const [row] = yield* actionToUpdate(key, noLock)
-        const plan = planUpdate(row, apply)
-        if (plan._tag === "Done") return plan.outcome
-        const [saved] = yield* sql<ActionRow>`WITH saved AS (UPDATE actions SET ${sql.update(plan.columns)}
-          WHERE id = ${plan.row.id} AND xmin = ${plan.row.row_version ?? null}::xid RETURNING ${sql.literal(actionColumnNameList)})
-          SELECT saved.* ${notices.column(sql, { action: key, kind: "updated" })} FROM saved`
-        if (saved !== undefined) return { _tag: "Updated", action: actionOfRow(saved, readJson) } as const
-      }
-      return yield* updateLocked(key, apply)
-    })
-
-  const updateBody = sql.onDialectOrElse({ pg: () => updateOptimistic, orElse: () => updateLocked })
-  const updateAction: RunStore["Type"]["updateAction"] = (key, apply) =>
-    transaction("updateAction", updateBody(key, apply))
+  const updates = makeActionUpdates(sql, readJson, notices)
+  const updateAction: RunStore["Type"]["updateAction"] = sql.onDialectOrElse({
+    // A batch's updates together: on Postgres each statement of a batch waits for the one before it.
+    pg: () => (key, apply) => refail(batch.runIn(updates.group, { key, apply })).pipe(span("updateAction")),
+    orElse: () => (key, apply) => transaction("updateAction", updates.one(key, apply))
+  })
 
   // Postgres: an event write is ten statements or so; in a batch they run one after the other on one connection,
   // where alone they run on the pool's connections at once, which the bench found faster (see bench/HISTORY.md).

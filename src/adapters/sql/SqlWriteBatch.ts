@@ -16,18 +16,40 @@ import { timedTransaction } from "./SqlTransactionTiming.js"
  * - Anything else (a SQL error, a defect, a failed commit) rolls the batch back; its writes then run again one by
  *   one, each in its own transaction as a write without batching would, so a bad write cannot sink the others.
  *
- * Writes run in arrival order, so two writes of one action in a batch apply in that order. A caller interrupted
- * while its write waits in the queue drops it; once its batch has begun, the write may still commit (as a write
- * interrupted during its commit always could).
+ * Writes run in arrival order, so two writes of one action in a batch apply in that order; writes of one group
+ * (`runIn`) that arrived one after the other run together, as their group's `many`, in the place of the first
+ * (and a batch of nothing but an atomic group's writes runs outside a transaction, see `WriteGroup.atomic`). A
+ * caller interrupted while its write waits in the queue drops it; once its batch has begun, the write may still
+ * commit (as a write interrupted during its commit always could).
  */
 export interface WriteBatch {
   /** Runs `write` in the next batch's transaction and answers once that transaction is over. */
   readonly run: <A, E>(write: Effect.Effect<A, E | SqlError>) => Effect.Effect<A, E | SqlError>
+  /** Runs `group.one(input)` as `run` would, or, with the writes of `group` next to it in its batch, `group.many`. */
+  readonly runIn: <I, A>(group: WriteGroup<I, A>, input: I) => Effect.Effect<A, SqlError>
+}
+
+/**
+ * Writes of one kind that a batch runs together when they arrive one after the other: a few statements for all of
+ * them instead of a few for each, since on Postgres every statement of a batch waits for the one before it.
+ */
+export interface WriteGroup<I, A> {
+  /** One write. */
+  readonly one: (input: I) => Effect.Effect<A, SqlError>
+  /** The writes of `inputs`, in the batch's transaction, with the effect of `one` run for each in turn; one
+   * answer each, in order. Any failure rolls the batch back (and its writes run again alone, with `one`). */
+  readonly many: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<A>, unknown>
+  /** Whether `one` and `many` are each atomic and durable without a transaction around them (each writes with one
+   * statement, or in a transaction of its own): a batch of nothing but this group's writes then runs them so,
+   * without the round trips of its BEGIN and COMMIT. */
+  readonly atomic: boolean
 }
 
 interface Entry {
   readonly write: Effect.Effect<unknown, unknown>
   readonly answer: Deferred.Deferred<unknown, unknown>
+  readonly group: WriteGroup<unknown, unknown> | undefined
+  readonly input: unknown
   state: "queued" | "dropped" | "taken"
 }
 
@@ -64,15 +86,35 @@ export const makeWriteBatch = (
         (exit) => Deferred.done(entry.answer, exit)
       )
 
+    /** The entries as runs of one group (or of none) each, in order. */
+    const runsOf = (entries: ReadonlyArray<Entry>): Array<Array<Entry>> => {
+      const runs: Array<Array<Entry>> = []
+      for (const entry of entries) {
+        const last = runs[runs.length - 1]
+        if (last !== undefined && entry.group !== undefined && last[0]!.group === entry.group) last.push(entry)
+        else runs.push([entry])
+      }
+      return runs
+    }
+
     const together = (entries: ReadonlyArray<Entry>) =>
       Effect.gen(function*() {
         const exits: Array<Exit.Exit<unknown, unknown>> = []
+        const one = (entry: Entry) =>
+          Effect.flatMap(Effect.exit(entry.write), (exit) => {
+            exits.push(exit)
+            return isAnswer(exit) ? Effect.void : Effect.fail(broken)
+          })
+        const many = (group: WriteGroup<unknown, unknown>, run: ReadonlyArray<Entry>) =>
+          Effect.flatMap(Effect.exit(group.many(run.map((entry) => entry.input))), (exit) => {
+            if (Exit.isFailure(exit) || exit.value.length !== run.length) return Effect.fail(broken)
+            for (const answer of exit.value) exits.push(Exit.succeed(answer))
+            return Effect.void
+          })
         const committed = yield* Effect.exit(timedTransaction(sql.withTransaction(
-          Effect.forEach(entries, (entry) =>
-            Effect.flatMap(Effect.exit(entry.write), (exit) => {
-              exits.push(exit)
-              return isAnswer(exit) ? Effect.void : Effect.fail(broken)
-            }), { discard: true })
+          Effect.forEach(runsOf(entries), (run) => (run.length === 1 ? one(run[0]!) : many(run[0]!.group!, run)), {
+            discard: true
+          })
         )))
         if (Exit.isSuccess(committed)) {
           yield* Effect.forEach(entries, (entry, i) => Deferred.done(entry.answer, exits[i]!), { discard: true })
@@ -81,12 +123,30 @@ export const makeWriteBatch = (
         }
       })
 
+    /** A batch of an atomic group's writes alone, outside a transaction: each write commits with its statement. */
+    const bare = (group: WriteGroup<unknown, unknown>, entries: ReadonlyArray<Entry>) => {
+      const each = (entry: Entry) =>
+        Effect.flatMap(Effect.exit(timedTransaction(entry.write)), (exit) => Deferred.done(entry.answer, exit))
+      if (entries.length === 1) return each(entries[0]!)
+      return Effect.flatMap(Effect.exit(timedTransaction(group.many(entries.map((entry) => entry.input)))), (exit) =>
+        Exit.isSuccess(exit) && exit.value.length === entries.length
+          ? Effect.forEach(entries, (entry, i) => Deferred.succeed(entry.answer, exit.value[i]), { discard: true })
+          : Effect.forEach(entries, each, { discard: true }))
+    }
+
+    const atomicGroupOf = (entries: ReadonlyArray<Entry>) => {
+      const group = entries[0]?.group
+      return group?.atomic === true && entries.every((entry) => entry.group === group) ? group : undefined
+    }
+
     // A batch, once taken, runs to its end (so a shutdown answers it); writes still queued are interrupted.
     const worker = Effect.gen(function*() {
       const taken = Chunk.toReadonlyArray(yield* Queue.takeBetween(queue, 1, options.maxWrites))
       const entries = taken.filter((entry) => entry.state === "queued")
       for (const entry of entries) entry.state = "taken"
-      if (entries.length === 1) yield* Effect.uninterruptible(alone(entries[0]!))
+      const group = atomicGroupOf(entries)
+      if (group !== undefined) yield* Effect.uninterruptible(bare(group, entries))
+      else if (entries.length === 1) yield* Effect.uninterruptible(alone(entries[0]!))
       else if (entries.length > 1) yield* Effect.uninterruptible(together(entries))
     }).pipe(Effect.forever)
 
@@ -101,16 +161,23 @@ export const makeWriteBatch = (
       discard: true
     }))
 
-    const run = <A, E>(write: Effect.Effect<A, E | SqlError>): Effect.Effect<A, E | SqlError> =>
+    const submit = <A, E>(
+      write: Effect.Effect<A, E | SqlError>,
+      group: WriteGroup<unknown, unknown> | undefined,
+      input: unknown
+    ): Effect.Effect<A, E | SqlError> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const answer = yield* Deferred.make<unknown, unknown>()
           // The write's statements run on the batch's fiber: they stay children of the caller's span (when spans are
-          // recorded), so a request's trace shows its SQL whichever batch carried it.
+          // recorded), so a request's trace shows its SQL whichever batch carried it (the statements of a group's
+          // writes run together belong to the batch alone).
           const parent = yield* Effect.serviceOption(Tracer.ParentSpan)
           const entry: Entry = {
             write: parent._tag === "Some" && parent.value.sampled ? Effect.withParentSpan(write, parent.value) : write,
             answer,
+            group,
+            input,
             state: "queued"
           }
           yield* Queue.offer(queue, entry)
@@ -120,5 +187,9 @@ export const makeWriteBatch = (
         })
       )
 
-    return { run }
+    return {
+      run: (write) => submit(write, undefined, undefined),
+      runIn: <I, A>(group: WriteGroup<I, A>, input: I) =>
+        submit(group.one(input), group as WriteGroup<unknown, unknown>, input)
+    }
   })

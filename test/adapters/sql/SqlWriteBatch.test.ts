@@ -1,7 +1,8 @@
 import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
 import { expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
-import { makeWriteBatch } from "../../../src/adapters/sql/SqlWriteBatch.js"
+import { makeWriteBatch, type WriteGroup } from "../../../src/adapters/sql/SqlWriteBatch.js"
 import { describeBackends, sqlBackends } from "../../support/backends.js"
 import { submit } from "../../support/Fibers.js"
 
@@ -62,6 +63,58 @@ describeBackends("SqlWriteBatch", sqlBackends(), (backend) => {
       expect(yield* ids).toStrictEqual([0, 2])
     }).pipe(Effect.provide(backend.layer)))
 
+  it.scoped("writes of one group that arrive one after the other run as one call of its many, in their place", () =>
+    Effect.gen(function*() {
+      const { batch, holder, ids, insert, release, sql } = yield* setUp
+      const calls: Array<ReadonlyArray<number>> = []
+      const group: WriteGroup<number, number> = {
+        one: (id) => Effect.as(insert(id), id),
+        many: (list) =>
+          Effect.sync(() => calls.push(list)).pipe(
+            Effect.zipRight(sql`INSERT INTO items ${sql.insert(list.map((id) => ({ id })))}`),
+            Effect.as(list.map((id) => id * 10))
+          ),
+        atomic: false
+      }
+      // 3 and 4 fail on their own if they run before 2 (and 6 if before 5).
+      const after = (before: number, id: number) =>
+        Effect.flatMap(ids, (now): Effect.Effect<void, SqlError | "out of order"> =>
+          now.includes(before) ? insert(id) : Effect.fail("out of order"))
+      const answers: Array<Effect.Effect<unknown, unknown>> = []
+      const write = <A, E>(effect: Effect.Effect<A, E>) => Effect.map(submit(effect), (fiber) => answers.push(Fiber.join(fiber)))
+      yield* write(batch.runIn(group, 1))
+      yield* write(batch.runIn(group, 2))
+      yield* write(batch.run(after(2, 3)))
+      yield* write(batch.runIn(group, 4))
+      yield* write(batch.run(after(4, 5)))
+      yield* write(batch.runIn(group, 6))
+      yield* write(batch.runIn(group, 7))
+      yield* release
+      yield* Fiber.join(holder)
+      expect(yield* Effect.all(answers)).toStrictEqual([10, 20, undefined, 4, undefined, 60, 70])
+      expect(calls).toStrictEqual([[1, 2], [6, 7]])
+      expect(yield* ids).toStrictEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    }).pipe(Effect.provide(backend.layer)))
+
+  it.scoped("a group's many that fails rolls its batch back; every write of it then runs again alone", () =>
+    Effect.gen(function*() {
+      const { batch, holder, ids, insert, release } = yield* setUp
+      const group: WriteGroup<number, number> = {
+        one: (id) => Effect.as(insert(id), id),
+        many: (list) => Effect.zipRight(Effect.forEach(list, insert), Effect.fail("refused" as const)),
+        atomic: false
+      }
+      const writes = [
+        yield* submit(batch.run(Effect.as(insert(1), 1))),
+        yield* submit(batch.runIn(group, 2)),
+        yield* submit(batch.runIn(group, 3))
+      ]
+      yield* release
+      yield* Fiber.join(holder)
+      expect(yield* Effect.forEach(writes, Fiber.join)).toStrictEqual([1, 2, 3])
+      expect(yield* ids).toStrictEqual([0, 1, 2, 3])
+    }).pipe(Effect.provide(backend.layer)))
+
   if (backend.name === "postgres") {
     it.scoped("writes that arrive while a batch commits are committed together, in one transaction", () =>
       Effect.gen(function*() {
@@ -74,6 +127,39 @@ describeBackends("SqlWriteBatch", sqlBackends(), (backend) => {
         expect(new Set(ids).size).toBe(1)
         // A lone write after them is a batch (a transaction) of its own.
         expect(ids).not.toContain(yield* batch.run(txid))
+      }).pipe(Effect.provide(backend.layer)))
+
+    it.scoped("a batch of nothing but an atomic group's writes runs them outside a transaction; with others, in theirs", () =>
+      Effect.gen(function*() {
+        const { batch, holder, release, sql } = yield* setUp
+        const txid = Effect.map(sql<{ id: string }>`SELECT txid_current()::text AS id`, (rows) => rows[0]!.id)
+        // Each answer: the transactions of two statements in a row.
+        const group: WriteGroup<number, ReadonlyArray<string>> = {
+          one: () => Effect.all([txid, txid]),
+          many: (list) => Effect.map(Effect.all([txid, txid]), (ids) => list.map(() => ids)),
+          atomic: true
+        }
+        const mixed = [
+          yield* submit(batch.runIn(group, 1)),
+          yield* submit(batch.run(Effect.map(txid, (id) => [id]))),
+          yield* submit(batch.runIn(group, 2))
+        ]
+        yield* release
+        yield* Fiber.join(holder)
+        expect(new Set((yield* Effect.forEach(mixed, Fiber.join)).flat()).size).toBe(1)
+
+        const held = yield* Deferred.make<void>()
+        const hold = yield* Deferred.make<void>()
+        const holding = yield* Effect.fork(batch.run(Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(hold))))
+        yield* Deferred.await(held)
+        const bare = yield* Effect.forEach([1, 2, 3], (n) => submit(batch.runIn(group, n)))
+        yield* Deferred.succeed(hold, undefined)
+        yield* Fiber.join(holding)
+        const answers = yield* Effect.forEach(bare, Fiber.join)
+        expect(answers[0]).toStrictEqual(answers[2])
+        expect(answers[0]![0]).not.toBe(answers[0]![1])
+        const lone = yield* batch.runIn(group, 4)
+        expect(lone[0]).not.toBe(lone[1])
       }).pipe(Effect.provide(backend.layer)))
   }
 })
