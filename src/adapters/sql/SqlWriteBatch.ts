@@ -50,6 +50,8 @@ interface Entry {
   readonly answer: Deferred.Deferred<unknown, unknown>
   readonly group: WriteGroup<unknown, unknown> | undefined
   readonly input: unknown
+  /** The caller's span, when it is recorded. */
+  readonly span: Tracer.AnySpan | undefined
   state: "queued" | "dropped" | "taken"
 }
 
@@ -86,6 +88,13 @@ export const makeWriteBatch = (
         (exit) => Deferred.done(entry.answer, exit)
       )
 
+    /** `group.many` of the entries' inputs, under the first recorded span of theirs. */
+    const manyOf = (group: WriteGroup<unknown, unknown>, entries: ReadonlyArray<Entry>) => {
+      const many = group.many(entries.map((entry) => entry.input))
+      const span = entries.find((entry) => entry.span !== undefined)?.span
+      return span === undefined ? many : Effect.withParentSpan(many, span)
+    }
+
     /** The entries as runs of one group (or of none) each, in order. */
     const runsOf = (entries: ReadonlyArray<Entry>): Array<Array<Entry>> => {
       const runs: Array<Array<Entry>> = []
@@ -106,7 +115,7 @@ export const makeWriteBatch = (
             return isAnswer(exit) ? Effect.void : Effect.fail(broken)
           })
         const many = (group: WriteGroup<unknown, unknown>, run: ReadonlyArray<Entry>) =>
-          Effect.flatMap(Effect.exit(group.many(run.map((entry) => entry.input))), (exit) => {
+          Effect.flatMap(Effect.exit(manyOf(group, run)), (exit) => {
             if (Exit.isFailure(exit) || exit.value.length !== run.length) return Effect.fail(broken)
             for (const answer of exit.value) exits.push(Exit.succeed(answer))
             return Effect.void
@@ -128,7 +137,7 @@ export const makeWriteBatch = (
       const each = (entry: Entry) =>
         Effect.flatMap(Effect.exit(timedTransaction(entry.write)), (exit) => Deferred.done(entry.answer, exit))
       if (entries.length === 1) return each(entries[0]!)
-      return Effect.flatMap(Effect.exit(timedTransaction(group.many(entries.map((entry) => entry.input)))), (exit) =>
+      return Effect.flatMap(Effect.exit(timedTransaction(manyOf(group, entries))), (exit) =>
         Exit.isSuccess(exit) && exit.value.length === entries.length
           ? Effect.forEach(entries, (entry, i) => Deferred.succeed(entry.answer, exit.value[i]), { discard: true })
           : Effect.forEach(entries, each, { discard: true }))
@@ -171,13 +180,15 @@ export const makeWriteBatch = (
           const answer = yield* Deferred.make<unknown, unknown>()
           // The write's statements run on the batch's fiber: they stay children of the caller's span (when spans are
           // recorded), so a request's trace shows its SQL whichever batch carried it (the statements of a group's
-          // writes run together belong to the batch alone).
+          // writes run together, under the first of them whose span is recorded).
           const parent = yield* Effect.serviceOption(Tracer.ParentSpan)
+          const span = parent._tag === "Some" && parent.value.sampled ? parent.value : undefined
           const entry: Entry = {
-            write: parent._tag === "Some" && parent.value.sampled ? Effect.withParentSpan(write, parent.value) : write,
+            write: span === undefined ? write : Effect.withParentSpan(write, span),
             answer,
             group,
             input,
+            span,
             state: "queued"
           }
           yield* Queue.offer(queue, entry)

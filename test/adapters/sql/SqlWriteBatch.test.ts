@@ -96,6 +96,26 @@ describeBackends("SqlWriteBatch", sqlBackends(), (backend) => {
       expect(yield* ids).toStrictEqual([0, 1, 2, 3, 4, 5, 6, 7])
     }).pipe(Effect.provide(backend.layer)))
 
+  it.scoped("a group's many runs under the span of the first of its writes whose caller's span is recorded", () =>
+    Effect.gen(function*() {
+      const { batch, holder, release } = yield* setUp
+      const spanName = Effect.map(Effect.option(Effect.currentParentSpan), (span) =>
+        span._tag === "Some" && span.value._tag === "Span" ? span.value.name : "none")
+      const group: WriteGroup<number, string> = {
+        one: () => spanName,
+        many: (list) => Effect.map(spanName, (name) => list.map(() => name)),
+        atomic: false
+      }
+      const writes = [
+        yield* submit(batch.runIn(group, 1)),
+        yield* submit(batch.runIn(group, 2).pipe(Effect.withSpan("second"))),
+        yield* submit(batch.runIn(group, 3).pipe(Effect.withSpan("third")))
+      ]
+      yield* release
+      yield* Fiber.join(holder)
+      expect(yield* Effect.forEach(writes, Fiber.join)).toStrictEqual(["second", "second", "second"])
+    }).pipe(Effect.provide(backend.layer)))
+
   it.scoped("a group's many that fails rolls its batch back; every write of it then runs again alone", () =>
     Effect.gen(function*() {
       const { batch, holder, ids, insert, release } = yield* setUp
