@@ -83,9 +83,8 @@ describe.skipIf(postgresAdminUrl() === undefined)("updateAction on Postgres (rea
       expect(outcome._tag === "Updated" && outcome.action.attempts).toBe(302)
       expect(Option.getOrThrow(yield* store.getAction(child.key)).attempts).toBe(302)
     })), 60_000)
-  /** A store on a fresh database, a run with children c1 to c3 (attempts 1), and a createRun held in its
-   * `beforeCommit` until `release`, so that the writes submitted meanwhile form the next batch. */
-  const batchSetUp = Effect.gen(function*() {
+  /** A store on a fresh database and a run with children c1 to c3 (attempts 1). */
+  const runWithChildren = Effect.gen(function*() {
     const database = yield* freshPostgresUrl
     const context = yield* Layer.build(SqlRunStore.layer.pipe(Layer.provideMerge(layerPostgresUrl(database.url))))
     yield* Effect.provide(runMigrations, context)
@@ -95,6 +94,13 @@ describe.skipIf(postgresAdminUrl() === undefined)("updateAction on Postgres (rea
     const children = ["c1", "c2", "c3"].map((name) => childAction(view, name, { attempts: 1 }))
     yield* store.createRun({ view, task: undefined })
     for (const child of children) yield* store.recordAction(child)
+    return { database, store, sql, view, children }
+  })
+
+  /** `runWithChildren`, and a createRun held in its `beforeCommit` until `release`, so that the writes submitted
+   * meanwhile form the next batch. */
+  const batchSetUp = Effect.gen(function*() {
+    const { children, database, sql, store, view } = yield* runWithChildren
     const held = yield* Deferred.make<void>()
     const release = yield* Deferred.make<void>()
     const holder = yield* Effect.fork(store.createRun({
@@ -159,15 +165,7 @@ describe.skipIf(postgresAdminUrl() === undefined)("updateAction on Postgres (rea
     })), 60_000)
   it.live("a batch of nothing but updates: a write by another transaction between its read and its write fails its one statement whole, and each update runs again alone, once", () =>
     Effect.scoped(Effect.gen(function*() {
-      const database = yield* freshPostgresUrl
-      const context = yield* Layer.build(SqlRunStore.layer.pipe(Layer.provideMerge(layerPostgresUrl(database.url))))
-      yield* Effect.provide(runMigrations, context)
-      const store = Context.get(context, RunStore)
-      const sql = Context.get(context, SqlClient.SqlClient)
-      const view = runView({})
-      const children = ["c1", "c2", "c3"].map((name) => childAction(view, name, { attempts: 1 }))
-      yield* store.createRun({ view, task: undefined })
-      for (const child of children) yield* store.recordAction(child)
+      const { children, database, sql, store, view } = yield* runWithChildren
       const plus = (current: typeof children[0]) => ({ ...current, attempts: current.attempts + 1 })
 
       // A lone update of c1 waits for another writer's row lock; the updates submitted meanwhile form the next batch.
