@@ -122,6 +122,45 @@ export const runStoreBatchContract = (backend: Backend<RunStore>): void => {
       expect((yield* after(two.key)).attempts).toBe(9)
     })))
 
+  it.effect("records that arrive together are each answered as alone: new, twice, recorded before, no run, another run", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const view = runView({ phase: ActionPhase.RUNNING })
+      const other = runView({ phase: ActionPhase.RUNNING })
+      yield* store.createRun({ view, task: undefined })
+      yield* store.createRun({ view: other, task: undefined })
+      const before = childAction(view, "c0")
+      yield* store.recordAction(before)
+      const early = childAction(other, "c3")
+      yield* store.recordEvents([storedEvent(early.key, { attempt: 2 })], (list) => attempt(list[0]!.attempt))
+      const rebuild = (list: ReadonlyArray<{ readonly attempt: number }>) => attempt(list[0]!.attempt)
+
+      const first = childAction(view, "c1")
+      const orphan = childAction(runView(), "c1")
+      const hold = yield* holding(store)
+      // The first may start a batch of its own (on SQLite, while the held write has the connection).
+      const writes = [
+        yield* submit(Effect.either(store.recordAction(orphan))),
+        yield* submit(Effect.either(store.recordAction(first))),
+        yield* submit(Effect.either(store.recordAction({ ...first, group: "second" }))),
+        yield* submit(Effect.either(store.recordAction({ ...before, group: "changed" }))),
+        // A run of that name, but created at another time than the one the record was meant for.
+        yield* submit(Effect.either(store.recordAction(childAction(view, "c2"), rebuild, at(1)))),
+        yield* submit(Effect.either(store.recordAction(early, rebuild)))
+      ]
+      yield* hold.release
+      yield* Fiber.join(hold.fiber)
+      const answers = yield* Effect.forEach(writes, Fiber.join)
+      expect(answers.map((answer) => (answer._tag === "Right" ? answer.right : answer.left._tag))).toStrictEqual(
+        ["ActionMissing", true, false, false, "ActionMissing", true]
+      )
+      expect(Option.getOrThrow(yield* store.getAction(first.key)).group).toBe(first.group)
+      expect(Option.getOrThrow(yield* store.getAction(before.key)).group).toBe(before.group)
+      expect(Option.isNone(yield* store.getAction(actionKey(view, "c2")))).toBe(true)
+      expect(Option.isNone(yield* store.getRun(orphan.key.run))).toBe(true)
+      expect((yield* store.listAttempts(early.key)).map((found) => found.attempt)).toStrictEqual([2])
+    })))
+
   it.effect("an update in a batch sees its run's root as the writes before it in the batch left it", () =>
     provided(Effect.gen(function*() {
       const store = yield* RunStore

@@ -147,10 +147,20 @@ export const makeEvents = (
     return Array.from(byAttempt.values(), (ofAttempt) => ({ actionId, attempt: rebuild(ofAttempt) }))
   }
 
-  /** Rebuilds every attempt of an action just recorded from the events that came before it. */
-  const rebuildAction = (key: ActionKey, actionId: number, rebuild: RebuildAttempt, now: Date) =>
-    Effect.flatMap(read([{ key, attempts: undefined }]), (stored) =>
-      attempts.writeAll(rebuildAttempts(actionId, stored, rebuild), now))
+  /** Rebuilds every attempt of actions just recorded from the events that came before them: two statements. */
+  const rebuildActions = (
+    actions: ReadonlyArray<{ readonly key: ActionKey; readonly actionId: number; readonly rebuild: RebuildAttempt }>,
+    now: Date
+  ) =>
+    Effect.flatMap(read(actions.map(({ key }) => ({ key, attempts: undefined }))), (stored) => {
+      const byAction = groupBy(stored, (event) => actionKeyText(event.key))
+      return attempts.writeAll(
+        actions.flatMap(({ actionId, key, rebuild }) =>
+          rebuildAttempts(actionId, byAction.get(actionKeyText(key)) ?? [], rebuild)
+        ),
+        now
+      )
+    })
 
   /** `RunStore.recordEvents` within a transaction: a fixed number of statements for any batch. */
   const record = (list: ReadonlyArray<StoredEvent>, rebuild: RebuildAttempt, now: Date) =>
@@ -196,5 +206,5 @@ export const makeEvents = (
       return keys
     })
 
-  return { lock, rebuildAction, record }
+  return { lock, rebuildActions, record }
 }

@@ -9,6 +9,7 @@ import type { AttemptRecord, RunView, TaskRecord } from "../../domain/Records.js
 import type { Change } from "../../ports/ChangeFeed.js"
 import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
 import { currentTraceparent } from "../../ports/TraceParent.js"
+import { makeActionRecords } from "./SqlActionRecords.js"
 import { makeActionUpdates } from "./SqlActionUpdates.js"
 import { makeAttempts } from "./SqlAttempts.js"
 import { makeCatalog } from "./SqlCatalog.js"
@@ -25,7 +26,6 @@ import {
   type ActionRow,
   actionRow,
   actionStateRow,
-  dateOf,
   iso,
   runRow,
   selectViews,
@@ -179,27 +179,14 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
       )
     )
 
+  const records = makeActionRecords(sql, events, notices, keepRun)
+  // A batch's records together: a few statements for all of them (see SqlActionRecords).
   const recordAction: RunStore["Type"]["recordAction"] = (action, rebuild, runCreatedAt) =>
-    transaction(
-      "recordAction",
-      Effect.gen(function*() {
-        const { run } = action.key
-        if (rebuild !== undefined) yield* events.lock([action.key])
-        const [found] = yield* sql<{ id: number; created_at: string }>`SELECT id, created_at FROM runs
-          WHERE project = ${run.project} AND domain = ${run.domain} AND name = ${run.name} ${keepRun}`
-        if (found === undefined) return yield* new ActionMissing({ key: action.key })
-        if (runCreatedAt !== undefined && dateOf(found.created_at).getTime() !== runCreatedAt.getTime()) {
-          return yield* new ActionMissing({ key: action.key })
-        }
-        const [inserted] = yield* sql<{ id: number }>`INSERT INTO actions ${sql.insert(actionRow(action, found.id))}
-          ON CONFLICT (project, domain, run_name, name) DO NOTHING RETURNING id`
-        if (inserted === undefined) return false
-        if (rebuild !== undefined) {
-          yield* events.rebuildAction(action.key, inserted.id, rebuild, new Date(yield* Clock.currentTimeMillis))
-        }
-        yield* notice(sql, [{ action: action.key, kind: "created" }])
-        return true
-      })
+    refail(batch.runIn(records.group, { action, rebuild, runCreatedAt })).pipe(
+      Effect.flatMap((outcome) =>
+        outcome === "missing" ? Effect.fail(new ActionMissing({ key: action.key })) : Effect.succeed(outcome === "created")
+      ),
+      span("recordAction")
     )
 
   const updates = makeActionUpdates(sql, readJson, notices)
