@@ -5,6 +5,8 @@ import * as SqlDatabaseHealth from "../adapters/sql/SqlDatabaseHealth.js"
 import { parseExtraOptions } from "../adapters/sql/PgOptions.js"
 import { layerPostgres, layerSqlite, pgConnection, type PostgresOptions } from "../adapters/sql/SqlClients.js"
 import { runMigrations } from "../adapters/sql/SqlMigrations.js"
+import { backfillEventFacts } from "../adapters/sql/SqlEventBackfill.js"
+import * as ProtoEventFacts from "../adapters/connect/ProtoEventFacts.js"
 import * as BearerAuthenticator from "../adapters/auth/BearerAuthenticator.js"
 import * as FileBlobStore from "../adapters/blob/FileBlobStore.js"
 import * as ProtoPayloads from "../adapters/connect/ProtoPayloads.js"
@@ -50,10 +52,12 @@ export const appLayer = (config: AppConfig) => {
   const database: Layer.Layer<SqlClient.SqlClient, SqlError | ConfigError.ConfigError> = config.database.kind === "sqlite"
     ? layerSqlite({ file: config.database.file })
     : layerPostgres(config.database)
+  // The events stored before their merge facts were kept get them before the service is ready.
+  const prepare = Effect.zipRight(runMigrations, backfillEventFacts).pipe(Effect.provide(ProtoEventFacts.layer))
   const migrateFirst = config.database.kind === "sqlite"
-    ? Layer.effectDiscard(runMigrations)
+    ? Layer.effectDiscard(prepare)
     : Layer.empty
-  const readiness = layerReadiness(runMigrations).pipe(Layer.provide(SqlDatabaseHealth.layer))
+  const readiness = layerReadiness(prepare).pipe(Layer.provide(SqlDatabaseHealth.layer))
   const announce = Layer.scopedDiscard(
     Effect.acquireRelease(
       Effect.logInfo(`database: ${describeDatabase(config.database)}`),

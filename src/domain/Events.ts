@@ -3,22 +3,7 @@ import type { Payload } from "./Payload.js"
 import type { ActionPhase, CacheStatus } from "./Phase.js"
 import type { AttemptRecord, ClusterEvent } from "./Records.js"
 
-/**
- * An accepted `ActionEvent` as the event log keeps it: its key (action, attempt, phase, version), the times
- * that order it, and the raw event as received (the log keeps its binary form: read back, it has no JSON).
- * Attempt 0 is stored as attempt 1.
- */
-export interface StoredEvent {
-  readonly key: ActionKey
-  readonly attempt: number
-  readonly phase: ActionPhase
-  readonly version: number
-  readonly reportedTime: Date | undefined
-  readonly updatedTime: Date | undefined
-  readonly raw: Payload
-}
-
-/** What the attempt merge reads of one event (decoded from its raw form). */
+/** What the attempt merge reads of one event: taken from the event when it is received (attempt 0 reads as 1). */
 export interface EventFacts {
   readonly attempt: number
   readonly phase: ActionPhase
@@ -34,6 +19,16 @@ export interface EventFacts {
   readonly outputs: Payload | undefined
   readonly cacheStatus: CacheStatus
   readonly clusterEvents: ReadonlyArray<ClusterEvent>
+}
+
+/**
+ * An accepted `ActionEvent` as the event log keeps it: its key (action, attempt, phase, version), the facts the
+ * attempt merge reads (so the merge never decodes the event again), and the raw event as received (the log
+ * keeps its binary form: read back, it has no JSON). Attempt 0 is stored as attempt 1.
+ */
+export interface StoredEvent extends EventFacts {
+  readonly key: ActionKey
+  readonly raw: Payload
 }
 
 /** Rebuilds one attempt from all of its events (any order, duplicates removed by key). */

@@ -1,10 +1,9 @@
 import { Clock, Context, Effect, Layer, Option } from "effect"
 import { ChangeFeed } from "../ports/ChangeFeed.js"
-import { Payloads } from "../ports/Payloads.js"
 import { RunStore, type StoreUnavailable } from "../ports/RunStore.js"
 import { mergeAttempt } from "./AttemptMerge.js"
 import { NotFound } from "./Errors.js"
-import type { RebuildAttempt, StatusReport, StoredEvent } from "./Events.js"
+import type { StatusReport, StoredEvent } from "./Events.js"
 import { type ActionKey, actionKeyText, type RunKey, runKeyText } from "./Ids.js"
 import type { Payload } from "./Payload.js"
 import { ActionPhase, ActionType, isTerminal } from "./Phase.js"
@@ -139,9 +138,7 @@ const actionFrom = (input: RecordActionInput, run: RunFacts, now: Date): ActionR
 
 export const make = Effect.gen(function*() {
   const store = yield* RunStore
-  const payloads = yield* Payloads
   const feed = yield* ChangeFeed
-  const rebuild: RebuildAttempt = (events) => mergeAttempt(events.map((event) => payloads.eventFacts(event.raw)))
   const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
   // The store checks again, when it writes the action, that the run exists and is the one these facts are of
   // (its creation time): a run gone since is NotFound, and one created again under its name is read afresh.
@@ -192,7 +189,7 @@ export const make = Effect.gen(function*() {
       const run = input.key.run
       const record = (facts: RunFacts) =>
         Effect.flatMap(now, (at) =>
-          Effect.map(store.recordAction(actionFrom(input, facts, at), rebuild, facts.createdAt), (created) => ({ created, facts, at })))
+          Effect.map(store.recordAction(actionFrom(input, facts, at), mergeAttempt, facts.createdAt), (created) => ({ created, facts, at })))
       const forget = Effect.sync(() => runs.delete(runKeyText(run)))
       const withFreshFacts = Effect.flatMap(readFacts(run), Option.match({
         onNone: () => Effect.fail(notFound(run)),
@@ -220,12 +217,12 @@ export const make = Effect.gen(function*() {
 
     recordEvents: Effect.fn("Ingestion.recordEvents")(function*(events) {
       if (events.length === 0) return []
-      const touched = yield* store.recordEvents(events, rebuild)
+      const touched = yield* store.recordEvents(events, mergeAttempt)
       yield* feed.publish(touched.map((action) => ({ action, kind: "events" as const })))
       return touched
     })
   })
 })
 
-/** Needs RunStore, Payloads and ChangeFeed. */
+/** Needs RunStore and ChangeFeed. */
 export const layer = Layer.effect(Ingestion, make)

@@ -1,6 +1,5 @@
 import { Context, type Effect } from "effect"
 import type { InvalidArgument } from "../domain/Errors.js"
-import type { EventFacts } from "../domain/Events.js"
 import type { Payload } from "../domain/Payload.js"
 import type { TaskRef } from "../domain/Records.js"
 
@@ -31,6 +30,4 @@ export class Payloads extends Context.Tag("runs/Payloads")<Payloads, {
   ) => Effect.Effect<{ readonly spec: Payload; readonly cluster: string | undefined }, InvalidArgument>
   /** The output URI of an attempt's `OutputReferences`, if it has one. */
   readonly outputUri: (outputs: Payload) => string | undefined
-  /** What the attempt merge reads of a stored `ActionEvent` (attempt 0 reads as 1). */
-  readonly eventFacts: (raw: Payload) => EventFacts
 }>() {}

@@ -49,7 +49,8 @@ const recorder = () => {
   return { calls, rebuild }
 }
 
-// The event log keeps each event's binary form: events read back from it have no JSON.
+// The event log keeps each event's binary form (events read back from it have no JSON there) and the facts
+// the merge reads, which `storedEvent` sets to distinct values: each comparison below checks them read back.
 const sorted = (events: ReadonlyArray<StoredEvent>) =>
   comparable([...events].sort(byKey).map((event) => ({ ...event, raw: event.raw.binary })))
 

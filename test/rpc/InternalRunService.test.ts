@@ -106,6 +106,17 @@ describeBackends("InternalRunService", backends({ memory: MemoryRunStore.layer, 
       const t1 = yield* call(() => runs.getActionDetails({ actionId: actionId("t1") }))
       expect(t1.details?.attempts.map((attempt) => attempt.phase)).toEqual([ActionPhase.FAILED, ActionPhase.SUCCEEDED])
       expect(t1.details?.status?.attempts).toBe(2)
+      // Every fact the merge read came back from the event log, none from the request that carried it.
+      const [first, second] = t1.details!.attempts
+      expect(first?.errorInfo).toMatchObject({ message: "OOMKilled", kind: 2 })
+      expect(first?.logInfo.map((log) => [log.name, log.uri])).toEqual([["pod", "https://logs/t1-1"]])
+      expect(first?.logContext?.primaryPodName).toBe("t1-1")
+      expect(first?.logsAvailable).toBe(true)
+      expect(first?.cluster).toBe("cluster-a")
+      expect(first?.clusterEvents.map((event) => event.message)).toEqual(["Pulling image", "Started", "Container killed"])
+      expect(first?.phaseTransitions.map((transition) => transition.phase)).toEqual([1, 4, 6])
+      expect(second?.outputs?.outputUri).toBe("file:///tmp/exec-run/t1/2")
+      expect(second?.clusterEvents.map((event) => event.message)).toEqual(["Started again"])
     }).pipe(Effect.provide(server())))
 
   it.effect("answers failures in-band: unknown run and action are code 5, invalid events code 3 with the valid ones kept", () =>

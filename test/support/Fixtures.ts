@@ -226,9 +226,14 @@ export const attempt = (n: number, overrides: AttemptOverrides = {}): AttemptRec
   }
 }
 
-/** An event of attempt 1 of `key` as the event log keeps it: RUNNING, version 0, reported and updated now-ish. */
+/**
+ * An event of attempt 1 of `key` as the event log keeps it: RUNNING, version 0, reported and updated now-ish,
+ * with every fact the attempt merge reads set (and distinct from other events'), so a store that loses one is
+ * caught.
+ */
 export const storedEvent = (key: ActionKey, overrides: Partial<StoredEvent> = {}): StoredEvent => {
-  const time = at(next())
+  const n = next()
+  const time = at(n)
   const phase = overrides.phase ?? ActionPhase.RUNNING
   const version = overrides.version ?? 0
   return {
@@ -238,7 +243,20 @@ export const storedEvent = (key: ActionKey, overrides: Partial<StoredEvent> = {}
     version,
     reportedTime: time,
     updatedTime: time,
-    raw: payload({ id: { name: key.name }, phase, version, n: next() }),
+    errorInfo: payload({ message: `error ${n}` }),
+    logInfo: [
+      { name: "stdout", payload: payload({ name: "stdout", uri: `file:///logs/${n}` }) },
+      { name: `log-${n}`, payload: payload({ name: `log-${n}` }) }
+    ],
+    logContext: payload({ primaryPodName: `pod-${n}` }),
+    cluster: `cluster-${n}`,
+    outputs: payload({ outputUri: `file:///out/${n}` }),
+    cacheStatus: 1 + (n % 5),
+    clusterEvents: [
+      { occurredAt: at(n - 1), message: `scheduled ${n}` },
+      { occurredAt: time, message: "started \u00e9\"\n" }
+    ],
+    raw: payload({ id: { name: key.name }, phase, version, n }),
     ...overrides
   }
 }

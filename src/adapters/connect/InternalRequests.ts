@@ -7,6 +7,7 @@ import type { StatusReport, StoredEvent } from "../../domain/Events.js"
 import type { RecordActionInput } from "../../domain/Ingestion.js"
 import { type ActionPhase, isActionPhase } from "../../domain/Phase.js"
 import { toPayload } from "./ProtoCodec.js"
+import { eventFacts } from "./ProtoEventFacts.js"
 import { optionalDate } from "./ProtoPayloads.js"
 import { actionKey, attemptAt } from "./RunRequests.js"
 
@@ -77,14 +78,11 @@ export const statusReport = (status: ActionStatus | undefined): Either.Either<St
     endTime: optionalDate(status?.endTime)
   }))
 
-/** An event as the event log keeps it: the raw event, keyed; attempt 0 counts as attempt 1. */
+/** An event as the event log keeps it: the raw event, keyed, with the facts the attempt merge reads of it;
+ * attempt 0 counts as attempt 1. */
 export const storedEvent = (event: ActionEvent): Either.Either<StoredEvent, InvalidArgument> =>
-  Either.map(Either.all([phaseAt("phase", event.phase), attemptAt("attempt", event.attempt)]), ([phase, attempt]) => ({
+  Either.map(Either.all([phaseAt("phase", event.phase), attemptAt("attempt", event.attempt)]), () => ({
     key: actionKey(event.id),
-    attempt: Math.max(1, attempt),
-    phase,
-    version: event.version,
-    reportedTime: optionalDate(event.reportedTime),
-    updatedTime: optionalDate(event.updatedTime),
+    ...eventFacts(event),
     raw: toPayload(ActionEventSchema, event)
   }))

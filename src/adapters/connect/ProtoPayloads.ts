@@ -4,13 +4,10 @@ import { InputsSchema, OutputReferencesSchema } from "#gen/flyteidl2/task/common
 import { RawDataStorageSchema, RunSpecSchema } from "#gen/flyteidl2/task/run_pb.js"
 import { TaskSpecSchema } from "#gen/flyteidl2/task/task_definition_pb.js"
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt"
-import { LogContextSchema, TaskLogSchema } from "#gen/flyteidl2/core/execution_pb.js"
-import { ActionEventSchema, ErrorInfoSchema } from "#gen/flyteidl2/workflow/run_definition_pb.js"
 import { InvalidArgument } from "../../domain/Errors.js"
-import type { ActionPhase } from "../../domain/Phase.js"
 import type { Payload } from "../../domain/Payload.js"
 import { Payloads } from "../../ports/Payloads.js"
-import { fromPayload, readPayload, toPayload } from "./ProtoCodec.js"
+import { fromPayload, toPayload } from "./ProtoCodec.js"
 
 /** A protobuf time at millisecond precision, or undefined when unset. */
 export const optionalDate = (time: Timestamp | undefined): Date | undefined =>
@@ -71,27 +68,6 @@ export const make = Payloads.of({
   outputUri: (outputs: Payload) => {
     const uri = fromPayload(OutputReferencesSchema, outputs).outputUri
     return uri === "" ? undefined : uri
-  },
-
-  eventFacts: (raw) => {
-    const event = readPayload(ActionEventSchema, raw)
-    return {
-      attempt: Math.max(1, event.attempt),
-      phase: event.phase as ActionPhase,
-      version: event.version,
-      reportedTime: optionalDate(event.reportedTime),
-      updatedTime: optionalDate(event.updatedTime),
-      errorInfo: event.errorInfo === undefined ? undefined : toPayload(ErrorInfoSchema, event.errorInfo),
-      logInfo: event.logInfo.map((log) => ({ name: log.name, payload: toPayload(TaskLogSchema, log) })),
-      logContext: event.logContext === undefined ? undefined : toPayload(LogContextSchema, event.logContext),
-      cluster: event.cluster,
-      outputs: event.outputs === undefined ? undefined : toPayload(OutputReferencesSchema, event.outputs),
-      cacheStatus: event.cacheStatus,
-      clusterEvents: event.clusterEvents.map((clusterEvent) => ({
-        occurredAt: optionalDate(clusterEvent.occurredAt) ?? new Date(0),
-        message: clusterEvent.message
-      }))
-    }
   }
 })
 

@@ -6,6 +6,7 @@ import type { RebuildAttempt, StoredEvent } from "../../domain/Events.js"
 import { type ActionKey, actionKeyText, type RunKey, runKeyText } from "../../domain/Ids.js"
 import { phaseColumn } from "../../domain/Phase.js"
 import type { makeAttempts } from "./SqlAttempts.js"
+import { detailsOf, detailsText, noDetails } from "./SqlEventFacts.js"
 import { bytes, type JsonReader, payloadFrom } from "./SqlPayloads.js"
 import { dateOf, iso, phaseOfColumn } from "./SqlRows.js"
 
@@ -22,6 +23,7 @@ interface EventRow {
   readonly reported_time: string | null
   readonly updated_time: string | null
   readonly event_pb: Uint8Array
+  readonly facts: string | null
 }
 
 /** The events to read of one action: those of the given attempt numbers, or all of them. */
@@ -99,6 +101,7 @@ export const makeEvents = (
           // The binary event only, as the original keeps it (`event` stays NULL: rendering JSON no one reads
           // was a fifth of the cost of a batch).
           event_pb: bytes(event.raw.binary),
+          facts: detailsText(event),
           created_at: stamp
         })))
       } ON CONFLICT (project, domain, run_name, action_name, attempt, phase, version) DO NOTHING`, { discard: true })
@@ -107,7 +110,7 @@ export const makeEvents = (
   const eventKey = (key: ActionKey, attempt: number, phase: string, version: number) =>
     `${actionKeyText(key)}/${attempt}/${phase}/${version}`
 
-  /** A stored event; `known` is the one just given with its key and bytes, if any (it is not decoded again). */
+  /** A stored event; `known` is the one just given with its key and bytes, if any (its facts are not read again). */
   const eventOf = (row: EventRow, known: ReadonlyMap<string, StoredEvent>): StoredEvent => {
     const key = { run: { project: row.project, domain: row.domain, name: row.run_name }, name: row.action_name }
     const given = known.get(eventKey(key, row.attempt, row.phase, row.version))
@@ -119,6 +122,8 @@ export const makeEvents = (
       version: row.version,
       reportedTime: optionalDate(row.reported_time),
       updatedTime: optionalDate(row.updated_time),
+      // NULL only for an event a replica of an earlier version stored after this one filled the log at start-up.
+      ...(row.facts === null ? noDetails : detailsOf(row.facts)),
       raw: payloadFrom(null, row.event_pb, readJson)!
     }
   }
@@ -131,7 +136,7 @@ export const makeEvents = (
     Effect.map(
       Effect.forEach(chunks(selections, clausesPerQuery), (chunk) =>
         sql<EventRow>`SELECT project, domain, run_name, action_name, attempt, phase, version, reported_time,
-          updated_time, event_pb FROM action_events WHERE ${
+          updated_time, event_pb, facts FROM action_events WHERE ${
           sql.or(chunk.map(({ attempts: numbers, key }) => {
             const ofAttempts = numbers === undefined ? sql.literal("") : sql`AND attempt IN ${sql.in(numbers)}`
             return sql`(project = ${key.run.project} AND domain = ${key.run.domain} AND run_name = ${key.run.name}

@@ -30,7 +30,7 @@ const addedColumns: Record<string, ReadonlyArray<string>> = {
   action_attempts: ["outputs_pb", "error_info_pb", "cluster", "cache_status", "logs_available"],
   action_events: [
     "project", "domain", "run_name", "action_name", "attempt", "phase", "version", "event_pb", "reported_time",
-    "updated_time", "created_at"
+    "updated_time", "created_at", "facts"
   ],
   tasks: ["project", "domain", "name", "version", "org", "spec_pb", "spec", "created_at"],
   outbox: [
@@ -40,10 +40,10 @@ const addedColumns: Record<string, ReadonlyArray<string>> = {
 }
 
 /** Every migration, as `runMigrations` reports what it applied. */
-const applied: ReadonlyArray<readonly [number, string]> = [[1, "schema"], [2, "catalog"], [3, "retention"], [4, "outbox_trace"]]
+const applied: ReadonlyArray<readonly [number, string]> = [[1, "schema"], [2, "catalog"], [3, "retention"], [4, "outbox_trace"], [5, "event_facts"]]
 
 const indexes = [
-  "actions_root_created_idx", "actions_root_creator_idx", "actions_root_ended_idx", "actions_root_phase_idx", "actions_root_scope_idx",
+  "action_events_facts_missing_idx", "actions_root_created_idx", "actions_root_creator_idx", "actions_root_ended_idx", "actions_root_phase_idx", "actions_root_scope_idx",
   "actions_root_task_idx", "actions_root_task_name_idx", "actions_root_trigger_idx", "actions_run_created_idx",
   "actions_run_id_idx", "cluster_events_attempt_idx", "outbox_due_idx", "outbox_run_idx",
   "phase_transitions_attempt_idx", "runs_request_id_idx", "runs_scope_created_idx", "tasks_name_created_idx"
