@@ -3,25 +3,14 @@
  * from this process over Connect on HTTP/2, measures each hot path against a bare connect-node server
  * answering the same methods with constant responses ("echo"), prints the figures and writes them as JSON.
  */
-import { toBinary } from "@bufbuild/protobuf"
 import { createClient } from "@connectrpc/connect"
 import { createConnectTransport } from "@connectrpc/connect-node"
 import { execFileSync } from "node:child_process"
-import { randomBytes } from "node:crypto"
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import pg from "pg"
-import { InternalRunService, RecordActionEventsResponseSchema } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
-import {
-  CreateRunResponseSchema,
-  GetRunDetailsResponseSchema,
-  ListRunsResponseSchema,
-  RunService,
-  WatchActionsResponseSchema,
-  WatchRunDetailsResponseSchema
-} from "#gen/flyteidl2/workflow/run_service_pb.js"
-import { layerPostgresUrl, layerSqlite } from "../src/adapters/sql/SqlClients.js"
+import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
+import { benchDatabases } from "./BenchDatabase.js"
 import type { LoadFigures } from "./Measure.js"
 import {
   buildProgram,
@@ -38,7 +27,8 @@ import {
   waitUntilReady
 } from "./Processes.js"
 import { type Check, machineFacts, render, type Row } from "./Report.js"
-import { actionId, attemptEvents, createRunRequest, listRunsRequest, projects, runId } from "./Requests.js"
+import { createRunRequest, projects, runId } from "./Requests.js"
+import { captureSamples } from "./Samples.js"
 import * as Fanout from "./Fanout.js"
 import * as Scenarios from "./Scenarios.js"
 import { startReference } from "./Reference.js"
@@ -81,78 +71,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
 
 const work = mkdtempSync(join(tmpdir(), "runs-bench-"))
 const children: Array<Child> = []
-const postgresBase = process.env["BENCH_POSTGRES_URL"] ?? process.env["TEST_POSTGRES_URL"] ??
-  "postgres://postgres@127.0.0.1:5432/postgres"
-const postgresName = `runs_bench_${randomBytes(4).toString("hex")}`
-/** The framework-less reference's own database. */
-const referenceName = `${postgresName}_reference`
-const postgresUrl = (name = postgresName) => {
-  const url = new URL(postgresBase)
-  url.pathname = `/${name}`
-  return url
-}
-
-const adminQuery = async (text: string) => {
-  const client = new pg.Client({ connectionString: postgresBase })
-  await client.connect()
-  try {
-    await client.query(text)
-  } finally {
-    await client.end()
-  }
-}
-
-const configFile = async () => {
-  const port = await freePort()
-  const url = postgresUrl()
-  const databaseConfig = postgres
-    ? [
-      "database:",
-      "  postgres:",
-      `    host: "${url.hostname}"`,
-      `    port: ${url.port === "" ? 5432 : url.port}`,
-      `    dbname: "${postgresName}"`,
-      `    username: "${decodeURIComponent(url.username) || "postgres"}"`,
-      `    password: "${decodeURIComponent(url.password)}"`,
-      // Postgres allows 100 connections by default; the service's own default pool could take them all.
-      "  maxOpenConnections: 20"
-    ]
-    : ["database:", "  sqlite:", `    file: "${join(work, "runs.db")}"`]
-  const file = join(work, "config.yaml")
-  writeFileSync(
-    file,
-    [
-      "runs:",
-      "  server:",
-      `    host: "127.0.0.1"`,
-      `    port: ${port}`,
-      `  storagePrefix: "file://${join(work, "data")}"`,
-      ...databaseConfig,
-      "logger:",
-      "  level: 4",
-      "  show-source: false",
-      ""
-    ].join("\n")
-  )
-  return { file, baseUrl: `http://127.0.0.1:${port}` }
-}
-
-/**
- * On Postgres, table statistics as autovacuum would have them (it analyzes a table within about a minute of
- * a 10% change): a freshly seeded table has none, and the planner takes it for empty.
- */
-const analyze = async () => {
-  if (!postgres) return
-  const client = new pg.Client({ connectionString: postgresUrl().href })
-  await client.connect()
-  try {
-    await client.query("ANALYZE")
-  } finally {
-    await client.end()
-  }
-}
-
-const databaseClient = () => postgres ? layerPostgresUrl(postgresUrl().href) : layerSqlite({ file: join(work, "runs.db") })
+const databases = benchDatabases({ postgres, work })
 
 const startRunsService = async (file: string, baseUrl: string) => {
   const service = startService(file, work)
@@ -265,42 +184,6 @@ const pair = async (
   return { echo, service, ratio: median(ratios), row, referenceRatio: median(referenceRatios) }
 }
 
-const captureSamples = async (baseUrl: string, workers: number) => {
-  const transport = createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true })
-  const runs = createClient(RunService, transport)
-  const internal = createClient(InternalRunService, transport)
-  const dir = join(work, "samples")
-  mkdirSync(dir)
-  const created = await runs.createRun(createRunRequest(projects.create, "sample"))
-  writeFileSync(join(dir, "createRun.bin"), toBinary(CreateRunResponseSchema, created))
-  const details = await runs.getRunDetails({ runId: runId(projects.details, Scenarios.detailsRunName) })
-  const attempts = details.details?.action?.attempts.length ?? 0
-  if (attempts !== 10) throw new Error(`the GetRunDetails run has ${attempts} attempts, not 10`)
-  writeFileSync(join(dir, "getRunDetails.bin"), toBinary(GetRunDetailsResponseSchema, details))
-  const listed = await runs.listRuns(listRunsRequest)
-  if (listed.runs.length !== 50) throw new Error(`ListRuns returned ${listed.runs.length} runs, not 50`)
-  writeFileSync(join(dir, "listRuns.bin"), toBinary(ListRunsResponseSchema, listed))
-  const events = Array.from({ length: Scenarios.actionsPerBatch }, (_, k) =>
-    attemptEvents(actionId(projects.events, Scenarios.eventsRunName, `e${workers}-${k}`), 1, 5, 0)).flat()
-  const recorded = await internal.recordActionEvents({ events })
-  writeFileSync(join(dir, "recordActionEvents.bin"), toBinary(RecordActionEventsResponseSchema, recorded))
-  // The watches' first messages, as the scenarios' runs show them: a new run, and a run with its children.
-  await runs.createRun(createRunRequest(projects.watch, "sample-run"))
-  const watched = await Scenarios.firstMessage((signal) =>
-    runs.watchRunDetails({ runId: runId(projects.watch, "sample-run") }, { signal }))
-  writeFileSync(join(dir, "watchRunDetails.bin"), toBinary(WatchRunDetailsResponseSchema, watched))
-  await runs.createRun(createRunRequest(projects.watch, "sample-tree"))
-  const children = Array.from({ length: plan.watchActions.children }, (_, i) => `child${i}`)
-  await Scenarios.recordChildren(baseUrl, projects.watch, "sample-tree", children)
-  const [tree, update] = await Scenarios.firstMessages(
-    (signal) => runs.watchActions({ runId: runId(projects.watch, "sample-tree") }, { signal }),
-    () => internal.updateActionStatus({ actionId: actionId(projects.watch, "sample-tree", "child0"), status: { phase: 4, attempts: 2 } })
-  )
-  writeFileSync(join(dir, "watchActions.bin"), toBinary(WatchActionsResponseSchema, tree))
-  writeFileSync(join(dir, "watchActionsUpdate.bin"), toBinary(WatchActionsResponseSchema, update))
-  return dir
-}
-
 interface Context {
   readonly file: string
   readonly baseUrl: string
@@ -312,15 +195,8 @@ interface Context {
 
 /** The framework-less reference (`ReferenceServer.ts`) on a fresh database of its own. */
 const reference = async (samples: string) => {
-  if (postgres) await adminQuery(`CREATE DATABASE ${referenceName}`)
-  const file = join(work, "reference.db")
-  return startReference({
-    work,
-    database: postgres ? postgresUrl(referenceName).href : file,
-    client: postgres ? layerPostgresUrl(postgresUrl(referenceName).href) : layerSqlite({ file }),
-    samples,
-    track: (child) => children.push(child)
-  })
+  const { client, database: target } = await databases.createReference()
+  return startReference({ work, database: target, client, samples, track: (child) => children.push(child) })
 }
 
 const throughputScenarios = async (context: Context) => {
@@ -555,10 +431,10 @@ const listScenarios = async (context: Context, template: ReturnType<typeof runId
 
   await context.service.stop()
   const seedStart = performance.now()
-  await seedWith(databaseClient(), { template, from: plan.smallList, to: plan.largeList, firstCreatedAt })
+  await seedWith(databases.serviceClient(), { template, from: plan.smallList, to: plan.largeList, firstCreatedAt })
   const seedMs = performance.now() - seedStart
   say(`seeded ${count(plan.largeList - plan.smallList)} more runs in ${seconds(seedMs)}`)
-  await analyze()
+  await databases.analyze()
 
   say(`start-up on ${count(plan.largeList)} runs`)
   const restarted = await startRunsService(context.file, baseUrl)
@@ -589,9 +465,9 @@ const main = async () => {
   // The bundle `npm run build` makes, without its type check: what runs is the same, and the tests check types.
   say("bundling the service (dist/runs-service.mjs, as npm run build makes it)")
   execFileSync(process.execPath, [join(root, "scripts", "bundle.mjs")], { cwd: root, stdio: "inherit" })
-  if (postgres) await adminQuery(`CREATE DATABASE ${postgresName}`)
+  await databases.create()
 
-  const { baseUrl, file } = await configFile()
+  const { baseUrl, file } = await databases.configFile()
   const { service } = await startRunsService(file, baseUrl)
 
   const template = runId(projects.list, seededRunName(0))
@@ -599,13 +475,13 @@ const main = async () => {
     .createRun(createRunRequest(projects.list, template.name))
   const firstCreatedAt = new Date(Date.now() - (plan.largeList + 10) * 1000)
   const seedStart = performance.now()
-  await seedWith(databaseClient(), { template, from: 1, to: plan.smallList, firstCreatedAt })
+  await seedWith(databases.serviceClient(), { template, from: 1, to: plan.smallList, firstCreatedAt })
   say(`seeded ${count(plan.smallList)} runs in ${seconds(performance.now() - seedStart)}`)
-  await analyze()
+  await databases.analyze()
 
   await Scenarios.prepareDetailsRun(baseUrl)
   await Scenarios.prepareEventsRun(baseUrl, plan.load.concurrency + 1)
-  const samples = await captureSamples(baseUrl, plan.load.concurrency)
+  const samples = await captureSamples(baseUrl, { work, workers: plan.load.concurrency, children: plan.watchActions.children })
   const echoPort = await freePort()
   // With the service's node options (the heap limit, V8's helper threads), so that the runtime's settings fall on both.
   const echo = startBuilt(await buildProgram("EchoServer.ts", work), [String(echoPort), samples], work, scriptNodeOptions("serve"))
@@ -628,20 +504,18 @@ const main = async () => {
   say("")
   say(render(report))
   say("")
-  const resultsDir = smoke ? work : join(root, "bench", "results")
+  // A run of some scenarios leaves the day's full run in place (and out of git: `partial/` is ignored).
+  const resultsDir = smoke ? work : join(root, "bench", "results", ...(only === undefined ? [] : ["partial"]))
   mkdirSync(resultsDir, { recursive: true })
-  const resultsFile = join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${database}.json`)
+  const scenarios = only === undefined ? "" : `-${[...only].sort().join("+")}`
+  const resultsFile = join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${database}${scenarios}.json`)
   writeFileSync(resultsFile, `${JSON.stringify(report, null, 2)}\n`)
   say(`figures written to ${resultsFile}; ${report.machine.totalSeconds} s in all`)
 }
 
 const cleanUp = async () => {
   await Promise.allSettled(children.map((child) => child.stop()))
-  if (postgres) {
-    for (const name of [postgresName, referenceName]) {
-      await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined)
-    }
-  }
+  await databases.dropAll()
   rmSync(work, { recursive: true, force: true })
 }
 
