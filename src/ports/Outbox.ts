@@ -51,8 +51,9 @@ export class Outbox extends Context.Tag("runs/Outbox")<Outbox, {
     now: Date,
     options: { readonly limit: number; readonly lease: Duration.Duration }
   ) => Effect.Effect<ReadonlyArray<Claim>, OutboxUnavailable>
-  /** Marks the request delivered. False when the claim no longer holds (nothing is changed). */
-  readonly delivered: (claim: Claim, now: Date) => Effect.Effect<boolean, OutboxUnavailable>
+  /** Marks the requests delivered, all at once; the claims that still held, whose requests are now delivered (the
+   * others are left as they are). */
+  readonly delivered: (claims: ReadonlyArray<Claim>, now: Date) => Effect.Effect<ReadonlyArray<Claim>, OutboxUnavailable>
   /** Keeps the request pending, due at `at`, with `error` as its last error. False when the claim no longer
    * holds. */
   readonly retryAt: (claim: Claim, at: Date, error: string, now: Date) => Effect.Effect<boolean, OutboxUnavailable>

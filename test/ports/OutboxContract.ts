@@ -92,7 +92,7 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
       expect(yield* outbox.list(gone!.run.key)).toEqual([])
       expect(yield* outbox.list(kept!.run.key)).toHaveLength(1)
       const goneClaim = claims.find((claim) => claim.request.action.run.name === gone!.run.key.name)!
-      expect(yield* outbox.delivered(goneClaim, at(31))).toBe(false)
+      expect(yield* outbox.delivered([goneClaim], at(31))).toHaveLength(0)
     })))
 
   it.effect("abort writes one abort of the target with its reason, only when something was aborted", () =>
@@ -124,7 +124,7 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
       yield* createRuns(2, at(20))
       expect(yield* outbox.backlog).toEqual({ pending: 3, oldest: at(10) })
       const [first] = yield* outbox.claim(at(100), { limit: 1, lease })
-      expect(yield* outbox.delivered(first!, at(110))).toBe(true)
+      expect(yield* outbox.delivered([first!], at(110))).toHaveLength(1)
       const [second] = yield* outbox.claim(at(120), { limit: 1, lease })
       expect(yield* outbox.failed(second!, "no", at(130))).toBe(true)
       expect(yield* outbox.backlog).toEqual({ pending: 1, oldest: at(20) })
@@ -176,7 +176,7 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
       // Even with the enqueue's claim expired, the abort must wait behind it.
       const again = yield* outbox.claim(later(at(100), 31_000), { limit: 10, lease })
       expect(idsOf(again)).toEqual([enqueue!.request.id])
-      expect(yield* outbox.delivered(again[0]!, at(200))).toBe(true)
+      expect(yield* outbox.delivered([again[0]!], at(200))).toHaveLength(1)
       const [abort] = yield* outbox.claim(at(200), { limit: 10, lease })
       expect([abort?.request.kind, abort?.request.reason]).toEqual(["abort", "stop it"])
     })))
@@ -191,11 +191,29 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
       expect(again?.request.id).toBe(claim!.request.id)
       expect(again?.request.attempts).toBe(2)
       // The first claim no longer holds: its outcome is not recorded.
-      expect(yield* outbox.delivered(claim!, at(200))).toBe(false)
+      expect(yield* outbox.delivered([claim!], at(200))).toHaveLength(0)
       expect(yield* outbox.failed(claim!, "late", at(200))).toBe(false)
       expect(yield* outbox.retryAt(claim!, at(300), "late", at(200))).toBe(false)
-      expect(yield* outbox.delivered(again!, at(200))).toBe(true)
-      expect(yield* outbox.delivered(again!, at(201))).toBe(false)
+      expect(yield* outbox.delivered([again!], at(200))).toHaveLength(1)
+      expect(yield* outbox.delivered([again!], at(201))).toHaveLength(0)
+    })))
+
+  it.effect("delivered records several claims at once, of different leases, and only those that still hold", () =>
+    provided(Effect.gen(function*() {
+      const outbox = yield* Outbox
+      const views = yield* createRuns(3)
+      const [short] = yield* outbox.claim(at(100), { limit: 1, lease: Duration.seconds(1) })
+      const [long] = yield* outbox.claim(at(100), { limit: 1, lease })
+      // The short claim runs out and its request is claimed again, with the third run's, on a later lease.
+      const retaken = yield* outbox.claim(later(at(100), 1_000), { limit: 10, lease })
+      expect(summary(retaken)).toEqual(summary([short!, ...retaken.slice(1)]))
+      expect(retaken).toHaveLength(2)
+      const recorded = yield* outbox.delivered([short!, long!, ...retaken], at(200))
+      expect(idsOf(recorded)).toEqual(idsOf([long!, ...retaken]))
+      const lists = yield* Effect.forEach(views, (view) => outbox.list(view.run.key))
+      expect(lists.map((list) => list[0])).toMatchObject(views.map(() => ({ state: "delivered", deliveredAt: at(200) })))
+      expect(yield* outbox.delivered([long!], at(201))).toEqual([])
+      expect(yield* outbox.delivered([], at(201))).toEqual([])
     })))
 
   it.effect("delivered and failed are recorded with their time and error; neither is claimed again", () =>
@@ -203,7 +221,7 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
       const outbox = yield* Outbox
       const [one, two] = yield* createRuns(2)
       const claims = yield* outbox.claim(at(100), { limit: 10, lease })
-      expect(yield* outbox.delivered(claims[0]!, at(101))).toBe(true)
+      expect(yield* outbox.delivered([claims[0]!], at(101))).toHaveLength(1)
       expect(yield* outbox.failed(claims[1]!, "Unavailable: executor down", at(102))).toBe(true)
       const [delivered] = yield* outbox.list(one!.run.key)
       expect(delivered).toMatchObject({ state: "delivered", attempts: 1, deliveredAt: at(101), updatedAt: at(101) })
@@ -233,7 +251,7 @@ export const outboxContract = (backend: Backend<RunStore | Outbox>): void => {
       expect(yield* outbox.claim(later(at(150), -1), { limit: 10, lease })).toEqual([])
       const [again] = yield* outbox.claim(at(150), { limit: 10, lease })
       expect([again?.request.attempts, again?.request.lastError]).toEqual([2, "Unavailable: try later"])
-      expect(yield* outbox.delivered(again!, at(151))).toBe(true)
+      expect(yield* outbox.delivered([again!], at(151))).toHaveLength(1)
       expect((yield* outbox.list(view!.run.key))[0]).toMatchObject({
         state: "delivered",
         lastError: "Unavailable: try later"

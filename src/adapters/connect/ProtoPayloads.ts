@@ -18,8 +18,9 @@ const decode = <A>(what: string, f: () => A) =>
 
 /** The `Payloads` port over the flyteidl2 messages. */
 export const make = Payloads.of({
+  // Payloads only read here: a request's own message is taken as it is (`readPayload`), not decoded again.
   describeTaskSpec: (payload) =>
-    Effect.flatMap(decode("task_spec", () => fromPayload(TaskSpecSchema, payload)), (spec) => {
+    Effect.flatMap(decode("task_spec", () => readPayload(TaskSpecSchema, payload)), (spec) => {
       const id = spec.taskTemplate?.id
       if (id === undefined || id.name === "") {
         return Effect.fail(new InvalidArgument({ message: "task_spec.task_template.id.name: a task spec must name its task" }))
@@ -38,8 +39,8 @@ export const make = Payloads.of({
     Effect.gen(function*() {
       const given = inputs === undefined
         ? create(InputsSchema, {})
-        : yield* decode("inputs", () => fromPayload(InputsSchema, inputs))
-      const spec = yield* decode("task_spec", () => fromPayload(TaskSpecSchema, taskSpec))
+        : yield* decode("inputs", () => readPayload(InputsSchema, inputs))
+      const spec = yield* decode("task_spec", () => readPayload(TaskSpecSchema, taskSpec))
       const present = new Set(given.literals.map((literal) => literal.name))
       const defaults = spec.defaultInputs.flatMap((input) =>
         !present.has(input.name) && input.parameter?.behavior.case === "default"

@@ -33,6 +33,8 @@ const deliverySpan = (request: DispatchRequest): Tracer.SpanOptions => {
   return parent === undefined ? {} : { parent }
 }
 
+const logAnnotations = (claim: Claim) => ({ run: runKeyText(claim.request.action.run), kind: claim.request.kind })
+
 const millis = (input: Duration.DurationInput) => Duration.toMillis(Duration.decode(input))
 
 const messageOf = (cause: Cause.Cause<unknown>): string => {
@@ -105,33 +107,53 @@ export const make = (options: OutboxWorkerOptions) =>
         while: () => Effect.map(Clock.currentTimeMillis, (ms) => ms < claim.until.getTime())
       })
 
-    const deliver = (claim: Claim) =>
+    const cannotRecord = (claim: Claim) => (cause: Cause.Cause<unknown>) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.void
+        : Effect.logWarning(`dispatch: cannot record the outcome of ${claim.request.kind}: ${messageOf(cause)}`).pipe(
+          Effect.annotateLogs(logAnnotations(claim))
+        )
+
+    /** Sends the claim's request: true when it was delivered (recorded by `recordDelivered`), false when its
+     * failure has been recorded here. */
+    const deliver = (claim: Claim): Effect.Effect<boolean> =>
       send(claim.request).pipe(
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () => new DispatchFailed({ message: `no answer within ${Duration.format(timeout)}` })
         }),
         Effect.matchEffect({
-          onSuccess: () =>
-            whileClaimed(claim, Effect.flatMap(now, (at) => outbox.delivered(claim, at))).pipe(
-              Effect.tap((recorded) => Effect.when(counted(claim.request, "delivered"), () => recorded)),
-              Effect.zipRight(Effect.logDebug(`dispatch: delivered ${describe(claim.request)}`))
-            ),
+          onSuccess: () => Effect.succeed(true),
           onFailure: (error) =>
             whileClaimed(
               claim,
               error._tag === "Undeliverable"
                 ? giveUp(claim, error.message)
                 : retryOrGiveUp(claim, error._tag === "DispatchFailed" ? error.message : `database: ${error.reason}`)
-            )
+            ).pipe(Effect.as(false))
         }),
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause)
-            ? Effect.void
-            : Effect.logWarning(`dispatch: cannot record the outcome of ${claim.request.kind}: ${messageOf(cause)}`)
-        ),
-        Effect.annotateLogs({ run: runKeyText(claim.request.action.run), kind: claim.request.kind }),
+        Effect.catchAllCause((cause) => Effect.as(cannotRecord(claim)(cause), false)),
+        Effect.annotateLogs(logAnnotations(claim)),
         Effect.withSpan("OutboxWorker.deliver", deliverySpan(claim.request))
+      )
+
+    // The deliveries of one round are recorded together, in one write once the round's sends have ended: a
+    // delivery's record may wait for the round's slowest send (at most the delivery timeout, within the lease).
+    const recordDelivered = (claims: ReadonlyArray<Claim>) =>
+      claims.length === 0 ? Effect.void : whileClaimed(
+        claims[0]!,
+        Effect.flatMap(now, (at) => outbox.delivered(claims, at))
+      ).pipe(
+        Effect.flatMap((recorded) =>
+          Effect.forEach(recorded, (claim) =>
+            Effect.zipRight(
+              counted(claim.request, "delivered"),
+              Effect.logDebug(`dispatch: delivered ${describe(claim.request)}`).pipe(
+                Effect.annotateLogs(logAnnotations(claim))
+              )
+            ), { discard: true })
+        ),
+        Effect.catchAllCause(cannotRecord(claims[0]!))
       )
 
     // A claim is taken uninterruptibly and given back if the worker stops before its outcome is recorded
@@ -139,7 +161,10 @@ export const make = (options: OutboxWorkerOptions) =>
     const claimAndDeliver = Effect.acquireUseRelease(
       Effect.flatMap(now, (at) => outbox.claim(at, { limit: concurrency, lease })),
       (claims) =>
-        Effect.as(Effect.forEach(claims, (claim) => deliver(claim), { concurrency, discard: true }), claims.length),
+        Effect.filter(claims, (claim) => deliver(claim), { concurrency }).pipe(
+          Effect.flatMap((delivered) => recordDelivered(delivered)),
+          Effect.as(claims.length)
+        ),
       (claims, exit) =>
         Exit.isSuccess(exit) ? Effect.void : Effect.forEach(claims, (claim) => Effect.ignore(outbox.release(claim)))
     )

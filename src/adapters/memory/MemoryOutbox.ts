@@ -96,8 +96,9 @@ export const makeOutbox = (table: MemoryOutboxTable): Outbox["Type"] => {
           return { request: row.request, until }
         })
       }),
-    delivered: (claim, now) =>
-      settle(claim, (request) => ({ ...request, state: "delivered", deliveredAt: now, updatedAt: now })),
+    delivered: (claims, now) =>
+      Effect.filter(claims, (claim) =>
+        settle(claim, (request) => ({ ...request, state: "delivered", deliveredAt: now, updatedAt: now }))),
     retryAt: (claim, at, error, now) =>
       settle(claim, (request) => ({ ...request, nextAttemptAt: at, lastError: error, updatedAt: now })),
     failed: (claim, error, now) =>

@@ -84,6 +84,18 @@ export const insertRequest = (
  * transaction; the outcome is written only while the lease it was claimed with still holds. On Postgres the
  * claim skips rows another worker is claiming at that moment.
  */
+/** Claims grouped by the end of their lease, as the text it is stored as. */
+const leases = (claims: ReadonlyArray<Claim>): Array<[string, Array<Claim>]> => {
+  const groups = new Map<string, Array<Claim>>()
+  for (const claim of claims) {
+    const until = iso(claim.until)
+    const group = groups.get(until)
+    if (group === undefined) groups.set(until, [claim])
+    else group.push(claim)
+  }
+  return [...groups]
+}
+
 export const make: Effect.Effect<Outbox["Type"], never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const skipLocked = sql.literal(sql.onDialectOrElse({ pg: () => "FOR UPDATE SKIP LOCKED", orElse: () => "" }))
@@ -123,8 +135,25 @@ export const make: Effect.Effect<Outbox["Type"], never, SqlClient.SqlClient> = E
         )
       )
     },
-    delivered: (claim, now) =>
-      settle("delivered", claim, { state: "delivered", delivered_at: iso(now), updated_at: iso(now) }),
+    // One statement for the claims of one lease (a worker's claims of one round share it), not one per claim.
+    delivered: (claims, now) =>
+      Effect.map(
+        Effect.forEach(leases(claims), ([until, held]) =>
+          run(
+            "delivered",
+            sql<{ id: number }>`UPDATE outbox SET ${
+              sql.update({ state: "delivered", delivered_at: iso(now), updated_at: iso(now), claimed_until: null })
+            } WHERE id IN ${sql.in(held.map((claim) => claim.request.id))} AND state = 'pending'
+              AND claimed_until = ${until} RETURNING id`
+          ).pipe(Effect.map((rows) => {
+            const ids = new Set(rows.map((row) => Number(row.id)))
+            return held.filter((claim) => ids.has(claim.request.id))
+          }))),
+        (recorded) => {
+          const held = new Set(recorded.flat())
+          return claims.filter((claim) => held.has(claim))
+        }
+      ),
     retryAt: (claim, at, error, now) =>
       settle("retryAt", claim, { next_attempt_at: iso(at), last_error: error, updated_at: iso(now) }),
     failed: (claim, error, now) => settle("failed", claim, { state: "failed", last_error: error, updated_at: iso(now) }),
