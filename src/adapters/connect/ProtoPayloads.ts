@@ -7,7 +7,7 @@ import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt"
 import { InvalidArgument } from "../../domain/Errors.js"
 import type { Payload } from "../../domain/Payload.js"
 import { Payloads } from "../../ports/Payloads.js"
-import { fromPayload, toPayload } from "./ProtoCodec.js"
+import { fromPayload, readPayload, toPayload } from "./ProtoCodec.js"
 
 /** A protobuf time at millisecond precision, or undefined when unset. */
 export const optionalDate = (time: Timestamp | undefined): Date | undefined =>
