@@ -79,11 +79,6 @@ export const insertRequest = (
   traceparent: string | undefined
 ) => sql`INSERT INTO outbox ${sql.insert(requestRow(action, kind, reason, at, traceparent))}`
 
-/*
- * Each method is one statement. A claim is a lease (`claimed_until`), so the delivery itself runs outside any
- * transaction; the outcome is written only while the lease it was claimed with still holds. On Postgres the
- * claim skips rows another worker is claiming at that moment.
- */
 /** Claims grouped by the end of their lease, as the text it is stored as. */
 const leases = (claims: ReadonlyArray<Claim>): Array<[string, Array<Claim>]> => {
   const groups = new Map<string, Array<Claim>>()
@@ -96,6 +91,11 @@ const leases = (claims: ReadonlyArray<Claim>): Array<[string, Array<Claim>]> => 
   return [...groups]
 }
 
+/*
+ * Each method is one statement (`delivered`: one per lease among its claims). A claim is a lease
+ * (`claimed_until`), so the delivery itself runs outside any transaction; the outcome is written only while the
+ * lease it was claimed with still holds. On Postgres the claim skips rows another worker is claiming at that moment.
+ */
 export const make: Effect.Effect<Outbox["Type"], never, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const skipLocked = sql.literal(sql.onDialectOrElse({ pg: () => "FOR UPDATE SKIP LOCKED", orElse: () => "" }))
