@@ -5,16 +5,15 @@ import { Effect, Layer, Logger, LogLevel, Metric, Scope, Exit } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
 import { InternalRunService } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { prometheusText } from "../../src/adapters/metrics/PrometheusText.js"
 import { appLayer } from "../../src/app/AppLayer.js"
-import { loadConfig } from "../../src/app/Config.js"
 import { runSteps, scriptedRun } from "../../src/app/client/ExecutorScript.js"
 import { createNamed } from "../support/RunRequests.js"
 import { parseExposition, scrape, scrapeUntil, type Sample, valueOf } from "../support/Scrape.js"
 import { freePort } from "../support/ServiceProcess.js"
+import { inProcessConfig } from "../support/TestApp.js"
 import { openStream } from "../watch/WatchSupport.js"
 
 const runService = "flyteidl2.workflow.RunService"
@@ -28,18 +27,7 @@ const startApp = (env: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const dir = mkdtempSync(join(tmpdir(), "runs-metrics-"))
     const port = yield* freePort
-    const { config } = yield* loadConfig({
-      argv: [],
-      env: {
-        RUNS_SERVER_HOST: "127.0.0.1",
-        RUNS_SERVER_PORT: String(port),
-        DATABASE_SQLITE_FILE: join(dir, "runs.db"),
-        RUNS_STORAGE_PREFIX: pathToFileURL(join(dir, "data")).href,
-        RUNS_SERVER_SHUTDOWN_TIMEOUT: "1s",
-        ...env
-      },
-      cwd: dir
-    }).pipe(Effect.orDie)
+    const config = yield* inProcessConfig(dir, port, { DATABASE_SQLITE_FILE: join(dir, "runs.db"), ...env })
     const scope = yield* Scope.make()
     yield* Layer.buildWithScope(
       appLayer(config).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))),

@@ -7,7 +7,6 @@ import { mkdtempSync } from "node:fs"
 import * as http from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
 import { ActionPhase } from "#gen/flyteidl2/common/phase_pb.js"
 import {
   InternalRunService,
@@ -15,11 +14,11 @@ import {
 } from "#gen/flyteidl2/workflow/internal_run_service_pb.js"
 import { RunService } from "#gen/flyteidl2/workflow/run_service_pb.js"
 import { appLayer } from "../../src/app/AppLayer.js"
-import { loadConfig } from "../../src/app/Config.js"
 import { layerTelemetry } from "../../src/app/Telemetry.js"
 import { telemetrySettings } from "../../src/app/TelemetrySettings.js"
 import { createNamed, project } from "../support/RunRequests.js"
 import { freePort } from "../support/ServiceProcess.js"
+import { inProcessConfig } from "../support/TestApp.js"
 import { freshPostgresUrl, postgresAdminUrl } from "../support/TestDatabases.js"
 import { makeTestExecutor } from "../support/TestExecutor.js"
 
@@ -130,18 +129,7 @@ const startService = (database: Database, receiver: { readonly url: string }, en
     }))
     const dir = mkdtempSync(join(tmpdir(), "runs-tracing-"))
     const port = yield* freePort
-    const { config } = yield* loadConfig({
-      argv: [],
-      env: {
-        RUNS_SERVER_HOST: "127.0.0.1",
-        RUNS_SERVER_PORT: String(port),
-        RUNS_SERVER_SHUTDOWN_TIMEOUT: "1s",
-        RUNS_STORAGE_PREFIX: pathToFileURL(join(dir, "data")).href,
-        ...(yield* database.env(dir)),
-        ...env
-      },
-      cwd: dir
-    }).pipe(Effect.orDie)
+    const config = yield* inProcessConfig(dir, port, { ...(yield* database.env(dir)), ...env })
     const migrated = yield* Deferred.make<void>()
     // Warnings and errors are shown as usual; the line that says the database is ready is waited for.
     const logger = Logger.make<unknown, void>((options) => {

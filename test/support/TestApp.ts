@@ -8,6 +8,7 @@ import * as FileBlobStore from "../../src/adapters/blob/FileBlobStore.js"
 import * as ProtoPayloads from "../../src/adapters/connect/ProtoPayloads.js"
 import * as WatchHubsLive from "../../src/adapters/watch/WatchHubs.js"
 import * as MemoryChangeFeed from "../../src/adapters/memory/MemoryChangeFeed.js"
+import { loadConfig } from "../../src/app/Config.js"
 import { layerReadiness } from "../../src/app/ReadinessLive.js"
 import { layerServer, ServerAddress } from "../../src/app/ServerLive.js"
 import * as IngestionLive from "../../src/domain/Ingestion.js"
@@ -29,6 +30,23 @@ export const tempStoragePrefix = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "runs-data-"))),
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 ).pipe(Effect.map((dir) => pathToFileURL(dir).href))
+
+/**
+ * The configuration `npm start` builds from these variables, for the whole service in this process: on
+ * 127.0.0.1:`port`, its files in `dir`, stopping within a second; `env` adds to or overrides them.
+ */
+export const inProcessConfig = (dir: string, port: number, env: Record<string, string>) =>
+  loadConfig({
+    argv: [],
+    env: {
+      RUNS_SERVER_HOST: "127.0.0.1",
+      RUNS_SERVER_PORT: String(port),
+      RUNS_STORAGE_PREFIX: pathToFileURL(join(dir, "data")).href,
+      RUNS_SERVER_SHUTDOWN_TIMEOUT: "1s",
+      ...env
+    },
+    cwd: dir
+  }).pipe(Effect.map(({ config }) => config), Effect.orDie)
 
 export const serverConfig = {
   host: "127.0.0.1",

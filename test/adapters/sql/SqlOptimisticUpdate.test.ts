@@ -10,6 +10,23 @@ import { submit } from "../../support/Fibers.js"
 import { childAction, runView } from "../../support/Fixtures.js"
 import { freshPostgresUrl, postgresAdminUrl } from "../../support/TestDatabases.js"
 
+/**
+ * Another writer that changes the action `name` of run `runName` (attempts + 10) in a transaction it keeps open,
+ * holding the row's lock, until `release`; started once it holds it.
+ */
+const holdingRow = (sql: SqlClient.SqlClient, runName: string, name: string) =>
+  Effect.gen(function*() {
+    const locked = yield* Deferred.make<void>()
+    const release = yield* Deferred.make<void>()
+    const other = yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`UPDATE actions SET attempts = attempts + 10 WHERE run_name = ${runName} AND name = ${name}`
+      yield* Deferred.succeed(locked, undefined)
+      yield* Deferred.await(release)
+    })).pipe(Effect.fork)
+    yield* Deferred.await(locked)
+    return { release: Effect.zipRight(Deferred.succeed(release, undefined), Fiber.join(other)) }
+  })
+
 describe.skipIf(postgresAdminUrl() === undefined)("updateAction on Postgres (read, then update of the version read) [postgres]", () => {
   it.live("a write that commits between the read and the update makes the update read and apply again", () =>
     Effect.scoped(Effect.gen(function*() {
@@ -24,25 +41,18 @@ describe.skipIf(postgresAdminUrl() === undefined)("updateAction on Postgres (rea
       yield* store.recordAction(child)
 
       // Another writer holds the row, changed, in an open transaction while the update reads and applies.
-      const locked = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
-      const other = yield* sql.withTransaction(Effect.gen(function*() {
-        yield* sql`UPDATE actions SET attempts = attempts + 10 WHERE run_name = ${view.run.key.name} AND name = 'c1'`
-        yield* Deferred.succeed(locked, undefined)
-        yield* Deferred.await(release)
-      })).pipe(Effect.fork)
-      yield* Deferred.await(locked)
-
+      const other = yield* holdingRow(sql, view.run.key.name, "c1")
       const seen: Array<number> = []
+      const applied = yield* Deferred.make<void>()
       const update = yield* store.updateAction(child.key, (current) => {
         seen.push(current.attempts)
+        Deferred.unsafeDone(applied, Exit.void)
         return { ...current, attempts: current.attempts + 1 }
       }).pipe(Effect.fork)
-      // The update read attempts 1 and now waits for the other writer's row lock.
-      yield* Effect.sleep("500 millis")
+      // The update read attempts 1, as the other writer has not committed; its write is of that version.
+      yield* Deferred.await(applied)
       expect(seen).toStrictEqual([1])
-      yield* Deferred.succeed(release, undefined)
-      yield* Fiber.join(other)
+      yield* other.release
 
       const outcome = yield* Fiber.join(update)
       expect(seen).toStrictEqual([1, 11])
@@ -169,14 +179,7 @@ describe.skipIf(postgresAdminUrl() === undefined)("updateAction on Postgres (rea
       const plus = (current: typeof children[0]) => ({ ...current, attempts: current.attempts + 1 })
 
       // A lone update of c1 waits for another writer's row lock; the updates submitted meanwhile form the next batch.
-      const locked = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
-      const other = yield* sql.withTransaction(Effect.gen(function*() {
-        yield* sql`UPDATE actions SET attempts = attempts + 10 WHERE run_name = ${view.run.key.name} AND name = 'c1'`
-        yield* Deferred.succeed(locked, undefined)
-        yield* Deferred.await(release)
-      })).pipe(Effect.fork)
-      yield* Deferred.await(locked)
+      const other = yield* holdingRow(sql, view.run.key.name, "c1")
       const applied = yield* Deferred.make<void>()
       const lone = yield* Effect.fork(store.updateAction(children[0]!.key, (current) => {
         Deferred.unsafeDone(applied, Exit.void)
@@ -199,8 +202,7 @@ describe.skipIf(postgresAdminUrl() === undefined)("updateAction on Postgres (rea
         })),
         yield* submit(store.updateAction(children[0]!.key, plus))
       ]
-      yield* Deferred.succeed(release, undefined)
-      yield* Fiber.join(other)
+      yield* other.release
       expect((yield* Fiber.join(lone))._tag).toBe("Updated")
       for (const update of batched) expect((yield* Fiber.join(update))._tag).toBe("Updated")
       expect(seen).toStrictEqual([1, 101])
