@@ -228,9 +228,10 @@ export const make = Effect.gen(function*() {
           keyOf: (change: Change) =>
             change.action.name === rootActionName && change.kind !== "events" ? runKeyText(change.action.run) : undefined,
           start: Effect.void,
+          // One read for the batch's runs, whatever their number.
           update: (batch: ReadonlyArray<Change>) =>
-            Effect.map(Effect.forEach(batch, (change) => store.getRun(change.action.run)), (found) =>
-              found.flatMap((view) => (Option.isSome(view) && inTarget(target, view.value) ? [[view.value]] : [])))
+            Effect.map(store.getRuns(batch.map((change) => change.action.run)), (found) =>
+              found.flatMap((view) => (inTarget(target, view) ? [[view]] : [])))
         },
         first: Effect.map(newestRuns(scopeOf(target), [], (view) => inTarget(target, view), snapshotRuns), (first) => [first]),
         pending: latestPerPart<RunView>((view) => runKeyText(view.run.key), {

@@ -96,6 +96,8 @@ export class RunStore extends Context.Tag("runs/RunStore")<RunStore, {
     rebuild: RebuildAttempt
   ) => Effect.Effect<ReadonlyArray<ActionKey>, StoreUnavailable>
   readonly getRun: (key: RunKey) => Effect.Effect<Option.Option<RunView>, StoreUnavailable>
+  /** The runs of `keys` that exist, in no particular order, in one read (dispatch reads a round's runs so). */
+  readonly getRuns: (keys: ReadonlyArray<RunKey>) => Effect.Effect<ReadonlyArray<RunView>, StoreUnavailable>
   readonly getAction: (key: ActionKey) => Effect.Effect<Option.Option<ActionRecord>, StoreUnavailable>
   readonly getTask: (key: TaskKey) => Effect.Effect<Option.Option<TaskRecord>, StoreUnavailable>
   /** A run and its root action's attempts, read together (one consistent read). */

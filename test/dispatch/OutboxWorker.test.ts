@@ -12,7 +12,7 @@ import { Runs } from "../../src/domain/Runs.js"
 import { RunsSettings } from "../../src/domain/RunsSettings.js"
 import { Outbox, OutboxUnavailable } from "../../src/ports/Outbox.js"
 import { NotReady, Readiness } from "../../src/ports/Readiness.js"
-import type { RunStore } from "../../src/ports/RunStore.js"
+import { RunStore, StoreUnavailable } from "../../src/ports/RunStore.js"
 import { type Backend, backends, describeBackends } from "../support/backends.js"
 import {
   allSettled,
@@ -187,6 +187,33 @@ describeBackends("OutboxWorker", stores, (backend: Backend<RunStore | Outbox>) =
       expect(failures).toBeLessThan(0)
       expect(states(yield* outboxOf(view.run.key))).toEqual(["enqueue:delivered"])
       expect(executor.calls.map((call) => call.answer)).toEqual(["ok"])
+    })))
+
+  it.live("a round whose runs cannot be read is retried, each request with the database's error, and then delivered", () =>
+    provided(Effect.gen(function*() {
+      const executor = yield* makeTestExecutor
+      // The first read of a round's runs fails as it does while Postgres restarts.
+      let failures = 1
+      const restarting = Layer.effect(
+        RunStore,
+        Effect.map(RunStore, (store) =>
+          RunStore.of({
+            ...store,
+            getRuns: (keys) =>
+              failures-- > 0 ? Effect.fail(new StoreUnavailable({ reason: "the database is restarting" })) : store.getRuns(keys)
+          }))
+      )
+      const runs = yield* Runs
+      const views = yield* Effect.forEach(["unread-1", "unread-2"], (name) => runs.create(createRequest(name)))
+      yield* Layer.build(layerActionsWorker(executor).pipe(Layer.provide(restarting)))
+      const keys = views.map((view) => view.run.key)
+      yield* eventually("both enqueues are recorded as delivered", allSettled(keys))
+      expect(failures).toBeLessThan(0)
+      for (const key of keys) {
+        const [request] = yield* outboxOf(key)
+        expect(request).toMatchObject({ state: "delivered", attempts: 2, lastError: "database: the database is restarting" })
+      }
+      expect(executor.calls.map((call) => call.answer)).toEqual(["ok", "ok"])
     })))
 
   it.live("a request still failing after dispatchMaxAge is marked failed and logged once, with run, kind and error", () =>

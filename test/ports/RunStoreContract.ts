@@ -89,6 +89,25 @@ export const runStoreContract = (backend: Backend<RunStore>): void => {
       }
     })))
 
+  it.effect("getRuns reads the runs of the keys that exist, each once, as getRun does; none for no keys", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const views = [fullView(), bareView(), runView()]
+      for (const view of views) yield* store.createRun({ view, task: undefined })
+      const missing = runView().run.key
+      const keys = [views[2]!.run.key, missing, views[0]!.run.key, views[1]!.run.key, views[0]!.run.key]
+      const read = yield* store.getRuns(keys)
+      const byName = (list: ReadonlyArray<RunView>) =>
+        [...list].sort((a, b) => a.run.key.name.localeCompare(b.run.key.name)).map(comparable)
+      expect(byName(read)).toStrictEqual(byName(views))
+      expect(yield* store.getRuns([missing])).toEqual([])
+      expect(yield* store.getRuns([])).toEqual([])
+      // More keys than one statement takes: read in parts, all of them found.
+      const many = Array.from({ length: 450 }, () => runView())
+      yield* Effect.forEach(many, (view) => store.createRun({ view, task: undefined }), { discard: true })
+      expect((yield* store.getRuns(many.map((view) => view.run.key))).length).toBe(450)
+    })))
+
   it.effect("payload bytes come back byte for byte, as a Uint8Array", () =>
     provided(Effect.gen(function*() {
       const store = yield* RunStore

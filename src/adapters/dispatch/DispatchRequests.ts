@@ -2,6 +2,7 @@ import { Data, Effect, Option } from "effect"
 import { inputsDirectory } from "../../domain/CreateRun.js"
 import { actionKeyText, runKeyText } from "../../domain/Ids.js"
 import type { AbortRequest, EnqueueRequest } from "../../ports/Dispatcher.js"
+import type { RunView } from "../../domain/Records.js"
 import type { DispatchRequest } from "../../ports/Outbox.js"
 import type { RunStore } from "../../ports/RunStore.js"
 
@@ -9,12 +10,11 @@ import type { RunStore } from "../../ports/RunStore.js"
 export class Undeliverable extends Data.TaggedError("Undeliverable")<{ readonly message: string }> {}
 
 /**
- * What the executor is sent for an outbox request, read from the run as stored now (SPEC 5: the inputs
- * directory, the run output base, the run spec).
+ * What the executor is sent for an outbox request, from its run as stored now (`found`, read with the round's
+ * others; SPEC 5: the inputs directory, the run output base, the run spec).
  */
-export const enqueueRequest = (store: RunStore["Type"], request: DispatchRequest) =>
+export const enqueueRequest = (store: RunStore["Type"], found: Option.Option<RunView>, request: DispatchRequest) =>
   Effect.gen(function*() {
-    const found = yield* store.getRun(request.action.run)
     if (Option.isNone(found)) {
       return yield* new Undeliverable({ message: `run ${runKeyText(request.action.run)} does not exist` })
     }
@@ -39,9 +39,8 @@ export const enqueueRequest = (store: RunStore["Type"], request: DispatchRequest
     return enqueue
   })
 
-export const abortRequest = (store: RunStore["Type"], request: DispatchRequest) =>
-  Effect.map(store.getRun(request.action.run), (found): AbortRequest => ({
-    action: request.action,
-    org: Option.match(found, { onNone: () => "", onSome: (view) => view.run.org }),
-    reason: request.reason ?? ""
-  }))
+export const abortRequest = (found: Option.Option<RunView>, request: DispatchRequest): AbortRequest => ({
+  action: request.action,
+  org: Option.match(found, { onNone: () => "", onSome: (view) => view.run.org }),
+  reason: request.reason ?? ""
+})

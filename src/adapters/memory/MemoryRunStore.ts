@@ -108,6 +108,15 @@ export const makeWithOutbox = (outbox: MemoryOutboxTable): Effect.Effect<RunStor
         )
       )),
     getRun: (key) => atomic(Effect.sync(() => Option.fromNullable(getView(key)))),
+    getRuns: (keys) =>
+      atomic(Effect.sync(() => {
+        const found = new Map<string, RunView>()
+        for (const key of keys) {
+          const view = getView(key)
+          if (view !== undefined) found.set(runKeyText(key), view)
+        }
+        return Array.from(found.values())
+      })),
     getAction: (key) => atomic(Effect.sync(() => Option.fromNullable(actionOf(key)))),
     getTask: (key) => atomic(Effect.sync(() => Option.fromNullable(tasks.get(taskKeyText(key))))),
     getRunDetails: (key) =>

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Effect, Layer, Option, type Scope } from "effect"
+import { Array as Arr, Clock, Effect, Layer, Option, type Scope } from "effect"
 import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
 import type { ActionKey, RunKey, TaskKey } from "../../domain/Ids.js"
 import { cursorOf, type Page } from "../../domain/ListQuery.js"
@@ -210,6 +210,20 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
 
   const getRun: RunStore["Type"]["getRun"] = (key) => read("getRun", readView(key))
 
+  // Each key is a lookup of the unique (project, domain, name) index; a round of dispatch has a few dozen at most,
+  // and longer lists are read in parts, each well inside either database's limit on bound parameters.
+  const getRuns: RunStore["Type"]["getRuns"] = (keys) =>
+    read(
+      "getRuns",
+      Effect.map(
+        Effect.forEach(Arr.chunksOf(keys, 200), (part) =>
+          sql<ViewRow>`${sql.literal(selectViews)} WHERE a.name = r.root_action_name AND (${
+            sql.or(part.map((key) => sql`r.project = ${key.project} AND r.domain = ${key.domain} AND r.name = ${key.name}`))
+          })`),
+        (parts) => parts.flat().map((row) => viewOfRow(row, readJson))
+      )
+    )
+
   const getAction: RunStore["Type"]["getAction"] = (key) =>
     read("getAction", Effect.map(actionRowOf(key), (row) => Option.map(row, (r) => actionOfRow(r, readJson))))
 
@@ -341,6 +355,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
     updateAction,
     recordEvents,
     getRun,
+    getRuns,
     getAction,
     getTask,
     getRunDetails,
