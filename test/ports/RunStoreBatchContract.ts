@@ -4,7 +4,17 @@ import { ActionPhase } from "../../src/domain/Phase.js"
 import { RunStore } from "../../src/ports/RunStore.js"
 import type { Backend } from "../support/backends.js"
 import { submit } from "../support/Fibers.js"
-import { actionKey, at, attempt, childAction, runView, storedEvent, taskRecord, taskRef } from "../support/Fixtures.js"
+import {
+  actionKey,
+  at,
+  attempt,
+  childAction,
+  comparable,
+  runView,
+  storedEvent,
+  taskRecord,
+  taskRef
+} from "../support/Fixtures.js"
 
 /**
  * Writes that arrive together (a store may commit them in one transaction, as the SQL store does): each is
@@ -84,6 +94,51 @@ export const runStoreBatchContract = (backend: Backend<RunStore>): void => {
       expect(Option.isSome(yield* store.getAction(sibling.key))).toBe(true)
       expect(yield* store.listAttempts(actionKey(parent, "c9"))).toEqual([])
       expect(Option.getOrThrow(yield* store.getAction(child.key)).phase).toBe(ActionPhase.RUNNING)
+    })))
+
+  it.effect("runs created together are each answered as alone: new, a name taken before or in the batch, a hook that fails", () =>
+    provided(Effect.gen(function*() {
+      const store = yield* RunStore
+      const taken = runView()
+      yield* store.createRun({ view: taken, task: undefined })
+
+      const shared = runView({ task: taskRef({ name: "shared.task" }) })
+      const sharedTask = taskRecord({ view: shared })
+      const alsoShared = runView({ task: taskRef({ name: "shared.task" }) })
+      const refused = runView({ task: taskRef({ name: "refused.task" }) })
+      const refusedTask = taskRecord({ view: refused })
+      const twice = runView()
+      const hold = yield* holding(store)
+      const created = yield* submit(store.createRun({ view: shared, task: sharedTask }))
+      const nameTaken = yield* submit(Effect.flip(store.createRun({ view: runView({ key: taken.run.key }), task: undefined })))
+      const hookFails = yield* submit(Effect.flip(store.createRun({
+        view: refused,
+        task: refusedTask,
+        beforeCommit: Effect.fail({ _tag: "Refused" as const })
+      })))
+      const firstOfTwo = yield* submit(store.createRun({ view: twice, task: undefined }))
+      const sameTask = yield* submit(store.createRun({ view: alsoShared, task: taskRecord({ view: alsoShared }) }))
+      const secondOfTwo = yield* submit(Effect.flip(store.createRun({ view: runView({ key: twice.run.key }), task: undefined })))
+      yield* hold.release
+
+      yield* Fiber.join(hold.fiber)
+      expect((yield* Fiber.join(created)).run.key).toStrictEqual(shared.run.key)
+      const exists = yield* Fiber.join(nameTaken)
+      expect(exists._tag === "RunExists" && exists.existing.run.createdAt).toStrictEqual(taken.run.createdAt)
+      expect(yield* Fiber.join(hookFails)).toStrictEqual({ _tag: "Refused" })
+      expect((yield* Fiber.join(firstOfTwo)).run.key).toStrictEqual(twice.run.key)
+      expect((yield* Fiber.join(sameTask)).run.key).toStrictEqual(alsoShared.run.key)
+      const second = yield* Fiber.join(secondOfTwo)
+      expect(second._tag === "RunExists" && second.existing.run.createdAt).toStrictEqual(twice.run.createdAt)
+
+      for (const view of [shared, alsoShared, twice]) {
+        expect(comparable(Option.getOrThrow(yield* store.getRun(view.run.key)))).toStrictEqual(comparable(view))
+      }
+      expect(Option.isSome(yield* store.getTask(sharedTask.key))).toBe(true)
+      expect(Option.isNone(yield* store.getRun(refused.run.key))).toBe(true)
+      expect(Option.isNone(yield* store.getTask(refusedTask.key))).toBe(true)
+      // Nothing of the refused run stays to take its name.
+      expect((yield* store.createRun({ view: refused, task: refusedTask })).run.key).toStrictEqual(refused.run.key)
     })))
 
   it.effect("writes of one action that arrive together apply in the order they arrived", () =>

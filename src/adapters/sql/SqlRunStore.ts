@@ -1,13 +1,12 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Array as Arr, Clock, Effect, Layer, Option, type Scope } from "effect"
+import { Clock, Effect, Layer, Option, type Scope } from "effect"
 import { abortAction, abortAttempt, actionsToAbort } from "../../domain/Abort.js"
 import type { ActionKey, RunKey, TaskKey } from "../../domain/Ids.js"
 import { cursorOf, type Page } from "../../domain/ListQuery.js"
 import type { ActionPhase } from "../../domain/Phase.js"
-import type { AttemptRecord, RunView, TaskRecord } from "../../domain/Records.js"
-import type { Change } from "../../ports/ChangeFeed.js"
-import { ActionMissing, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
+import type { AttemptRecord, RunView } from "../../domain/Records.js"
+import { ActionMissing, type CreateRunInput, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
 import { currentTraceparent } from "../../ports/TraceParent.js"
 import { makeActionRecords } from "./SqlActionRecords.js"
 import { makeActionUpdates } from "./SqlActionUpdates.js"
@@ -17,22 +16,20 @@ import { makeNotice } from "./SqlChangeNotices.js"
 import { makeEvents } from "./SqlEvents.js"
 import { makeListings } from "./SqlListQuery.js"
 import { deleteFinishedRuns as deleteFinishedRunsBody } from "./SqlRunDeletion.js"
-import { insertRequest, requestRow } from "./SqlOutbox.js"
+import { insertRequest } from "./SqlOutbox.js"
+import { makeRunCreations } from "./SqlRunCreations.js"
 import { jsonFromText } from "./SqlPayloads.js"
 import { preparedMarker } from "./SqlPrepared.js"
 import {
   actionColumnList,
   actionOfRow,
   type ActionRow,
-  actionRow,
   actionStateRow,
   iso,
-  runRow,
   selectViews,
   taskColumnList,
   taskOfRow,
   type TaskRow,
-  taskRow,
   viewColumnList,
   viewOfRow,
   type ViewRow
@@ -42,9 +39,10 @@ import { makeWriteBatch } from "./SqlWriteBatch.js"
 import { timedTransaction } from "./SqlTransactionTiming.js"
 
 /**
- * One store for SQLite and Postgres: writes are committed in batches (group commit, see SqlWriteBatch; on Postgres a
- * batch's action updates are read and written together, see SqlActionUpdates), but for two that measured faster
- * alone (CreateRun on SQLite, RecordActionEvents on Postgres); every read is one statement
+ * One store for SQLite and Postgres: writes are committed in batches (group commit, see SqlWriteBatch; a batch's
+ * CreateRuns and RecordActions, and on Postgres its action updates, are written together, see SqlRunCreations,
+ * SqlActionRecords and SqlActionUpdates), but for RecordActionEvents on Postgres, which measured faster alone;
+ * every read is one statement
  * (consistent on its own), every value a bound parameter. A write fails with its own error only before it wrote
  * anything, or after undoing what it wrote, as a batch requires.
  */
@@ -108,37 +106,6 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
       Effect.map((rows) => Option.fromNullable(rows[0]))
     )
 
-  const existing = (key: RunKey) =>
-    Effect.flatMap(readView(key), (view) =>
-      Option.match(view, {
-        onNone: () => Effect.dieMessage("a run name conflicted but the run cannot be read"),
-        onSome: (found) => Effect.fail(new RunExists({ existing: found }))
-      }))
-
-  /** A new run's root action, its task (unless stored already), its enqueue request and its notice. */
-  const writeRunRows = (view: RunView, runId: number, task: TaskRecord | undefined, traceparent: string | undefined) => {
-    const created: Change = { action: view.root.key, kind: "created" }
-    return sql.onDialectOrElse({
-      // One statement, so one round trip instead of four; the notice goes out when the transaction commits.
-      pg: () =>
-        sql`WITH root AS (INSERT INTO actions ${sql.insert(actionRow(view.root, runId))}) ${
-          task === undefined ? sql.literal("") : sql`, task AS (INSERT INTO tasks ${sql.insert(taskRow(task))}
-            ON CONFLICT (project, domain, name, version) DO NOTHING)`
-        } INSERT INTO outbox ${sql.insert(requestRow(view.root.key, "enqueue", undefined, view.run.createdAt, traceparent))}
-          RETURNING id ${notices.column(sql, created)}`.pipe(Effect.asVoid),
-      orElse: () =>
-        Effect.gen(function*() {
-          yield* sql`INSERT INTO actions ${sql.insert(actionRow(view.root, runId))}`
-          if (task !== undefined) {
-            yield* sql`INSERT INTO tasks ${sql.insert(taskRow(task))}
-              ON CONFLICT (project, domain, name, version) DO NOTHING`
-          }
-          yield* insertRequest(sql, view.root.key, "enqueue", undefined, view.run.createdAt, traceparent)
-          yield* notice(sql, [created])
-        })
-    })
-  }
-
   /** `beforeCommit`, not run again once it succeeded (when a broken batch runs the write again alone). */
   const once = <E>(effect: Effect.Effect<void, E> | undefined): Effect.Effect<void, E> => {
     let succeeded = false
@@ -147,28 +114,22 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
       : Effect.suspend(() => (succeeded ? Effect.void : Effect.tap(effect, () => (succeeded = true))))
   }
 
-  // SQLite: CreateRun's commit is a small part of its cost there, and batching it did not pay in the bench (see
-  // bench/HISTORY.md), so it commits on its own.
-  const createWrite = sql.onDialectOrElse({ pg: () => transaction, orElse: () => alone })
+  const creations = makeRunCreations(sql, readJson, notices)
 
-  // The trace an outbox row carries is read on the caller's fiber, before the write: a batch runs it on its own.
-  const createRun: RunStore["Type"]["createRun"] = ({ beforeCommit, task, view }) => {
-    const hook = once(beforeCommit)
-    return Effect.flatMap(currentTraceparent, (traceparent) => createWrite(
-      "createRun",
-      Effect.gen(function*() {
-        // A run of that name (however recent) makes this insert a no-op instead of aborting the transaction.
-        const inserted = yield* sql<{ id: number }>`INSERT INTO runs ${sql.insert(runRow(view.run))}
-          ON CONFLICT (project, domain, name) DO NOTHING RETURNING id`
-        const runId = inserted[0]?.id
-        if (runId === undefined) return yield* existing(view.run.key)
-        // Before the other rows, so that a failure has only the run's row to undo (its batch commits the others').
-        yield* Effect.tapError(hook, () => sql`DELETE FROM runs WHERE id = ${runId}`)
-        yield* writeRunRows(view, runId, task, traceparent)
-        return view
-      })
-    ))
-  }
+  // CreateRuns that arrive together: a few statements for all of them (see SqlRunCreations). The trace an outbox
+  // row carries is read on the caller's fiber, before the write: a batch runs it on its own.
+  const createRun: RunStore["Type"]["createRun"] = <E>({ beforeCommit, task, view }: CreateRunInput<E>) =>
+    Effect.flatMap(currentTraceparent, (traceparent) =>
+      refail(batch.runIn(creations.group, { view, task, traceparent, hook: once(beforeCommit) })).pipe(
+        Effect.flatMap((outcome): Effect.Effect<RunView, RunExists | E> =>
+          outcome._tag === "created"
+            ? Effect.succeed(view)
+            : outcome._tag === "exists"
+            ? Effect.fail(new RunExists({ existing: outcome.existing }))
+            : Effect.fail(outcome.error as E)
+        ),
+        span("createRun")
+      ))
 
   const findRunByRequestId: RunStore["Type"]["findRunByRequestId"] = (requestId, since) =>
     read(
@@ -210,19 +171,9 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
 
   const getRun: RunStore["Type"]["getRun"] = (key) => read("getRun", readView(key))
 
-  // Each key is a lookup of the unique (project, domain, name) index; a round of dispatch has a few dozen at most,
-  // and longer lists are read in parts, each well inside either database's limit on bound parameters.
+  // A round of dispatch reads its runs so; see SqlRunCreations for the statement.
   const getRuns: RunStore["Type"]["getRuns"] = (keys) =>
-    read(
-      "getRuns",
-      Effect.map(
-        Effect.forEach(Arr.chunksOf(keys, 200), (part) =>
-          sql<ViewRow>`${sql.literal(selectViews)} WHERE a.name = r.root_action_name AND (${
-            sql.or(part.map((key) => sql`r.project = ${key.project} AND r.domain = ${key.domain} AND r.name = ${key.name}`))
-          })`),
-        (parts) => parts.flat().map((row) => viewOfRow(row, readJson))
-      )
-    )
+    read("getRuns", Effect.map(creations.viewsOf(keys), (views) => Array.from(views.values())))
 
   const getAction: RunStore["Type"]["getAction"] = (key) =>
     read("getAction", Effect.map(actionRowOf(key), (row) => Option.map(row, (r) => actionOfRow(r, readJson))))
