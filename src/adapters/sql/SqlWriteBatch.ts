@@ -6,7 +6,9 @@ import { timedTransaction } from "./SqlTransactionTiming.js"
 
 /**
  * Group commit: the writes that arrive while a batch commits form the next batch, one transaction and one commit
- * for all of them. A lone write starts a batch at once (no delay waits for company). Each write is answered only
+ * for all of them, and so do the writes that arrive in the same turn of the event loop as the first one (see
+ * `endOfTurn`). No timer waits for company: a lone write waits at most for the callbacks already due in that
+ * turn. Each write is answered only
  * after the commit that holds it, and succeeds or fails on its own:
  *
  * - A write fails with its own error only before it wrote anything, or after undoing what it wrote (the store's
@@ -62,6 +64,17 @@ const isSqlError = (error: unknown): boolean =>
 const isAnswer = (exit: Exit.Exit<unknown, unknown>): boolean =>
   Exit.isSuccess(exit) ||
   (Cause.isFailType(exit.cause) && !isSqlError(exit.cause.error))
+
+/**
+ * Waits for the end of the event loop's current turn (`setImmediate`: after the I/O callbacks already due). A
+ * SQLite batch commits without giving the loop back, so without this every write that reached the store while
+ * requests were busy with their own work would form a batch alone: the requests whose file writes completed in the
+ * same turn reach the store a moment later, and join this batch instead.
+ */
+const endOfTurn: Effect.Effect<void> = Effect.async((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 /** The failure that rolls a batch's transaction back. */
 const broken = Symbol("broken batch")
@@ -150,7 +163,10 @@ export const makeWriteBatch = (
 
     // A batch, once taken, runs to its end (so a shutdown answers it); writes still queued are interrupted.
     const worker = Effect.gen(function*() {
-      const taken = Chunk.toReadonlyArray(yield* Queue.takeBetween(queue, 1, options.maxWrites))
+      const first = Chunk.toReadonlyArray(yield* Queue.takeBetween(queue, 1, options.maxWrites))
+      const taken = first.length >= options.maxWrites
+        ? first
+        : [...first, ...(yield* Effect.zipRight(endOfTurn, Queue.takeUpTo(queue, options.maxWrites - first.length)))]
       const entries = taken.filter((entry) => entry.state === "queued")
       for (const entry of entries) entry.state = "taken"
       const group = atomicGroupOf(entries)
