@@ -1,8 +1,9 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber } from "effect"
+import { Deferred, Effect, Fiber, Metric, Runtime } from "effect"
 import { makeWriteBatch, type WriteGroup } from "../../../src/adapters/sql/SqlWriteBatch.js"
+import * as Metrics from "../../../src/ports/Metrics.js"
 import { describeBackends, sqlBackends } from "../../support/backends.js"
 import { submit } from "../../support/Fibers.js"
 
@@ -133,6 +134,26 @@ describeBackends("SqlWriteBatch", sqlBackends(), (backend) => {
       yield* Fiber.join(holder)
       expect(yield* Effect.forEach(writes, Fiber.join)).toStrictEqual([1, 2, 3])
       expect(yield* ids).toStrictEqual([0, 1, 2, 3])
+    }).pipe(Effect.provide(backend.layer)))
+
+  it.scoped("a write that arrives in the turn of the event loop in which a batch took its first joins that batch", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE items (id INTEGER PRIMARY KEY)`
+      const batch = yield* makeWriteBatch(sql, { inFlight: 1, maxWrites: 100 })
+      const insert = (id: number) => sql`INSERT INTO items (id) VALUES (${id})`.pipe(Effect.asVoid)
+      const transactions = Effect.map(Metric.value(Metrics.dbTransactionDuration), (state) => state.count)
+      const before = yield* transactions
+      // The second write is submitted by a callback of the turn in which the worker takes the first (queued before
+      // the worker's own end-of-turn callback): without the wait, the first is committed alone.
+      const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+      const second = yield* Deferred.make<void, SqlError>()
+      setImmediate(() => runFork(Deferred.complete(second, batch.run(insert(2)))))
+      yield* batch.run(insert(1))
+      yield* Deferred.await(second)
+      expect((yield* transactions) - before).toBe(1)
+      expect(yield* Effect.map(sql<{ id: number }>`SELECT id FROM items ORDER BY id`, (rows) => rows.map((row) => row.id)))
+        .toStrictEqual([1, 2])
     }).pipe(Effect.provide(backend.layer)))
 
   if (backend.name === "postgres") {
