@@ -7,7 +7,7 @@ import type { ActionRecord } from "../../domain/Records.js"
 import type { Change } from "../../ports/ChangeFeed.js"
 import type { makeNotice } from "./SqlChangeNotices.js"
 import type { makeEvents } from "./SqlEvents.js"
-import { actionRow, dateOf } from "./SqlRows.js"
+import { actionRow, dateOf, runKeysMatching } from "./SqlRows.js"
 import type { WriteGroup } from "./SqlWriteBatch.js"
 
 // recordAction: the action inserted under its run, and the attempts of events that came before it rebuilt.
@@ -32,9 +32,6 @@ interface RunRow {
   readonly created_at: string
 }
 
-// A batch holds at most a few hundred writes; SQLite nests at most 1000 ORs.
-const runsPerQuery = 200
-
 export const makeActionRecords = (
   sql: SqlClient.SqlClient,
   events: ReturnType<typeof makeEvents>,
@@ -46,13 +43,8 @@ export const makeActionRecords = (
   const runsOf = (actions: ReadonlyArray<ActionRecord>): Effect.Effect<Map<string, RunRow>, SqlError> => {
     const keys = Array.from(new Map(actions.map(({ key }) => [runKeyText(key.run), key.run])).values())
     return Effect.map(
-      Effect.forEach(
-        Array.from({ length: Math.ceil(keys.length / runsPerQuery) }, (_, i) => keys.slice(i * runsPerQuery, (i + 1) * runsPerQuery)),
-        (chunk) =>
-          sql<RunRow>`SELECT id, project, domain, name, created_at FROM runs WHERE ${
-            sql.or(chunk.map((run) => sql`(project = ${run.project} AND domain = ${run.domain} AND name = ${run.name})`))
-          } ${keepRun}`
-      ),
+      Effect.forEach(runKeysMatching(sql, "", keys), (matching) =>
+        sql<RunRow>`SELECT id, project, domain, name, created_at FROM runs WHERE ${matching} ${keepRun}`),
       (results) => new Map(results.flat().map((row) => [runKeyText(row), row]))
     )
   }

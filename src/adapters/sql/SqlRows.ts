@@ -1,3 +1,6 @@
+import type { SqlClient, Statement } from "@effect/sql"
+import { Array as Arr } from "effect"
+import type { RunKey } from "../../domain/Ids.js"
 import { Fingerprint } from "../../domain/Payload.js"
 import {
   ActionPhase,
@@ -364,3 +367,22 @@ export const viewOfRow = (row: ViewRow, readJson: JsonReader): RunView => ({
 })
 
 export const phaseOfColumn = (text: string): ActionPhase => phaseFromColumn(text) ?? ActionPhase.UNSPECIFIED
+
+/**
+ * `(project = ? AND domain = ? AND name = ?) OR ...` for `keys`, on the runs table's columns under `prefix` (`"r."`
+ * or `""`), in parts of at most 200 keys: each key is a lookup of the unique (project, domain, name) index, and
+ * SQLite nests at most 1000 ORs.
+ */
+export const runKeysMatching = (
+  sql: SqlClient.SqlClient,
+  prefix: "r." | "",
+  keys: ReadonlyArray<RunKey>
+): Array<Statement.Fragment> =>
+  Arr.chunksOf(keys, 200).map((part) =>
+    sql.or(part.map((key) => {
+      const column = (name: string) => sql.literal(`${prefix}${name}`)
+      return sql`(${column("project")} = ${key.project} AND ${column("domain")} = ${key.domain} AND ${
+        column("name")
+      } = ${key.name})`
+    }))
+  )

@@ -1,13 +1,13 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Array as Arr, Effect, Either } from "effect"
-import { runKeyText } from "../../domain/Ids.js"
+import { Effect, Either } from "effect"
+import { type RunKey, runKeyText } from "../../domain/Ids.js"
 import type { RunView, TaskRecord } from "../../domain/Records.js"
 import type { Change } from "../../ports/ChangeFeed.js"
 import type { makeNotice } from "./SqlChangeNotices.js"
 import { requestRow } from "./SqlOutbox.js"
 import type { jsonFromText } from "./SqlPayloads.js"
-import { actionRow, runRow, selectViews, taskRow, viewOfRow, type ViewRow } from "./SqlRows.js"
+import { actionRow, runKeysMatching, runRow, selectViews, taskRow, viewOfRow, type ViewRow } from "./SqlRows.js"
 import type { WriteGroup } from "./SqlWriteBatch.js"
 
 // createRun: the run, its root action, its task and its enqueue request, for many runs in a few statements.
@@ -37,17 +37,12 @@ interface InsertedRun {
   readonly name: string
 }
 
-// Each key is a lookup of the unique (project, domain, name) index; SQLite nests at most 1000 ORs.
-const keysPerQuery = 200
-
 export const makeRunCreations = (sql: SqlClient.SqlClient, readJson: typeof jsonFromText, notices: Notices) => {
   /** The stored views of `keys`' runs, by run key text: one statement per 200 keys. */
-  const viewsOf = (keys: ReadonlyArray<RunView["run"]["key"]>): Effect.Effect<Map<string, RunView>, SqlError> =>
+  const viewsOf = (keys: ReadonlyArray<RunKey>): Effect.Effect<Map<string, RunView>, SqlError> =>
     Effect.map(
-      Effect.forEach(Arr.chunksOf(keys, keysPerQuery), (part) =>
-        sql<ViewRow>`${sql.literal(selectViews)} WHERE a.name = r.root_action_name AND (${
-          sql.or(part.map((key) => sql`r.project = ${key.project} AND r.domain = ${key.domain} AND r.name = ${key.name}`))
-        })`),
+      Effect.forEach(runKeysMatching(sql, "r.", keys), (matching) =>
+        sql<ViewRow>`${sql.literal(selectViews)} WHERE a.name = r.root_action_name AND (${matching})`),
       (parts) => new Map(parts.flat().map((row) => viewOfRow(row, readJson)).map((view) => [runKeyText(view.run.key), view]))
     )
 
