@@ -72,8 +72,10 @@ export const startWriteLoad = (baseUrl: string, options: { readonly workers: num
         }
       }
 
-      // Each turn creates a run and records the child of the oldest run still without one, so both procedures
-      // are called while the database is away. A CreateRun that failed is sent again, the same request with the
+      // Each turn creates a run and records the child of the oldest run still without one. The children lag a
+      // backlog of `workers` runs behind, and a turn whose CreateRun failed records one from that backlog, so
+      // RecordAction is called while the database is away even when it had kept up with CreateRun before (a
+      // failed RecordAction puts its run back). A CreateRun that failed is sent again, the same request with the
       // same name, as a client retrying `Unavailable` does: had it committed after all, the retry is answered
       // with the run. After a failure a worker waits a moment, so an outage does not turn into a busy loop.
       const worker = async (id: number) => {
@@ -93,7 +95,7 @@ export const startWriteLoad = (baseUrl: string, options: { readonly workers: num
             failed = true
             if (failure.code !== Code.Unavailable) n++
           }
-          const child = pending.shift()
+          const child = failed || pending.length > options.workers ? pending.shift() : undefined
           if (child !== undefined) await recordChild(child)
           if (failed) await new Promise((resolve) => setTimeout(resolve, 50))
         }
