@@ -13,7 +13,7 @@ import { encodeToken } from "./ListToken.js"
 import type { Payload } from "./Payload.js"
 import { ActionPhase } from "./Phase.js"
 import type { ActionRecord, AttemptRecord, RunView } from "./Records.js"
-import { createRun } from "./RunCreation.js"
+import { makeCreateRun } from "./RunCreation.js"
 import { RunsSettings } from "./RunsSettings.js"
 import { latestAttempt } from "./Status.js"
 
@@ -111,14 +111,7 @@ export const make = Effect.gen(function*() {
     )
 
   return Runs.of({
-    create: (request) =>
-      createRun(request).pipe(
-        Effect.provideService(RunStore, store),
-        Effect.provideService(Payloads, payloads),
-        Effect.provideService(BlobStore, blobs),
-        Effect.provideService(RunsSettings, settings),
-        Effect.provideService(ChangeFeed, feed)
-      ),
+    create: makeCreateRun({ store, payloads, blobs, settings, feed }),
 
     runDetails: Effect.fn("Runs.runDetails")(function*(key) {
       const found = yield* store.getRunDetails(key)

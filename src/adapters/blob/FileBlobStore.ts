@@ -5,6 +5,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Either, Layer } from "effect"
 import { BlobFailure, BlobNotFound, BlobStore, type StagedBlob, UnreadableBlob } from "../../ports/BlobStore.js"
+import { withSpanWhenTraced } from "../../ports/Spans.js"
 
 export interface FileBlobStoreOptions {
   /** `runs.storagePrefix`: writes go only under it when it is a `file://` URI, nowhere when it is not. */
@@ -126,11 +127,11 @@ export const make = (options: FileBlobStoreOptions): Effect.Effect<BlobStore["Ty
     return BlobStore.of({
       write: (uri, bytes) =>
         Effect.flatMap(writablePath(uri), (target) => writeAtomically(uri, target, bytes)).pipe(
-          Effect.withSpan("FileBlobStore.write", { attributes: { uri } })
+          withSpanWhenTraced("FileBlobStore.write", { attributes: { uri }, captureStackTrace: false })
         ),
       stage: (uri, bytes) =>
         Effect.flatMap(writablePath(uri), (target) => stageFile(uri, target, bytes)).pipe(
-          Effect.withSpan("FileBlobStore.stage", { attributes: { uri } })
+          withSpanWhenTraced("FileBlobStore.stage", { attributes: { uri }, captureStackTrace: false })
         ),
       deleteFolder: (uri) =>
         Effect.flatMap(writablePath(uri), (folder) =>
@@ -141,11 +142,11 @@ export const make = (options: FileBlobStoreOptions): Effect.Effect<BlobStore["Ty
             Effect.ignore(io(uri, () => fs.rmdir(path.dirname(folder))).pipe(
               Effect.when(() => prefix !== undefined && isUnder(prefix, path.dirname(folder)))
             ))
-          )).pipe(Effect.withSpan("FileBlobStore.deleteFolder", { attributes: { uri } })),
+          )).pipe(withSpanWhenTraced("FileBlobStore.deleteFolder", { attributes: { uri }, captureStackTrace: false })),
       // Executors write outputs anywhere on a shared filesystem, so reads are not confined to the prefix.
       read: (uri) =>
         Effect.flatMap(localPath(uri, "read"), (file) => readFile(uri, file)).pipe(
-          Effect.withSpan("FileBlobStore.read", { attributes: { uri } })
+          withSpanWhenTraced("FileBlobStore.read", { attributes: { uri }, captureStackTrace: false })
         )
     })
   })

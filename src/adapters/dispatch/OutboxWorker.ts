@@ -7,6 +7,7 @@ import { Readiness } from "../../ports/Readiness.js"
 import type { RunView } from "../../domain/Records.js"
 import { RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
 import { spanOfTraceparent } from "../../ports/TraceParent.js"
+import { withSpanWhenTraced } from "../../ports/Spans.js"
 import { abortRequest, enqueueRequest } from "./DispatchRequests.js"
 
 export interface OutboxWorkerOptions {
@@ -150,7 +151,7 @@ export const make = (options: OutboxWorkerOptions) =>
         }),
         Effect.catchAllCause((cause) => Effect.as(cannotRecord(claim)(cause), false)),
         Effect.annotateLogs(logAnnotations(claim)),
-        Effect.withSpan("OutboxWorker.deliver", { ...deliverySpan(claim.request), captureStackTrace: false })
+        withSpanWhenTraced("OutboxWorker.deliver", { ...deliverySpan(claim.request), captureStackTrace: false })
       )
 
     // The deliveries of one round are recorded together, in one write once the round's sends have ended: a
@@ -161,13 +162,18 @@ export const make = (options: OutboxWorkerOptions) =>
         Effect.flatMap(now, (at) => outbox.delivered(claims, at))
       ).pipe(
         Effect.flatMap((recorded) =>
-          Effect.forEach(recorded, (claim) =>
-            Effect.zipRight(
-              counted(claim.request, "delivered"),
-              Effect.logDebug(`dispatch: delivered ${describe(claim.request)}`).pipe(
-                Effect.annotateLogs(logAnnotations(claim))
-              )
-            ), { discard: true })
+          Effect.zipRight(
+            Effect.forEach(recorded, (claim) => counted(claim.request, "delivered"), { discard: true }),
+            // Only when debug lines are written: a line's annotations cost it a region of its own even when the
+            // line is dropped.
+            Effect.whenLogLevel(
+              Effect.forEach(recorded, (claim) =>
+                Effect.logDebug(`dispatch: delivered ${describe(claim.request)}`).pipe(
+                  Effect.annotateLogs(logAnnotations(claim))
+                ), { discard: true }),
+              "Debug"
+            )
+          )
         ),
         Effect.catchAllCause(cannotRecord(claims[0]!))
       )

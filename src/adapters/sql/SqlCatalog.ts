@@ -6,6 +6,7 @@ import { type ProjectField, projectFieldValue, projectList, type ProjectRecord, 
 import type { TaskRecord } from "../../domain/Records.js"
 import { type TaskField, taskFieldValue, taskList, versionList, type VersionField } from "../../domain/TaskCatalog.js"
 import { ProjectExists, type RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
+import { withSpanWhenTraced } from "../../ports/Spans.js"
 import { projectStates } from "../../../migrations/0002_catalog.js"
 import { catalogSql } from "./SqlCatalogQuery.js"
 import type { JsonReader } from "./SqlPayloads.js"
@@ -97,7 +98,7 @@ export const makeCatalog = (
   write: <A, E>(name: string, body: Effect.Effect<A, E | SqlError>) => Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable>
 ): CatalogMembers => {
   const read = <A>(name: string, body: Effect.Effect<A, SqlError>) =>
-    refail(body).pipe(Effect.withSpan(`SqlRunStore.${name}`, { captureStackTrace: false }))
+    refail(body).pipe(withSpanWhenTraced(`SqlRunStore.${name}`, { captureStackTrace: false }))
 
   const parseJson = (value: unknown): unknown => (value === null ? null : JSON.parse(readJson(value)))
 

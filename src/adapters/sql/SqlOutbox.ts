@@ -13,6 +13,7 @@ import {
 } from "../../ports/Outbox.js"
 import { dateOf, iso } from "./SqlRows.js"
 import { refail } from "./SqlStoreErrors.js"
+import { withSpanWhenTraced } from "../../ports/Spans.js"
 
 interface OutboxRow {
   readonly id: number
@@ -103,7 +104,7 @@ export const make: Effect.Effect<Outbox["Type"], never, SqlClient.SqlClient> = E
   const run = <A>(name: string, effect: Effect.Effect<A, SqlError>): Effect.Effect<A, OutboxUnavailable> =>
     refail(effect).pipe(
       Effect.mapError((error) => new OutboxUnavailable({ reason: error.reason })),
-      Effect.withSpan(`SqlOutbox.${name}`, { captureStackTrace: false })
+      withSpanWhenTraced(`SqlOutbox.${name}`, { captureStackTrace: false })
     )
 
   const settle = (name: string, claim: Claim, changes: Record<string, string | null>) =>

@@ -8,6 +8,7 @@ import type { ActionPhase } from "../../domain/Phase.js"
 import type { AttemptRecord, RunView } from "../../domain/Records.js"
 import { ActionMissing, type CreateRunInput, RunExists, RunStore, type StoreUnavailable } from "../../ports/RunStore.js"
 import { currentTraceparent } from "../../ports/TraceParent.js"
+import { withSpanWhenTraced } from "../../ports/Spans.js"
 import { makeActionRecords } from "./SqlActionRecords.js"
 import { makeActionUpdates } from "./SqlActionUpdates.js"
 import { makeAttempts } from "./SqlAttempts.js"
@@ -69,7 +70,7 @@ export const make: Effect.Effect<RunStore["Type"], never, SqlClient.SqlClient | 
   const keepRun = sql.literal(sql.onDialectOrElse({ pg: () => "FOR KEY SHARE", orElse: () => "" }))
 
   // No stack trace per call: nothing reads one (no exporter), and taking it is a cost on every store call.
-  const span = (name: string) => Effect.withSpan(`SqlRunStore.${name}`, { captureStackTrace: false })
+  const span = (name: string) => withSpanWhenTraced(`SqlRunStore.${name}`, { captureStackTrace: false })
 
   /** A write, committed with the others of its batch. */
   const transaction = <A, E>(
