@@ -3,6 +3,7 @@ import type { BlobStore, StagedBlob } from "../ports/BlobStore.js"
 import type { ChangeFeed } from "../ports/ChangeFeed.js"
 import type { Payloads } from "../ports/Payloads.js"
 import { RunExists, type RunStore } from "../ports/RunStore.js"
+import { withSpanWhenTraced } from "../ports/Spans.js"
 import { type CreateRunRequest, offloadedInputsUri, runLocations } from "./CreateRun.js"
 import { AlreadyExists, InvalidArgument, NotFound, Unimplemented } from "./Errors.js"
 import { generateRunName, type RunKey, rootActionName, runKeyText, runNameProblem } from "./Ids.js"
@@ -62,9 +63,11 @@ export interface RunCreationDeps {
 /**
  * CreateRun (SPEC 5): name the run, resolve its task, write its inputs, then store the run and its root
  * action `a0` in one transaction, then tell watchers. The same request again returns the run it created.
+ * Its span, `Runs.create`, is made only when spans are recorded: every CreateRun passes here, and a span that
+ * records nothing would still cost each call a region of its own.
  */
 export const makeCreateRun = ({ blobs, feed, payloads, settings, store }: RunCreationDeps) =>
-  Effect.fn("Runs.create")(function*(request: CreateRunRequest) {
+  Effect.fnUntraced(function*(request: CreateRunRequest) {
     const { storagePrefix } = settings
     const now = new Date(yield* Clock.currentTimeMillis)
 
@@ -157,4 +160,4 @@ export const makeCreateRun = ({ blobs, feed, payloads, settings, store }: RunCre
       taskSpec
     )
     return yield* Effect.acquireUseRelease(blobs.stage(inputUri, withDefaults.binary), stored, (staged) => staged.discard)
-  })
+  }, withSpanWhenTraced("Runs.create"))

@@ -10,6 +10,7 @@ import * as SqlOutbox from "../../src/adapters/sql/SqlOutbox.js"
 import * as SqlRunStore from "../../src/adapters/sql/SqlRunStore.js"
 import { Runs } from "../../src/domain/Runs.js"
 import { RunsSettings } from "../../src/domain/RunsSettings.js"
+import { Dispatcher } from "../../src/ports/Dispatcher.js"
 import { Outbox, OutboxUnavailable } from "../../src/ports/Outbox.js"
 import { NotReady, Readiness } from "../../src/ports/Readiness.js"
 import { RunStore, StoreUnavailable } from "../../src/ports/RunStore.js"
@@ -117,6 +118,28 @@ describeBackends("OutboxWorker", stores, (backend: Backend<RunStore | Outbox>) =
       expect(request).toMatchObject({ state: "delivered", attempts: 5 })
       expect(request?.lastError).toMatch(/^Unavailable: /)
       expect(executor.calls.filter((call) => call.answer === "ok")).toHaveLength(1)
+    })))
+
+  it.live("a send unanswered within the delivery timeout is retried with that error; the round's others are delivered", () =>
+    provided(Effect.gen(function*() {
+      // The first enqueue of run `stuck` never answers; every other call is answered at once.
+      const hung = yield* Ref.make(false)
+      const dispatcher = Layer.succeed(Dispatcher, Dispatcher.of({
+        enqueue: (request) =>
+          request.action.run.name === "stuck"
+            ? Effect.flatMap(Ref.getAndSet(hung, true), (already) => (already ? Effect.void : Effect.never))
+            : Effect.void,
+        abort: () => Effect.void
+      }))
+      const runs = yield* Runs
+      const stuck = yield* runs.create(createRequest("stuck"))
+      const prompt = yield* runs.create(createRequest("prompt"))
+      yield* Layer.build(layerWorker(dispatcher, { deliveryTimeout: "300 millis" }))
+      yield* eventually("both enqueues are delivered", allSettled([stuck.run.key, prompt.run.key]))
+      const [first] = yield* outboxOf(stuck.run.key)
+      expect(first).toMatchObject({ state: "delivered", attempts: 2, lastError: "no answer within 300ms" })
+      const [second] = yield* outboxOf(prompt.run.key)
+      expect(second).toMatchObject({ state: "delivered", attempts: 1 })
     })))
 
   it.live("a restart in the middle loses nothing: the next worker delivers what is left", () =>

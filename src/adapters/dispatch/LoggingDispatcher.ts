@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
 import { clip } from "../../domain/Errors.js"
-import { actionKeyText } from "../../domain/Ids.js"
+import { actionKeyText, runKeyText } from "../../domain/Ids.js"
 import { Dispatcher } from "../../ports/Dispatcher.js"
 
 /**
@@ -10,11 +10,16 @@ import { Dispatcher } from "../../ports/Dispatcher.js"
 export const make = Dispatcher.of({
   enqueue: (request) =>
     Effect.logInfo(`dispatch (none): enqueue ${actionKeyText(request.action)}`).pipe(
-      Effect.annotateLogs({ inputUri: request.inputUri, runOutputBase: request.runOutputBase })
+      Effect.annotateLogs({
+        run: runKeyText(request.action.run),
+        kind: "enqueue",
+        inputUri: request.inputUri,
+        runOutputBase: request.runOutputBase
+      })
     ),
   abort: (request) =>
     Effect.logInfo(`dispatch (none): abort ${actionKeyText(request.action)}`).pipe(
-      Effect.annotateLogs({ reason: clip(request.reason, 200) })
+      Effect.annotateLogs({ run: runKeyText(request.action.run), kind: "abort", reason: clip(request.reason, 200) })
     )
 })
 

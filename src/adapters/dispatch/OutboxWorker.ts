@@ -28,9 +28,20 @@ type Runs = ReadonlyMap<string, RunView>
 
 const describe = (request: DispatchRequest) => `${request.kind} of ${actionKeyText(request.action)}`
 
+type Outcome = "delivered" | "retried" | "given_up"
+
+/** The dispatch counter of each kind and outcome, labelled once rather than at every count. */
+const dispatchedBy = new Map(
+  (["enqueue", "abort"] as const).flatMap((kind) =>
+    (["delivered", "retried", "given_up"] as const).map((outcome) =>
+      [`${kind}/${outcome}`, Metric.taggedWithLabels(Metrics.dispatched, Metrics.labels([["kind", kind], ["outcome", outcome]]))] as const
+    )
+  )
+)
+
 /** Counts a delivery's outcome once it is recorded (a claim that expired is another worker's to count). */
-const counted = (request: DispatchRequest, outcome: "delivered" | "retried" | "given_up") =>
-  Metric.increment(Metric.taggedWithLabels(Metrics.dispatched, Metrics.labels([["kind", request.kind], ["outcome", outcome]])))
+const counted = (request: DispatchRequest, outcome: Outcome) =>
+  Metric.increment(dispatchedBy.get(`${request.kind}/${outcome}`)!)
 
 /** A delivery continues the trace of the call that wrote its request, when that was recorded. */
 const deliverySpan = (request: DispatchRequest): Tracer.SpanOptions => {
@@ -131,27 +142,43 @@ export const make = (options: OutboxWorkerOptions) =>
           Effect.annotateLogs(logAnnotations(claim))
         )
 
-    /** Sends the claim's request: true when it was delivered (recorded by `recordDelivered`), false when its
-     * failure has been recorded here. */
-    const deliver = (claim: Claim, runs: Either.Either<Runs, StoreUnavailable>): Effect.Effect<boolean> =>
-      send(claim.request, runs).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () => new DispatchFailed({ message: `no answer within ${Duration.format(timeout)}` })
-        }),
-        Effect.matchEffect({
-          onSuccess: () => Effect.succeed(true),
-          onFailure: (error) =>
-            whileClaimed(
-              claim,
-              error._tag === "Undeliverable"
-                ? giveUp(claim, error.message)
-                : retryOrGiveUp(claim, error._tag === "DispatchFailed" ? error.message : `database: ${error.reason}`)
-            ).pipe(Effect.as(false))
-        }),
-        Effect.catchAllCause((cause) => Effect.as(cannotRecord(claim)(cause), false)),
-        Effect.annotateLogs(logAnnotations(claim)),
-        withSpanWhenTraced("OutboxWorker.deliver", { ...deliverySpan(claim.request), captureStackTrace: false })
+    type Sent = Effect.Effect.Success<ReturnType<typeof sendAll>>[number]
+
+    /**
+     * The round's sends, at once; each one's exit, or `undefined` for one still unanswered after the delivery
+     * timeout (it is interrupted then). The sends of a round start together, so one timer serves them all: a
+     * timeout of each would cost each send a race of two fibers of its own.
+     */
+    const sendAll = (claims: ReadonlyArray<Claim>, runs: Either.Either<Runs, StoreUnavailable>) =>
+      Effect.suspend(() => {
+        const exits: Array<Exit.Exit<void, Effect.Effect.Error<ReturnType<typeof send>>> | undefined> = claims.map(() =>
+          undefined
+        )
+        const each = (claim: Claim, i: number) =>
+          Effect.exit(send(claim.request, runs)).pipe(
+            Effect.map((exit) => void (exits[i] = exit)),
+            withSpanWhenTraced("OutboxWorker.deliver", { ...deliverySpan(claim.request), captureStackTrace: false })
+          )
+        return Effect.forEach(claims, each, { concurrency, discard: true }).pipe(
+          Effect.timeoutOption(timeout),
+          Effect.as(exits)
+        )
+      })
+
+    /** Records a send's failure (a request unanswered in time is one): retried later or given up. */
+    const settleFailure = (claim: Claim, sent: Sent): Effect.Effect<void> =>
+      (sent ?? Exit.fail(new DispatchFailed({ message: `no answer within ${Duration.format(timeout)}` }))).pipe(
+        Effect.catchAll((error) =>
+          whileClaimed(
+            claim,
+            error._tag === "Undeliverable"
+              ? giveUp(claim, error.message)
+              : retryOrGiveUp(claim, error._tag === "DispatchFailed" ? error.message : `database: ${error.reason}`)
+          )
+        ),
+        Effect.catchAllCause(cannotRecord(claim)),
+        Effect.asVoid,
+        Effect.annotateLogs(logAnnotations(claim))
       )
 
     // The deliveries of one round are recorded together, in one write once the round's sends have ended: a
@@ -184,11 +211,17 @@ export const make = (options: OutboxWorkerOptions) =>
       Effect.flatMap(now, (at) => outbox.claim(at, { limit: concurrency, lease })),
       (claims) =>
         // The runs cannot be read (the database is away): each delivery fails with that, as its own read would.
-        Effect.flatMap(runsOf(claims), (runs) =>
-          Effect.filter(claims, (claim) => deliver(claim, runs), { concurrency })).pipe(
-            Effect.flatMap((delivered) => recordDelivered(delivered)),
-            Effect.as(claims.length)
-          ),
+        Effect.gen(function*() {
+          const sent = yield* sendAll(claims, yield* runsOf(claims))
+          const isDelivered = (i: number) => sent[i] !== undefined && Exit.isSuccess(sent[i])
+          yield* Effect.forEach(
+            claims.flatMap((claim, i) => (isDelivered(i) ? [] : [[claim, sent[i]] as const])),
+            ([claim, failure]) => settleFailure(claim, failure),
+            { concurrency, discard: true }
+          )
+          yield* recordDelivered(claims.filter((_, i) => isDelivered(i)))
+          return claims.length
+        }),
       (claims, exit) =>
         Exit.isSuccess(exit) ? Effect.void : Effect.forEach(claims, (claim) => Effect.ignore(outbox.release(claim)))
     )

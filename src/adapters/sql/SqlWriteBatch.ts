@@ -1,6 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Cause, Chunk, Deferred, Effect, Exit, Queue, type Scope, Tracer } from "effect"
+import { Cause, Chunk, Context, Deferred, Effect, Exit, Queue, type Scope, Tracer } from "effect"
 import { retryingConflicts } from "./SqlStoreErrors.js"
 import { timedTransaction } from "./SqlTransactionTiming.js"
 
@@ -191,13 +191,15 @@ export const makeWriteBatch = (
       group: WriteGroup<unknown, unknown> | undefined,
       input: unknown
     ): Effect.Effect<A, E | SqlError> =>
+      // The entry is made and queued in one step, with no point in between where the caller could be interrupted
+      // (every write of a busy service passes here, so it is kept to a few runtime operations).
       Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const answer = yield* Deferred.make<unknown, unknown>()
+        Effect.withFiberRuntime<A, E | SqlError>((fiber) => {
+          const answer = Deferred.unsafeMake<unknown, unknown>(fiber.id())
           // The write's statements run on the batch's fiber: they stay children of the caller's span (when spans are
           // recorded), so a request's trace shows its SQL whichever batch carried it (the statements of a group's
           // writes run together, under the first of them whose span is recorded).
-          const parent = yield* Effect.serviceOption(Tracer.ParentSpan)
+          const parent = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
           const span = parent._tag === "Some" && parent.value.sampled ? parent.value : undefined
           const entry: Entry = {
             write: span === undefined ? write : Effect.withParentSpan(write, span),
@@ -207,8 +209,8 @@ export const makeWriteBatch = (
             span,
             state: "queued"
           }
-          yield* Queue.offer(queue, entry)
-          return yield* restore(Deferred.await(answer) as Effect.Effect<A, E | SqlError>).pipe(
+          if (!Queue.unsafeOffer(queue, entry)) return Effect.interrupt
+          return restore(Deferred.await(answer) as Effect.Effect<A, E | SqlError>).pipe(
             Effect.onInterrupt(() => Effect.sync(() => (entry.state = entry.state === "queued" ? "dropped" : entry.state)))
           )
         })
