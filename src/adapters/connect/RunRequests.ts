@@ -1,4 +1,4 @@
-import { clone, type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf"
+import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf"
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect"
 import { createHash } from "node:crypto"
 import { Effect, Either } from "effect"
@@ -26,17 +26,20 @@ export const runKey = (id: RunIdentifier | undefined): RunKey => ({
 
 export const actionKey = (id: ActionIdentifier | undefined): ActionKey => ({ run: runKey(id?.run), name: id?.name ?? "" })
 
-const clearOrgs = (message: ReflectMessage): void => {
+/** Clears every org field in place (`organization` in a ProjectIdentifier), keeping in `cleared` how to put each back. */
+const clearOrgs = (message: ReflectMessage, cleared: Array<() => void>): void => {
   for (const field of message.fields) {
     if (!message.isSet(field)) continue
     if (field.fieldKind === "scalar" && (field.name === "org" || field.name === "organization")) {
+      const value = message.get(field)
       message.clear(field)
+      cleared.push(() => message.set(field, value))
     } else if (field.fieldKind === "message") {
-      clearOrgs(message.get(field))
+      clearOrgs(message.get(field), cleared)
     } else if (field.fieldKind === "list" && field.listKind === "message") {
-      for (const item of message.get(field)) clearOrgs(item as ReflectMessage)
+      for (const item of message.get(field)) clearOrgs(item as ReflectMessage, cleared)
     } else if (field.fieldKind === "map" && field.mapKind === "message") {
-      for (const [, value] of message.get(field)) clearOrgs(value as ReflectMessage)
+      for (const [, value] of message.get(field)) clearOrgs(value as ReflectMessage, cleared)
     }
   }
 }
@@ -48,11 +51,18 @@ const canonical = (value: unknown): string =>
     ? `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`).join(",")}}`
     : JSON.stringify(value)
 
-/** SHA-256 of the canonical JSON of a message with every org field cleared (SPEC 5). */
+/**
+ * SHA-256 of the canonical JSON of a message with every org field cleared (SPEC 5). The orgs are cleared in the
+ * message itself and put back before this returns (a copy of the message would cost more than all the rest).
+ */
 export const fingerprintOf = <Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>) => {
-  const copy = clone(schema, message)
-  clearOrgs(reflect(schema, copy))
-  return Fingerprint(createHash("sha256").update(canonical(toJson(schema, copy, { registry }))).digest("hex"))
+  const cleared: Array<() => void> = []
+  try {
+    clearOrgs(reflect(schema, message), cleared)
+    return Fingerprint(createHash("sha256").update(canonical(toJson(schema, message, { registry }))).digest("hex"))
+  } finally {
+    for (const restore of cleared) restore()
+  }
 }
 
 export const createRunRequest = (
