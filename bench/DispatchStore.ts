@@ -35,13 +35,11 @@ const rounds = Effect.gen(function*() {
     )
     const cpu = process.cpuUsage()
     const start = performance.now()
-    if (process.env["DISPATCH_MARKS"]) console.log(`mark start ${process.hrtime.bigint() / 1000n}`)
     yield* Effect.scoped(Effect.gen(function*() {
       yield* Layer.build(worker)
       // Looked at every 50 ms: a small part of the CPU measured next to the worker's.
       while ((yield* outbox.backlog).pending > 0) yield* Effect.sleep("50 millis")
     }))
-    if (process.env["DISPATCH_MARKS"]) console.log(`mark end ${process.hrtime.bigint() / 1000n}`)
     const used = process.cpuUsage(cpu)
     const seconds = (performance.now() - start) / 1000
     console.log(
