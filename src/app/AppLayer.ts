@@ -71,6 +71,8 @@ export const appLayer = (config: AppConfig) => {
   // One store for every user, built with the feed: on Postgres it sends change notices inside its transactions.
   // (Layers are shared by reference, so a second, bare SqlRunStore.layer would be built once, without them.)
   const store = SqlRunStore.layer.pipe(Layer.provideMerge(changeFeed))
+  // One blob store (and so one writer thread) for the runs and the retention.
+  const blobs = FileBlobStore.layer({ storagePrefix: config.storagePrefix })
   const runs = WatchesLive.layer.pipe(
     Layer.provideMerge(Layer.merge(RunsLive.layer, IngestionLive.layer)),
     Layer.provide(WatchHubsLive.layer),
@@ -80,7 +82,7 @@ export const appLayer = (config: AppConfig) => {
       maxPending: config.watchMaxPending,
       stallTimeout: config.watchStallTimeout
     })),
-    Layer.provide(FileBlobStore.layer({ storagePrefix: config.storagePrefix })),
+    Layer.provide(blobs),
     Layer.provide(ProtoPayloads.layer),
     Layer.provide(Layer.succeed(RunsSettings, { storagePrefix: config.storagePrefix }))
   )
@@ -102,7 +104,7 @@ export const appLayer = (config: AppConfig) => {
     Layer.provide(RetentionLive.layer),
     Layer.provide(Layer.mergeAll(
       store,
-      FileBlobStore.layer({ storagePrefix: config.storagePrefix }),
+      blobs,
       Layer.succeed(RunsSettings, { storagePrefix: config.storagePrefix })
     )),
     Layer.provide(Layer.succeed(RetentionLive.RetentionSettings, config.retention))

@@ -3,9 +3,10 @@ import { renameSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either, Layer, type Scope } from "effect"
 import { BlobFailure, BlobNotFound, BlobStore, type StagedBlob, UnreadableBlob } from "../../ports/BlobStore.js"
 import { withSpanWhenTraced } from "../../ports/Spans.js"
+import { startWriterThread, type WriteNewFile } from "./WriterThread.js"
 
 export interface FileBlobStoreOptions {
   /** `runs.storagePrefix`: writes go only under it when it is a `file://` URI, nowhere when it is not. */
@@ -80,7 +81,12 @@ const isUnder = (prefix: string, target: string): boolean => {
  * A temp file in the target's directory, published by renaming it: a reader sees the old bytes or the new,
  * never a part.
  */
-const stageFile = (uri: string, target: string, bytes: Uint8Array): Effect.Effect<StagedBlob, BlobFailure> => {
+const stageFile = (
+  writeNewFile: WriteNewFile,
+  uri: string,
+  target: string,
+  bytes: Uint8Array
+): Effect.Effect<StagedBlob, BlobFailure> => {
   const directory = path.dirname(target)
   const temp = path.join(directory, `.${path.basename(target)}.${randomUUID()}.tmp`)
   let published = false
@@ -93,17 +99,16 @@ const stageFile = (uri: string, target: string, bytes: Uint8Array): Effect.Effec
     ),
     discard
   }
-  // mkdir answers EEXIST when the directory to create is a file.
-  return io(uri, () => fs.mkdir(directory, { recursive: true }), { EEXIST: reasons["ENOTDIR"]! }).pipe(
-    // `flush` syncs the data before the file is closed (and so before the rename makes it visible).
-    Effect.zipRight(io(uri, () => fs.writeFile(temp, bytes, { flag: "wx", flush: true }))),
+  return writeNewFile(directory, temp, bytes).pipe(
+    // mkdir answers EEXIST when the directory to create is a file.
+    Effect.mapError(({ error, step }) => failure(uri, error, step === "mkdir" ? { EEXIST: reasons["ENOTDIR"]! } : {})),
     Effect.onError(() => discard),
     Effect.as(staged)
   )
 }
 
-const writeAtomically = (uri: string, target: string, bytes: Uint8Array): Effect.Effect<void, BlobFailure> =>
-  Effect.flatMap(stageFile(uri, target, bytes), (staged) => Effect.ensuring(staged.publish, staged.discard))
+const writeAtomically = (writeNewFile: WriteNewFile, uri: string, target: string, bytes: Uint8Array) =>
+  Effect.flatMap(stageFile(writeNewFile, uri, target, bytes), (staged) => Effect.ensuring(staged.publish, staged.discard))
 
 const readFile = (uri: string, file: string): Effect.Effect<Uint8Array, BlobNotFound | BlobFailure> =>
   Effect.tryPromise({
@@ -114,8 +119,9 @@ const readFile = (uri: string, file: string): Effect.Effect<Uint8Array, BlobNotF
     }
   }).pipe(Effect.map((buffer) => new Uint8Array(buffer)))
 
-export const make = (options: FileBlobStoreOptions): Effect.Effect<BlobStore["Type"]> =>
-  Effect.sync(() => {
+/** The store; its files are written from a worker thread of its own, which ends with the scope. */
+export const make = (options: FileBlobStoreOptions): Effect.Effect<BlobStore["Type"], never, Scope.Scope> =>
+  Effect.map(startWriterThread, ({ writeNewFile }) => {
     const prefix = /^file:\/\//i.test(options.storagePrefix)
       ? Either.getOrUndefined(Either.try(() => fileURLToPath(new URL(options.storagePrefix))))
       : undefined
@@ -126,11 +132,11 @@ export const make = (options: FileBlobStoreOptions): Effect.Effect<BlobStore["Ty
           : refuse(`cannot write ${uri}: outside the storage prefix ${options.storagePrefix}`))
     return BlobStore.of({
       write: (uri, bytes) =>
-        Effect.flatMap(writablePath(uri), (target) => writeAtomically(uri, target, bytes)).pipe(
+        Effect.flatMap(writablePath(uri), (target) => writeAtomically(writeNewFile, uri, target, bytes)).pipe(
           withSpanWhenTraced("FileBlobStore.write", { attributes: { uri }, captureStackTrace: false })
         ),
       stage: (uri, bytes) =>
-        Effect.flatMap(writablePath(uri), (target) => stageFile(uri, target, bytes)).pipe(
+        Effect.flatMap(writablePath(uri), (target) => stageFile(writeNewFile, uri, target, bytes)).pipe(
           withSpanWhenTraced("FileBlobStore.stage", { attributes: { uri }, captureStackTrace: false })
         ),
       deleteFolder: (uri) =>
@@ -152,4 +158,4 @@ export const make = (options: FileBlobStoreOptions): Effect.Effect<BlobStore["Ty
   })
 
 export const layer = (options: FileBlobStoreOptions): Layer.Layer<BlobStore> =>
-  Layer.effect(BlobStore, make(options))
+  Layer.scoped(BlobStore, make(options))
