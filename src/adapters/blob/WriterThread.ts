@@ -24,24 +24,39 @@ export const writeNewFileHere: WriteNewFile = (directory, file, bytes) =>
     }))
   )
 
-// The worker's whole program (CommonJS, run from a string so that the bundle needs no second file). Each request
-// is answered with its id, and on failure the step and the error's code; requests run side by side, their
-// system calls in libuv's pool as on the main thread, so one file's sync does not hold up the next.
+// The worker's whole program (CommonJS, run from a string so that the bundle needs no second file). Requests come
+// in batches and run side by side, their system calls in libuv's pool as on the main thread, so that one file's
+// sync does not hold up the next. Each is answered with its id, and on failure the step and the error's code;
+// the answers of one turn of the worker's loop go back together. A message wakes the thread it is sent to,
+// which costs more than the copy: so one message a turn each way, not one a file.
 const workerProgram = `
 const { parentPort } = require("node:worker_threads")
 const fs = require("node:fs")
-parentPort.on("message", ({ id, directory, file, bytes }) => {
-  const fail = (step, error) => parentPort.postMessage({ id, step, code: error.code === undefined ? "EIO" : error.code })
+let replies = []
+const reply = (answer) => {
+  if (replies.length === 0) setImmediate(() => { parentPort.postMessage(replies); replies = [] })
+  replies.push(answer)
+}
+const write = ({ id, directory, file, bytes }) => {
+  const fail = (step, error) => reply({ id, step, code: error.code === undefined ? "EIO" : error.code })
   fs.mkdir(directory, { recursive: true }, (error) => {
     if (error) return fail("mkdir", error)
     fs.open(file, "wx", (error, fd) => {
       if (error) return fail("write", error)
-      const close = (error) => fs.close(fd, (closed) => (error || closed) ? fail("write", error || closed) : parentPort.postMessage({ id }))
+      const close = (error) => fs.close(fd, (closed) => (error || closed) ? fail("write", error || closed) : reply({ id }))
       fs.writeFile(fd, bytes, (error) => error ? close(error) : fs.fsync(fd, close))
     })
   })
-})
+}
+parentPort.on("message", (requests) => requests.forEach(write))
 `
+
+interface Request {
+  readonly id: number
+  readonly directory: string
+  readonly file: string
+  readonly bytes: Uint8Array
+}
 
 interface Reply {
   readonly id: number
@@ -66,6 +81,7 @@ export interface WriterThread {
 export const startWriterThread: Effect.Effect<WriterThread, never, Scope.Scope> = Effect.gen(function*() {
   const pending = new Map<number, (reply: Reply) => void>()
   let nextId = 0
+  let outgoing: Array<Request> = []
   let current: Worker | undefined
   let closing = false
   const runtime = yield* Effect.runtime<never>()
@@ -86,10 +102,12 @@ export const startWriterThread: Effect.Effect<WriterThread, never, Scope.Scope> 
         const worker = new Worker(workerProgram, { eval: true })
         // The scope ends it; until then it must not keep a process alive that has nothing else to do.
         worker.unref()
-        worker.on("message", (reply: Reply) => {
-          const resume = pending.get(reply.id)
-          pending.delete(reply.id)
-          resume?.(reply)
+        worker.on("message", (replies: ReadonlyArray<Reply>) => {
+          for (const reply of replies) {
+            const resume = pending.get(reply.id)
+            pending.delete(reply.id)
+            resume?.(reply)
+          }
         })
         // Listened to for the worker's whole life: an "error" event with no listener would end the process.
         worker.on("error", (error) => stopped(error.message))
@@ -119,7 +137,14 @@ export const startWriterThread: Effect.Effect<WriterThread, never, Scope.Scope> 
               ? Effect.void
               : Effect.fail({ step: reply.step, error: { code: reply.code } })
           ))
-        worker.postMessage({ id, directory, file, bytes })
+        if (outgoing.length === 0) {
+          setImmediate(() => {
+            const requests = outgoing
+            outgoing = []
+            worker.postMessage(requests)
+          })
+        }
+        outgoing.push({ id, directory, file, bytes })
       })
     })
 

@@ -29,6 +29,24 @@ describe.each([
       expect((yield* Effect.promise(() => fs.readdir(path.join(dir, "a/b/c")))).sort()).toEqual(["file.pb", "other.pb"])
     }))
 
+  it.scoped("writes many files at once, each answered for itself", () =>
+    Effect.gen(function*() {
+      const write: WriteNewFile = yield* start
+      const dir = yield* tempDir
+      const names = Array.from({ length: 40 }, (_, i) => `f${i}`)
+      // Every fourth one fails: its directory is below a file.
+      yield* write(dir, path.join(dir, "blocker"), bytes("a file"))
+      const outcomes = yield* Effect.forEach(names, (name, i) => {
+        const directory = i % 4 === 3 ? path.join(dir, "blocker", name) : path.join(dir, name)
+        return Effect.either(write(directory, path.join(directory, "inputs.pb"), bytes(name)))
+      }, { concurrency: "unbounded" })
+      expect(outcomes.map((outcome, i) => [i, outcome._tag])).toEqual(names.map((_, i) => [i, i % 4 === 3 ? "Left" : "Right"]))
+      for (const [i, name] of names.entries()) {
+        if (i % 4 === 3) continue
+        expect(yield* Effect.promise(() => fs.readFile(path.join(dir, name, "inputs.pb"), "utf8"))).toBe(name)
+      }
+    }))
+
   it.scoped("fails at the step that failed, with the system's code, and never replaces a file", () =>
     Effect.gen(function*() {
       const write: WriteNewFile = yield* start
