@@ -44,12 +44,26 @@ const clearOrgs = (message: ReflectMessage, cleared: Array<() => void>): void =>
   }
 }
 
-const canonical = (value: unknown): string =>
-  Array.isArray(value)
-    ? `[${value.map(canonical).join(",")}]`
-    : typeof value === "object" && value !== null
-    ? `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`).join(",")}}`
-    : JSON.stringify(value)
+/** A key with nothing JSON escapes (field names, most map keys) is written as it is, without JSON.stringify. */
+const plainKey = /^[\w@.$-]*$/
+
+/** JSON with every object's keys sorted; built as one string, since this runs on every CreateRun. */
+const canonical = (value: unknown): string => {
+  if (typeof value !== "object" || value === null) return JSON.stringify(value)
+  if (Array.isArray(value)) {
+    let text = "["
+    for (let i = 0; i < value.length; i++) text += (i === 0 ? "" : ",") + canonical(value[i])
+    return `${text}]`
+  }
+  const keys = Object.keys(value).sort()
+  let text = "{"
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!
+    const name = plainKey.test(key) ? `"${key}"` : JSON.stringify(key)
+    text += `${i === 0 ? "" : ","}${name}:${canonical((value as Record<string, unknown>)[key])}`
+  }
+  return `${text}}`
+}
 
 /**
  * SHA-256 of the canonical JSON of a message with every org field cleared (SPEC 5). The orgs are cleared in the

@@ -21,6 +21,13 @@ describe("fingerprintOf", () => {
     expect(fingerprintOf(CreateRunRequestSchema, withOrgs(""))).toBe("d234c678c1fe9ec48009c59624a35feda04e86a8f38c7627ff6342d3641a08fb")
   })
 
+  it("writes keys that JSON escapes as JSON does", () => {
+    const labels = { "say \"hi\"": "1", "back\\slash": "2", "ünïcode": "3", "tab\there": "4", "team.name-x_y@z$": "5" }
+    const request = createNamed("fp-keys", { task: { case: "taskSpec", value: taskSpec() }, runSpec: { labels: { values: labels }, cluster: "c1" } })
+    // Computed by the earlier implementation, which wrote every key with JSON.stringify.
+    expect(fingerprintOf(CreateRunRequestSchema, request)).toBe("e614f33a0cd2c24d564ba7982df37eb5e7dd42da32836eb97fcc47464311f02b")
+  })
+
   it("leaves the orgs out, and the request as it was", () => {
     const request = withOrgs("acme")
     const before = clone(CreateRunRequestSchema, request)
