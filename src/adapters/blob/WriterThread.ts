@@ -66,7 +66,8 @@ interface Reply {
 
 export interface WriterThread {
   readonly writeNewFile: WriteNewFile
-  /** The worker while it runs (for tests to stop it); none once it has stopped or when it could not start. */
+  /** The worker while it runs (for tests to stop it); none before the first write, once it has stopped, or when it
+   * could not start. */
   readonly worker: () => Option.Option<Worker>
 }
 
@@ -76,7 +77,7 @@ export interface WriterThread {
  * was as large as any other part of the request, and the main thread is what sets the rate; the worker takes
  * the round trips, and the main thread only hands over the bytes and takes the answer. If the worker cannot
  * start or stops, the writes in flight fail, those after are made on this thread, and a warning is logged. The
- * worker ends with the scope.
+ * worker starts with the first write and ends with the scope.
  */
 export const startWriterThread: Effect.Effect<WriterThread, never, Scope.Scope> = Effect.gen(function*() {
   const pending = new Map<number, (reply: Reply) => void>()
@@ -96,37 +97,41 @@ export const startWriterThread: Effect.Effect<WriterThread, never, Scope.Scope> 
     if (!closing) warn(`files are written on the main thread from now on: the writer thread stopped (${reason})`)
   }
 
-  yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      try {
-        const worker = new Worker(workerProgram, { eval: true })
-        // The scope ends it; until then it must not keep a process alive that has nothing else to do.
-        worker.unref()
-        worker.on("message", (replies: ReadonlyArray<Reply>) => {
-          for (const reply of replies) {
-            const resume = pending.get(reply.id)
-            pending.delete(reply.id)
-            resume?.(reply)
-          }
-        })
-        // Listened to for the worker's whole life: an "error" event with no listener would end the process.
-        worker.on("error", (error) => stopped(error.message))
-        worker.on("exit", (code) => stopped(`it exited with code ${code}`))
-        current = worker
-      } catch (error) {
-        warn(`files are written on the main thread: the writer thread did not start (${String(error)})`)
-      }
-    }),
-    () =>
-      Effect.suspend(() => {
-        closing = true
-        const worker = current
-        return worker === undefined ? Effect.void : Effect.promise(() => worker.terminate())
+  /** Started with the first write: a process that writes no file (a replica that only serves reads) has no thread. */
+  let started = false
+  const start = () => {
+    started = true
+    try {
+      const worker = new Worker(workerProgram, { eval: true })
+      // The scope ends it; until then it must not keep a process alive that has nothing else to do.
+      worker.unref()
+      worker.on("message", (replies: ReadonlyArray<Reply>) => {
+        for (const reply of replies) {
+          const resume = pending.get(reply.id)
+          pending.delete(reply.id)
+          resume?.(reply)
+        }
       })
+      // Listened to for the worker's whole life: an "error" event with no listener would end the process.
+      worker.on("error", (error) => stopped(error.message))
+      worker.on("exit", (code) => stopped(`it exited with code ${code}`))
+      current = worker
+    } catch (error) {
+      warn(`files are written on the main thread: the writer thread did not start (${String(error)})`)
+    }
+  }
+
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      closing = true
+      const worker = current
+      return worker === undefined ? Effect.void : Effect.promise(() => worker.terminate())
+    })
   )
 
   const writeNewFile: WriteNewFile = (directory, file, bytes) =>
     Effect.suspend(() => {
+      if (!started && !closing) start()
       const worker = current
       if (worker === undefined) return writeNewFileHere(directory, file, bytes)
       return Effect.async<void, NewFileFailure>((resume) => {

@@ -66,9 +66,9 @@ describe("the writer thread", () => {
       const warned = yield* Deferred.make<string>()
       const logger = Logger.make(({ message }) => Deferred.unsafeDone(warned, Effect.succeed(String(message))))
       const thread = yield* startWriterThread.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
-      const worker = Option.getOrThrow(thread.worker())
       const dir = yield* tempDir
       yield* thread.writeNewFile(dir, path.join(dir, "before"), bytes("by the worker"))
+      const worker = Option.getOrThrow(thread.worker())
       yield* Effect.promise(() => worker.terminate())
       expect(yield* Deferred.await(warned)).toMatch(/^files are written on the main thread from now on: the writer thread stopped/)
       expect(Option.isNone(thread.worker())).toBe(true)
@@ -76,11 +76,14 @@ describe("the writer thread", () => {
       expect(yield* Effect.promise(() => fs.readFile(path.join(dir, "after"), "utf8"))).toBe("by the main thread")
     }))
 
-  it.scoped("ends with its scope", () =>
+  it.scoped("starts with the first write and ends with its scope", () =>
     Effect.gen(function*() {
       const exited = yield* Deferred.make<number>()
+      const dir = yield* tempDir
       yield* Effect.scoped(Effect.gen(function*() {
         const thread = yield* startWriterThread
+        expect(Option.isNone(thread.worker())).toBe(true)
+        yield* thread.writeNewFile(dir, path.join(dir, "file"), bytes("x"))
         Option.getOrThrow(thread.worker()).once("exit", (code) => Deferred.unsafeDone(exited, Effect.succeed(code)))
       }))
       expect(typeof (yield* Deferred.await(exited))).toBe("number")
