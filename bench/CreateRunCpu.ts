@@ -78,8 +78,8 @@ const measure = async (label: string, url: string, pid: number): Promise<Figures
       }
       figures.push(used)
       console.log(
-        `${label} round ${round}: ${used.rate.toFixed(0)} runs/s, ${used.server.toFixed(0)} µs of server CPU and ` +
-          `${used.client.toFixed(0)} µs of client CPU per run`
+        `${label} round ${round}: ${used.rate.toFixed(0)} runs/s; per run, ${used.server.toFixed(0)} µs of server CPU ` +
+          `(${used.main.toFixed(0)} on its main thread) and ${used.client.toFixed(0)} µs of client CPU`
       )
     }
     return {
