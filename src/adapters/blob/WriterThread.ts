@@ -136,12 +136,17 @@ export const startWriterThread: Effect.Effect<WriterThread, never, Scope.Scope> 
       if (worker === undefined) return writeNewFileHere(directory, file, bytes)
       return Effect.async<void, NewFileFailure>((resume) => {
         const id = ++nextId
-        pending.set(id, (reply) =>
+        let answered = false
+        let onAnswer: (() => void) | undefined
+        pending.set(id, (reply) => {
+          answered = true
+          onAnswer?.()
           resume(
             reply.step === undefined
               ? Effect.void
               : Effect.fail({ step: reply.step, error: { code: reply.code } })
-          ))
+          )
+        })
         if (outgoing.length === 0) {
           setImmediate(() => {
             const requests = outgoing
@@ -150,6 +155,12 @@ export const startWriterThread: Effect.Effect<WriterThread, never, Scope.Scope> 
           })
         }
         outgoing.push({ id, directory, file, bytes })
+        // Interrupted (the caller went away): the write goes on in the worker, so the interruption waits for its
+        // answer, and whatever the caller does next (removing the file) comes after the file is there.
+        return Effect.async<void>((wake) => {
+          if (answered) wake(Effect.void)
+          else onAnswer = () => wake(Effect.void)
+        })
       })
     })
 

@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Logger, Option } from "effect"
+import { Deferred, Effect, Fiber, Logger, Option } from "effect"
 import { startWriterThread, type WriteNewFile, writeNewFileHere } from "../../../src/adapters/blob/WriterThread.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
@@ -74,6 +74,18 @@ describe("the writer thread", () => {
       expect(Option.isNone(thread.worker())).toBe(true)
       yield* thread.writeNewFile(dir, path.join(dir, "after"), bytes("by the main thread"))
       expect(yield* Effect.promise(() => fs.readFile(path.join(dir, "after"), "utf8"))).toBe("by the main thread")
+    }))
+
+  it.scoped("an interrupted write is interrupted once the file is there, so that its caller's clean-up comes after it", () =>
+    Effect.gen(function*() {
+      const thread = yield* startWriterThread
+      const dir = yield* tempDir
+      const file = path.join(dir, "sub", "file")
+      const writing = yield* Effect.fork(thread.writeNewFile(path.join(dir, "sub"), file, bytes("whole")))
+      // The first write starts the worker and hands it the request in the same step.
+      while (Option.isNone(thread.worker())) yield* Effect.yieldNow()
+      yield* Fiber.interrupt(writing)
+      expect(yield* Effect.promise(() => fs.readFile(file, "utf8"))).toBe("whole")
     }))
 
   it.scoped("starts with the first write and ends with its scope", () =>
